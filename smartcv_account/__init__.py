@@ -1,0 +1,76 @@
+"""SmartCV Account: the service that owns a user's account, security settings and subscription."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from .config import check_production_safety, load_config
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the application: configuration, extensions, blueprints, errors and CLI."""
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.config.update(load_config(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    check_production_safety(app.config)
+    app.json.sort_keys = False  # keep the document's field order in responses
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errors(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions of `extensions.py` to this app."""
+    from . import models  # noqa: F401 - registers the tables with the metadata
+    from .extensions import db, limiter, login_manager, migrate
+    from .services import sessions
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # revocation is server-side; see services/sessions
+    login_manager.user_loader(sessions.user_for_token)
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from .errors import ApiError
+
+        raise ApiError("UNAUTHORIZED", "Sign in to continue.", 401)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount one blueprint per endpoint group."""
+    from .api import account, auth, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp, url_prefix="/api/auth")
+    app.register_blueprint(account.bp, url_prefix="/api/account")
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Install the per-request checks shared by every endpoint."""
+    from .http import register_http_hooks
+
+    register_http_hooks(app)
+
+
+def register_errors(app: Flask) -> None:
+    """Render every failure as the contract's error envelope."""
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the operator's CLI commands."""
+    from .cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,20 @@
+"""Liveness and readiness."""
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+
+from ..errors import ApiError
+from ..extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Answer 200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure to reach the database is "not ready"
+        db.session.rollback()
+        raise ApiError("SERVICE_UNAVAILABLE", "The database is not answering.", 503) from None
+    return jsonify({"status": "ok"})

@@ -1,0 +1,108 @@
+"""Configuration read from environment variables, with development defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+
+
+def _flag(name: str, default: bool) -> bool:
+    """Read a boolean environment variable (`1/true/yes/on` are true)."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer environment variable."""
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _database_url(instance_path: Path) -> str:
+    """Return DATABASE_URL, normalised to the psycopg 3 driver for PostgreSQL."""
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'smartcv.db'}"
+    # Heroku-style URLs say postgres:// or postgresql://; SQLAlchemy would pick psycopg2.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class ConfigError(RuntimeError):
+    """The environment asks for an unsafe or impossible configuration."""
+
+
+def load_config(instance_path: Path) -> dict:
+    """Build the Flask configuration mapping from the environment."""
+    env = os.environ.get("SMARTCV_ENV", os.environ.get("FLASK_ENV", "development"))
+    database_url = _database_url(instance_path)
+    config = {
+        "ENV_NAME": env,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+        # Sessions: the cookie only points at a server-side record (see services/sessions.py).
+        "SESSION_COOKIE_NAME": "smartcv_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", True),
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        "SESSION_LIFETIME_DAYS": _int("SESSION_LIFETIME_DAYS", 30),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12),
+        "TOTP_ISSUER": os.environ.get("TOTP_ISSUER", "SmartCV"),
+        # Key for encrypting TOTP secrets at rest and keying backup-code hashes;
+        # derived from SECRET_KEY when not given.
+        "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY", ""),
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_LOGIN_PER_ADDRESS": os.environ.get(
+            "RATELIMIT_LOGIN_PER_ADDRESS", "30 per minute; 200 per hour"
+        ),
+        "RATELIMIT_LOGIN_FAILURES_PER_EMAIL": os.environ.get(
+            "RATELIMIT_LOGIN_FAILURES_PER_EMAIL", "10 per 15 minutes"
+        ),
+        "RATELIMIT_REGISTER_PER_ADDRESS": os.environ.get(
+            "RATELIMIT_REGISTER_PER_ADDRESS", "10 per hour"
+        ),
+        "RATELIMIT_REGISTER_PER_EMAIL": os.environ.get(
+            "RATELIMIT_REGISTER_PER_EMAIL", "5 per hour"
+        ),
+        "BILLING_PROVIDER": os.environ.get("BILLING_PROVIDER", "local"),
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
+        "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
+        "PLAN_CACHE_SECONDS": _int("PLAN_CACHE_SECONDS", 60),
+    }
+    return config
+
+
+def _engine_options(database_url: str) -> dict:
+    """Pool settings: pre-ping and sizes for servers, plain defaults for SQLite."""
+    if database_url.startswith("sqlite"):
+        return {}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": _int("DB_POOL_SIZE", 5),
+        "max_overflow": _int("DB_MAX_OVERFLOW", 5),
+        "pool_recycle": _int("DB_POOL_RECYCLE", 1800),
+    }
+
+
+def check_production_safety(config: dict) -> None:
+    """Refuse to run in production with development secrets or insecure cookies."""
+    if config["ENV_NAME"] != "production":
+        return
+    if config["SECRET_KEY"] in ("", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
+        raise ConfigError("SECRET_KEY must be set to a random value of 32+ characters in production")
+    if config["STRIPE_WEBHOOK_SECRET"] == "whsec_local_development":
+        raise ConfigError("STRIPE_WEBHOOK_SECRET must be set in production")

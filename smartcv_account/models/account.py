@@ -1,0 +1,111 @@
+"""Users, their sessions and their second factor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import UTCDateTime
+
+if TYPE_CHECKING:
+    from .billing import Subscription
+
+
+class User(db.Model):
+    """A SmartCV account: identity, preferences, usage counters and security settings."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(100))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    avatar: Mapped[Optional[str]] = mapped_column(sa.String(2048))
+    email_verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    language: Mapped[str] = mapped_column(sa.String(10), default="en")
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    theme: Mapped[str] = mapped_column(sa.String(10), default="light")
+    email_notifications: Mapped[bool] = mapped_column(default=True)
+    marketing_emails: Mapped[bool] = mapped_column(default=False)
+
+    # Usage counters, written only by the internal usage API (services/usage.py).
+    resumes_created: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    api_requests_used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    storage_used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    api_requests_reset_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    two_factor_enabled: Mapped[bool] = mapped_column(default=False)
+    totp_secret_encrypted: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    # Highest TOTP time step accepted so far: a code of that step or older is a replay.
+    totp_last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+
+    billing_customer_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    # The subscription that decides the account's plan (the latest one that is not canceled).
+    current_subscription_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("subscriptions.id", use_alter=True, name="fk_users_current_subscription")
+    )
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    current_subscription: Mapped[Optional[Subscription]] = relationship(
+        foreign_keys=[current_subscription_id], lazy="joined", post_update=True
+    )
+
+    # The token of the session this request is authenticated by (set by services.sessions).
+    session_token = None
+
+    # Flask-Login's user protocol: the "id" it keeps in the cookie is the session token, so
+    # revoking the server-side session record is enough to make the cookie worthless.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str | None:
+        """Return the session token Flask-Login stores in the signed cookie."""
+        return self.session_token
+
+    def __repr__(self) -> str:
+        return f"<User {self.public_id} {self.email}>"
+
+
+class AuthSession(db.Model):
+    """A server-side login session; the cookie carries only its random token."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the cookie's token: a database leak does not hand out live sessions.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<AuthSession {self.id} user={self.user_id} revoked={self.revoked_at}>"
+
+
+class BackupCode(db.Model):
+    """A single-use 8-digit recovery code, stored as a keyed hash."""
+
+    __tablename__ = "backup_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
+
+    def __repr__(self) -> str:
+        return f"<BackupCode user={self.user_id} used={self.used_at is not None}>"

@@ -1,0 +1,136 @@
+"""Plans, coupons, subscriptions, invoices and processed webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import UTCDateTime
+
+# Statuses that hold the user's one subscription slot (a new create is a 409).
+LIVE_STATUSES = ("ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE")
+# Statuses that grant the plan's paid limits.
+ENTITLED_STATUSES = ("ACTIVE", "TRIALING")
+
+
+class Plan(db.Model):
+    """A subscription plan, written by `flask seed-plans`."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(20))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    # Minor units (cents); None for "contact sales".
+    price_cents: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
+    interval: Mapped[str] = mapped_column(sa.String(10))
+    features: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    self_serve: Mapped[bool] = mapped_column(default=False)
+    rank: Mapped[int] = mapped_column(sa.Integer)
+
+    def __repr__(self) -> str:
+        return f"<Plan {self.id} {self.price_cents} {self.currency}/{self.interval}>"
+
+
+class Coupon(db.Model):
+    """A discount applied to a subscription's first invoice."""
+
+    __tablename__ = "coupons"
+
+    code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    percent_off: Mapped[int] = mapped_column(sa.Integer)
+    duration: Mapped[str] = mapped_column(sa.String(10), default="once")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    def __repr__(self) -> str:
+        return f"<Coupon {self.code} {self.percent_off}% {self.duration}>"
+
+
+class Subscription(db.Model):
+    """A user's paid subscription, mirrored from the payment provider."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[str] = mapped_column(sa.ForeignKey("plans.id"))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    current_period_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    canceled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    trial_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    coupon_code: Mapped[Optional[str]] = mapped_column(sa.String(40))
+
+    provider_subscription_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    payment_method_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    payment_method_type: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    card_brand: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    card_last4: Mapped[Optional[str]] = mapped_column(sa.String(4))
+    card_exp_month: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    card_exp_year: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    # The payment awaiting customer action, if any (strong customer authentication).
+    client_secret: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    next_action: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    plan: Mapped[Plan] = relationship(lazy="joined")
+
+    __table_args__ = (
+        # One live subscription per user, enforced by the database: concurrent creates race
+        # on this index, and exactly one wins.
+        sa.Index(
+            "uq_subscriptions_one_live_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('ACTIVE','TRIALING','PAST_DUE','INCOMPLETE')"),
+            postgresql_where=sa.text("status IN ('ACTIVE','TRIALING','PAST_DUE','INCOMPLETE')"),
+        ),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.public_id} {self.plan_id} {self.status}>"
+
+
+class Invoice(db.Model):
+    """One amount billed or credited for a subscription (creation, change or renewal)."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    subscription_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    provider_invoice_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(30))
+    amount_cents: Mapped[int] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    period_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    period_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Invoice {self.public_id} {self.reason} {self.amount_cents} {self.status}>"
+
+
+class WebhookEvent(db.Model):
+    """A provider event already processed; its id's uniqueness makes delivery idempotent."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<WebhookEvent {self.id} {self.type}>"

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: what each endpoint accepts and what it returns."""

@@ -1,0 +1,273 @@
+"""Accounts: sign-up, sign-in, profile and security settings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from .. import clock
+from ..catalogue import limits_for
+from ..errors import ApiError, field_error
+from ..extensions import db
+from ..models import ENTITLED_STATUSES, BackupCode, User
+from . import credentials, sessions
+
+PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
+
+
+def new_public_id(prefix: str) -> str:
+    """Return an opaque public id such as `user_3f9c…`."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def normalise_email(email: str) -> str:
+    """Trim and lower-case an email address for storage and comparison."""
+    return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """What GET /api/account shows: the user with their effective plan and usage."""
+
+    id: str
+    email: str
+    name: str
+    avatar: str | None
+    email_verified: bool
+    email_verified_at: datetime | None
+    subscription_type: str
+    subscription_status: str
+    subscription_expires_at: datetime | None
+    resumes_created: int
+    resumes_limit: int
+    api_requests_used: int
+    api_requests_limit: int
+    storage_used: int
+    storage_limit: int
+    preferences: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+
+
+def effective_plan_type(user: User) -> str:
+    """Return the plan type whose limits apply: paid only while the subscription is paid up."""
+    subscription = user.current_subscription
+    if subscription is not None and subscription.status in ENTITLED_STATUSES:
+        return subscription.plan.type
+    return "FREE"
+
+
+def account_view(user: User) -> AccountView:
+    """Assemble the account as the API shows it."""
+    subscription = user.current_subscription
+    limits = limits_for(effective_plan_type(user))
+    return AccountView(
+        id=user.public_id,
+        email=user.email,
+        name=user.name,
+        avatar=user.avatar,
+        email_verified=user.email_verified_at is not None,
+        email_verified_at=user.email_verified_at,
+        subscription_type=subscription.plan.type if subscription else "FREE",
+        subscription_status=subscription.status if subscription else "ACTIVE",
+        subscription_expires_at=subscription.current_period_end if subscription else None,
+        resumes_created=user.resumes_created,
+        resumes_limit=limits["resumesLimit"],
+        api_requests_used=user.api_requests_used,
+        api_requests_limit=limits["apiRequestsLimit"],
+        storage_used=user.storage_used,
+        storage_limit=limits["storageLimit"],
+        preferences={name: getattr(user, name) for name in PREFERENCE_COLUMNS},
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
+    feedback = credentials.password_feedback(password, user_inputs)
+    if feedback is not None:
+        raise field_error(
+            "WEAK_PASSWORD",
+            "The password is too weak: " + feedback["warning"],
+            422,
+            field,
+            feedback=feedback,
+        )
+
+
+def register(email: str, password: str, name: str) -> User:
+    """Create an account and start its first session."""
+    email = normalise_email(email)
+    _require_strong(password, "password", [email, name])
+    now = clock.now()
+    user = User(
+        public_id=new_public_id("user"),
+        email=email,
+        password_hash=credentials.hash_password(password),
+        name=name,
+        language="en",
+        timezone="UTC",
+        theme="light",
+        email_notifications=True,
+        marketing_emails=False,
+        resumes_created=0,
+        api_requests_used=0,
+        storage_used=0,
+        two_factor_enabled=False,
+        created_at=now,
+        updated_at=now,
+        last_login_at=now,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise field_error(
+            "EMAIL_TAKEN", "An account with this email already exists.", 409, "email"
+        ) from None
+    sessions.start_session(user)
+    db.session.commit()
+    return user
+
+
+def _invalid_credentials() -> ApiError:
+    return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
+
+
+def login(email: str, password: str, two_factor_code: str | None) -> User:
+    """Check the credentials (password first, then the second factor) and start a session."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        credentials.burn_password_check(password)
+        raise _invalid_credentials()
+    if not credentials.check_password(password, user.password_hash):
+        raise _invalid_credentials()
+    if user.two_factor_enabled:
+        if not two_factor_code:
+            raise field_error(
+                "TWO_FACTOR_REQUIRED",
+                "Enter the code from your authenticator app or a backup code.",
+                401,
+                "twoFactorCode",
+            )
+        if not _accept_second_factor(user, two_factor_code):
+            db.session.rollback()
+            raise field_error(
+                "INVALID_TWO_FACTOR_CODE",
+                "The two-factor code is incorrect or has already been used.",
+                401,
+                "twoFactorCode",
+            )
+    user.last_login_at = clock.now()
+    sessions.start_session(user)
+    db.session.commit()
+    return user
+
+
+def _accept_second_factor(user: User, code: str) -> bool:
+    """Consume a TOTP code (never twice) or an unused backup code, atomically."""
+    if len(code) == 6 and code.isdigit() and user.totp_secret_encrypted:
+        secret = credentials.decrypt_secret(user.totp_secret_encrypted)
+        step = credentials.matching_totp_step(secret, code) if secret else None
+        if step is None:
+            return False
+        # A conditional UPDATE, so two logins racing with one code cannot both win.
+        result = db.session.execute(
+            sa.update(User)
+            .where(
+                User.id == user.id,
+                sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+    if len(code) == 8 and code.isdigit():
+        result = db.session.execute(
+            sa.update(BackupCode)
+            .where(
+                BackupCode.user_id == user.id,
+                BackupCode.code_hash == credentials.hash_backup_code(code),
+                BackupCode.used_at.is_(None),
+            )
+            .values(used_at=clock.now())
+        )
+        return result.rowcount == 1
+    return False
+
+
+def logout(user: User) -> None:
+    """Revoke the session this request came with; the user's other sessions stay."""
+    if user.session_token:
+        sessions.revoke_session(user.session_token)
+        db.session.commit()
+
+
+def update_account(user: User, changes: dict[str, Any]) -> User:
+    """Apply a partial update; preferences merge key by key."""
+    for name in ("name", "avatar"):
+        if name in changes:
+            setattr(user, name, changes[name])
+    for name, value in changes.get("preferences", {}).items():
+        setattr(user, name, value)
+    if changes:
+        user.updated_at = clock.now()
+    db.session.commit()
+    return user
+
+
+def update_security(user: User, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change the password and/or the second factor, after checking the current password."""
+    if not credentials.check_password(changes["current_password"], user.password_hash):
+        raise field_error(
+            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
+        )
+    result: dict[str, Any] = {"password_updated": False}
+    new_password = changes.get("new_password")
+    if new_password is not None:
+        _require_strong(new_password, "newPassword", [user.email, user.name])
+        user.password_hash = credentials.hash_password(new_password)
+        sessions.revoke_user_sessions(user, keep_token=user.session_token)
+        result["password_updated"] = True
+    wanted = changes.get("two_factor_enabled")
+    if wanted is True and not user.two_factor_enabled:
+        result.update(_enable_two_factor(user))
+    elif wanted is False and user.two_factor_enabled:
+        _disable_two_factor(user)
+    if result["password_updated"] or wanted is not None:
+        user.updated_at = clock.now()
+    result["two_factor_enabled"] = user.two_factor_enabled
+    db.session.commit()
+    return result
+
+
+def _enable_two_factor(user: User) -> dict[str, Any]:
+    secret = credentials.new_totp_secret()
+    codes = credentials.new_backup_codes()
+    user.two_factor_enabled = True
+    user.totp_secret_encrypted = credentials.encrypt_secret(secret)
+    user.totp_last_step = None
+    db.session.execute(sa.delete(BackupCode).where(BackupCode.user_id == user.id))
+    db.session.add_all(
+        BackupCode(user_id=user.id, code_hash=credentials.hash_backup_code(code)) for code in codes
+    )
+    return {
+        "backup_codes": codes,
+        "otpauth_uri": credentials.provisioning_uri(secret, user.email),
+        "secret": secret,
+    }
+
+
+def _disable_two_factor(user: User) -> None:
+    user.two_factor_enabled = False
+    user.totp_secret_encrypted = None
+    user.totp_last_step = None
+    db.session.execute(sa.delete(BackupCode).where(BackupCode.user_id == user.id))

@@ -1,0 +1,69 @@
+"""Server-side login sessions behind the Flask-Login cookie."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import clock
+from ..extensions import db
+from ..models import AuthSession, User
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(user: User) -> str:
+    """Record a new session for `user` and return its token (the caller commits)."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
+    db.session.add(
+        AuthSession(
+            token_hash=_hash(token), user_id=user.id, created_at=now, expires_at=now + lifetime
+        )
+    )
+    user.session_token = token
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    """Return the user of a live session token in one query, or None."""
+    user = db.session.scalar(
+        sa.select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash == _hash(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > clock.now(),
+        )
+    )
+    if user is not None:
+        user.session_token = token
+    return user
+
+
+def revoke_session(token: str) -> None:
+    """Revoke one session (the caller commits)."""
+    db.session.execute(
+        sa.update(AuthSession)
+        .where(AuthSession.token_hash == _hash(token), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+
+
+def revoke_user_sessions(user: User, keep_token: str | None = None) -> int:
+    """Revoke every live session of `user` except `keep_token`'s; return how many (no commit)."""
+    statement = (
+        sa.update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+    if keep_token is not None:
+        statement = statement.where(AuthSession.token_hash != _hash(keep_token))
+    return db.session.execute(statement).rowcount
