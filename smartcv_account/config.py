@@ -103,6 +103,8 @@ def check_production_safety(config: dict) -> None:
     if config["ENV_NAME"] != "production":
         return
     if config["SECRET_KEY"] in ("", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
-        raise ConfigError("SECRET_KEY must be set to a random value of 32+ characters in production")
+        raise ConfigError(
+            "SECRET_KEY must be set to a random value of 32+ characters in production"
+        )
     if config["STRIPE_WEBHOOK_SECRET"] == "whsec_local_development":
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be set in production")

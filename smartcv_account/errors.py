@@ -47,9 +47,7 @@ class ApiError(Exception):
 
 def envelope(code: str, message: str, status: int, details: dict | None = None, headers=None):
     """Build the JSON error response."""
-    response = jsonify(
-        {"success": False, "error": message, "code": code, "details": details or {}}
-    )
+    response = jsonify({"success": False, "error": message, "code": code, "details": details or {}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

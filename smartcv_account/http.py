@@ -16,9 +16,7 @@ def _has_body() -> bool:
 def require_json_content_type() -> None:
     """A state-changing request that carries a body must say it is JSON (else 415)."""
     if request.method in BODY_METHODS and _has_body() and not request.is_json:
-        raise ApiError(
-            "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415
-        )
+        raise ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415)
 
 
 def register_http_hooks(app: Flask) -> None:

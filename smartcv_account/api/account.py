@@ -39,6 +39,4 @@ def update_security():
     """Change the password and/or turn two-factor authentication on or off."""
     changes = load_body(security_update_schema)
     result = accounts.update_security(current_user._get_current_object(), changes)
-    return ok(
-        security_result_schema.dump(result), message="Security settings updated successfully"
-    )
+    return ok(security_result_schema.dump(result), message="Security settings updated successfully")

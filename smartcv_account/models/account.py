@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,8 +25,8 @@ class User(db.Model):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(100))
     name: Mapped[str] = mapped_column(sa.String(100))
-    avatar: Mapped[Optional[str]] = mapped_column(sa.String(2048))
-    email_verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    avatar: Mapped[str | None] = mapped_column(sa.String(2048))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     language: Mapped[str] = mapped_column(sa.String(10), default="en")
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
@@ -38,24 +38,24 @@ class User(db.Model):
     resumes_created: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     api_requests_used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     storage_used: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    api_requests_reset_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    api_requests_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     two_factor_enabled: Mapped[bool] = mapped_column(default=False)
-    totp_secret_encrypted: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
     # Highest TOTP time step accepted so far: a code of that step or older is a replay.
-    totp_last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
-    billing_customer_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    billing_customer_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     # The subscription that decides the account's plan (the latest one that is not canceled).
-    current_subscription_id: Mapped[Optional[int]] = mapped_column(
+    current_subscription_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("subscriptions.id", use_alter=True, name="fk_users_current_subscription")
     )
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    current_subscription: Mapped[Optional[Subscription]] = relationship(
+    current_subscription: Mapped[Subscription | None] = relationship(
         foreign_keys=[current_subscription_id], lazy="joined", post_update=True
     )
 
@@ -87,7 +87,7 @@ class AuthSession(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 
@@ -103,7 +103,7 @@ class BackupCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(sa.String(64))
-    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -26,7 +26,7 @@ class Plan(db.Model):
     type: Mapped[str] = mapped_column(sa.String(20))
     name: Mapped[str] = mapped_column(sa.String(100))
     # Minor units (cents); None for "contact sales".
-    price_cents: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    price_cents: Mapped[int | None] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3), default="USD")
     interval: Mapped[str] = mapped_column(sa.String(10))
     features: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
@@ -61,23 +61,23 @@ class Subscription(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     plan_id: Mapped[str] = mapped_column(sa.ForeignKey("plans.id"))
     status: Mapped[str] = mapped_column(sa.String(20))
-    current_period_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    current_period_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
-    canceled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    trial_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    coupon_code: Mapped[Optional[str]] = mapped_column(sa.String(40))
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    coupon_code: Mapped[str | None] = mapped_column(sa.String(40))
 
-    provider_subscription_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
-    payment_method_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    payment_method_type: Mapped[Optional[str]] = mapped_column(sa.String(20))
-    card_brand: Mapped[Optional[str]] = mapped_column(sa.String(20))
-    card_last4: Mapped[Optional[str]] = mapped_column(sa.String(4))
-    card_exp_month: Mapped[Optional[int]] = mapped_column(sa.Integer)
-    card_exp_year: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    provider_subscription_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
+    payment_method_type: Mapped[str | None] = mapped_column(sa.String(20))
+    card_brand: Mapped[str | None] = mapped_column(sa.String(20))
+    card_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(sa.Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(sa.Integer)
     # The payment awaiting customer action, if any (strong customer authentication).
-    client_secret: Mapped[Optional[str]] = mapped_column(sa.String(255))
-    next_action: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    client_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    next_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -110,13 +110,13 @@ class Invoice(db.Model):
     subscription_id: Mapped[int] = mapped_column(
         sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
     )
-    provider_invoice_id: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    provider_invoice_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     reason: Mapped[str] = mapped_column(sa.String(30))
     amount_cents: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(20))
-    period_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    period_end: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:

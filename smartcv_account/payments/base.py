@@ -166,9 +166,7 @@ class PaymentGateway(ABC):
         """Swap the plan now, prorating as asked; clears a pending cancel."""
 
     @abstractmethod
-    def set_cancel_at_period_end(
-        self, subscription_id: str, cancel: bool
-    ) -> ProviderSubscription:
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> ProviderSubscription:
         """Schedule (True) or withdraw (False) cancellation at the end of the period."""
 
     @abstractmethod

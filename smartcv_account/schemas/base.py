@@ -68,9 +68,7 @@ class Money(fields.Field):
 def json_body() -> dict[str, Any]:
     """Return the request's JSON object, or raise the contract's 415/400 errors."""
     if not request.is_json:
-        raise ApiError(
-            "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415
-        )
+        raise ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415)
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ApiError("INVALID_JSON", "The request body is empty; send a JSON object.", 400)
