@@ -48,11 +48,14 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount one blueprint per endpoint group."""
-    from .api import account, auth, health
+    from .api import account, auth, health, internal, subscription, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp, url_prefix="/api/auth")
     app.register_blueprint(account.bp, url_prefix="/api/account")
+    app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")
+    app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
+    app.register_blueprint(internal.bp, url_prefix="/api/internal")
 
 
 def register_request_hooks(app: Flask) -> None:

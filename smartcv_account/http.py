@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+import logging
+import time
+
+from flask import Flask, Response, current_app, g, request
 
 from .errors import ApiError
+from .logs import REQUEST_ID_HEADER, REQUEST_LOGGER, configure_logging, request_id
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # A JSON API loads nothing and is never framed; browsers that honour CSP enforce both.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+request_log = logging.getLogger(REQUEST_LOGGER)
 
 
 def _has_body() -> bool:
+    """True when the request announces a body (a length or chunked encoding)."""
     return bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
 
 
@@ -19,6 +34,52 @@ def require_json_content_type() -> None:
         raise ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415)
 
 
+def start_timer() -> None:
+    """Note when the request started, for the log line's duration."""
+    g.request_started = time.perf_counter()
+
+
+def add_response_headers(response: Response) -> Response:
+    """Add the request id and the security headers to every response, errors included."""
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path == "/api" or request.path.startswith("/api/"):
+        # Account data must not sit in shared or browser caches.
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def log_request(response: Response) -> Response:
+    """Write this request's one log line (no query string, body or headers: they hold secrets)."""
+    started = g.get("request_started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    request_log.log(
+        logging.WARNING if response.status_code >= 500 else logging.INFO,
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "remote_addr": request.remote_addr,
+        },
+    )
+    return response
+
+
 def register_http_hooks(app: Flask) -> None:
-    """Install the content-type check."""
+    """Install logging, the request id, the content-type check and the response headers."""
+    configure_logging(app)
+    # First of all before-request hooks: the rate limiter's runs earlier otherwise, and a 429
+    # would then be logged without a duration.
+    app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
     app.before_request(require_json_content_type)
+    # after_request hooks run in reverse order: the log line is written last, with the headers.
+    app.after_request(log_request)
+    app.after_request(add_response_headers)

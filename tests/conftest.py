@@ -130,3 +130,41 @@ def auth_client(app, user) -> FlaskClient:
     response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200, response.json
     return client
+
+
+@pytest.fixture
+def assert_error():
+    """Check that a response is the contract's error envelope with this status and code."""
+
+    def check(response, status: int, code: str, field: str | None = None) -> dict:
+        body = response.get_json()
+        assert response.status_code == status, body
+        assert body["success"] is False
+        assert body["code"] == code
+        assert isinstance(body["error"], str) and body["error"]
+        assert isinstance(body["details"], dict)
+        if field is not None:
+            assert body["details"]["field"] == field
+        return body
+
+    return check
+
+
+@pytest.fixture
+def two_factor(auth_client) -> dict:
+    """Turn two-factor authentication on for `user`; return `secret` and `backupCodes`."""
+    response = auth_client.put(
+        "/api/account/security", json={"currentPassword": PASSWORD, "twoFactorEnabled": True}
+    )
+    assert response.status_code == 200, response.json
+    return response.json["data"]
+
+
+@pytest.fixture
+def plans(app):
+    """The catalogue's plans and coupon, seeded as `flask seed-plans` does."""
+    from smartcv_account import catalogue
+    from smartcv_account.services import billing
+
+    billing.seed_plans(catalogue.PLANS, catalogue.COUPONS)
+    return {plan["id"]: plan for plan in catalogue.PLANS}

@@ -1,11 +1,17 @@
 """The service's models; importing this package registers every table."""
 
+# The local gateway's tables live beside ours so migrations and tests see them.
+from ..payments.local_models import (  # noqa: E402
+    LocalCustomer,
+    LocalInvoice,
+    LocalPaymentMethod,
+    LocalSubscription,
+)
 from .account import AuthSession, BackupCode, User
 from .billing import (
     ENTITLED_STATUSES,
     LIVE_STATUSES,
     Coupon,
-    Invoice,
     Plan,
     Subscription,
     WebhookEvent,
@@ -17,7 +23,10 @@ __all__ = [
     "AuthSession",
     "BackupCode",
     "Coupon",
-    "Invoice",
+    "LocalCustomer",
+    "LocalInvoice",
+    "LocalPaymentMethod",
+    "LocalSubscription",
     "Plan",
     "Subscription",
     "User",

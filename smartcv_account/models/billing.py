@@ -1,4 +1,4 @@
-"""Plans, coupons, subscriptions, invoices and processed webhook events."""
+"""Plans, coupons, subscriptions and processed webhook events."""
 
 from __future__ import annotations
 
@@ -98,29 +98,6 @@ class Subscription(db.Model):
 
     def __repr__(self) -> str:
         return f"<Subscription {self.public_id} {self.plan_id} {self.status}>"
-
-
-class Invoice(db.Model):
-    """One amount billed or credited for a subscription (creation, change or renewal)."""
-
-    __tablename__ = "invoices"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    subscription_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
-    )
-    provider_invoice_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    reason: Mapped[str] = mapped_column(sa.String(30))
-    amount_cents: Mapped[int] = mapped_column(sa.Integer)
-    currency: Mapped[str] = mapped_column(sa.String(3))
-    status: Mapped[str] = mapped_column(sa.String(20))
-    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    def __repr__(self) -> str:
-        return f"<Invoice {self.public_id} {self.reason} {self.amount_cents} {self.status}>"
 
 
 class WebhookEvent(db.Model):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import Any
 
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from .. import clock
-from ..errors import ApiError
+from ..errors import ApiError, validation_error
 
 
 class BaseSchema(Schema):
@@ -83,7 +84,45 @@ def json_body() -> dict[str, Any]:
             400,
             {"fields": {"_schema": ["The request body must be a JSON object."]}},
         )
+    bad_path = _first_unstorable_string(data)
+    if bad_path is not None:
+        raise validation_error(
+            {bad_path: ["Must not contain NUL or unpaired surrogate characters."]}
+        )
     return data
+
+
+def _unstorable(text: str) -> bool:
+    """Tell whether a string holds what neither UTF-8 nor PostgreSQL text can carry."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800", legal in JSON escapes
+        return True
+    return False
+
+
+def _first_unstorable_string(data: dict[str, Any]) -> str | None:
+    """Return the dotted path of the first key or string value that cannot be stored, or None.
+
+    Walks iteratively, so a body nested as deeply as json.loads allows cannot overflow the stack.
+    """
+    pending: deque[tuple[str, Any]] = deque([("", data)])
+    while pending:
+        path, value = pending.popleft()
+        if isinstance(value, str):
+            if _unstorable(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                item_path = f"{path}.{key}" if path else key
+                if _unstorable(key):
+                    return item_path
+                pending.append((item_path, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+    return None
 
 
 def load_body(schema: Schema) -> dict[str, Any]:

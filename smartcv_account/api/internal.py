@@ -1,0 +1,43 @@
+"""Endpoints for other SmartCV services, authenticated by the shared INTERNAL_API_TOKEN."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, request
+
+from ..errors import ApiError
+from ..schemas.base import load_body
+from ..schemas.usage import usage_change_schema, usage_schema
+from ..services import usage
+from . import ok
+
+bp = Blueprint("internal", __name__)
+
+
+@bp.before_request
+def require_internal_token() -> None:
+    """Admit only callers presenting `Authorization: Bearer <INTERNAL_API_TOKEN>`."""
+    expected = current_app.config.get("INTERNAL_API_TOKEN") or ""
+    if not expected:
+        # Without a configured token there is nothing to check against: shut the door.
+        raise ApiError("FORBIDDEN", "The internal API is not enabled on this server.", 403)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # Bytes, because compare_digest refuses non-ASCII str (a crafted header would be a 500).
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
+        raise ApiError(
+            "UNAUTHORIZED",
+            "A valid internal API token is required.",
+            401,
+            headers={"WWW-Authenticate": 'Bearer realm="smartcv-internal"'},
+        )
+
+
+@bp.post("/users/<user_id>/usage")
+def record_usage(user_id: str):
+    """Record a change to one of a user's usage counters, within the plan's limits."""
+    change = load_body(usage_change_schema)
+    result = usage.record_usage(user_id, change["metric"], change["delta"])
+    return ok(usage_schema.dump(result))

@@ -1,0 +1,48 @@
+"""The user's subscription: read, create and change it."""
+
+from flask import Blueprint
+from flask_login import current_user, login_required
+
+from ..schemas.base import load_body
+from ..schemas.subscription import (
+    subscription_changed_schema,
+    subscription_create_schema,
+    subscription_created_schema,
+    subscription_schema,
+    subscription_update_schema,
+)
+from ..services import billing
+from . import ok
+
+bp = Blueprint("subscription", __name__)
+
+
+@bp.get("")
+@login_required
+def get_subscription():
+    """Return the subscription, its plan, usage, card and next bill."""
+    view = billing.subscription_view(current_user._get_current_object())
+    return ok(subscription_schema.dump(view))
+
+
+@bp.post("")
+@login_required
+def create_subscription():
+    """Subscribe to a plan and pay the first invoice."""
+    fields = load_body(subscription_create_schema)
+    subscription = billing.create_subscription(
+        current_user._get_current_object(),
+        fields["plan_id"],
+        fields["payment_method_id"],
+        fields.get("coupon_code"),
+    )
+    return ok(subscription_created_schema.dump(subscription), 201)
+
+
+@bp.put("")
+@login_required
+def update_subscription():
+    """Upgrade, downgrade, cancel, reactivate or change the card."""
+    fields = load_body(subscription_update_schema)
+    result = billing.change_subscription(current_user._get_current_object(), **fields)
+    return ok(subscription_changed_schema.dump(result))

@@ -1,0 +1,17 @@
+"""Events from the payment provider."""
+
+from flask import Blueprint, request
+
+from ..services import billing
+from . import ok
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/stripe")
+def stripe_webhook():
+    """Verify a signed provider event and bring the subscription in step with it."""
+    processed = billing.handle_webhook(
+        request.get_data(cache=False), request.headers.get("Stripe-Signature")
+    )
+    return ok({"received": True, "duplicate": not processed})

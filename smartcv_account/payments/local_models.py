@@ -1,0 +1,107 @@
+"""The local gateway's own records: the provider's side of the books, kept in our database.
+
+Keeping them in the database (not in process memory) lets every gunicorn worker and instance
+see the same customers, subscriptions and payments, as they would at Stripe.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from ..models.types import UTCDateTime
+
+
+class LocalCustomer(db.Model):
+    """A customer at the local provider; `balance_cents` below zero is credit."""
+
+    __tablename__ = "local_customers"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
+    balance_cents: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalCustomer {self.id} balance={self.balance_cents}>"
+
+
+class LocalPaymentMethod(db.Model):
+    """A card attached to a local customer, with the behaviour of its Stripe test card."""
+
+    __tablename__ = "local_payment_methods"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.ForeignKey("local_customers.id"), index=True)
+    brand: Mapped[str] = mapped_column(sa.String(20))
+    last4: Mapped[str] = mapped_column(sa.String(4))
+    exp_month: Mapped[int] = mapped_column(sa.Integer)
+    exp_year: Mapped[int] = mapped_column(sa.Integer)
+    # succeed | decline_on_charge | authenticate
+    behaviour: Mapped[str] = mapped_column(sa.String(30))
+    decline_code: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalPaymentMethod {self.id} {self.brand} {self.last4}>"
+
+
+class LocalSubscription(db.Model):
+    """A subscription at the local provider (Stripe's vocabulary: active, past_due, ...)."""
+
+    __tablename__ = "local_subscriptions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(sa.ForeignKey("local_customers.id"), index=True)
+    plan_id: Mapped[str] = mapped_column(sa.String(64))
+    # The plan that takes over at the next renewal (a `none` proration across intervals).
+    pending_plan_id: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(30))
+    billing_anchor: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
+    latest_invoice_id: Mapped[str | None] = mapped_column(sa.String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalSubscription {self.id} {self.plan_id} {self.status}>"
+
+
+class LocalInvoice(db.Model):
+    """An invoice of a local subscription, and the payment intent that pays it."""
+
+    __tablename__ = "local_invoices"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("local_subscriptions.id"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(sa.String(64))
+    billing_reason: Mapped[str] = mapped_column(sa.String(40))
+    amount_due: Mapped[int] = mapped_column(sa.Integer)
+    amount_paid: Mapped[int] = mapped_column(sa.Integer, default=0)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    # draft | open | paid | void
+    status: Mapped[str] = mapped_column(sa.String(20))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # succeeded | requires_action | requires_payment_method | None (nothing to pay)
+    payment_status: Mapped[str | None] = mapped_column(sa.String(40))
+    client_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    decline_code: Mapped[str | None] = mapped_column(sa.String(40))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalInvoice {self.id} {self.amount_due} {self.status}>"

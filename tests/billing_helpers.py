@@ -1,0 +1,52 @@
+"""Helpers shared by the billing tests."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from smartcv_account.extensions import db
+from smartcv_account.models import LocalInvoice, Plan
+
+SUBSCRIPTION_URL = "/api/account/subscription"
+
+
+def subscribe(client, plan_id="plan_premium_monthly", payment_method="pm_card_visa", **extra):
+    """POST a subscription create and return the response."""
+    body = {"planId": plan_id, "paymentMethodId": payment_method, **extra}
+    return client.post(SUBSCRIPTION_URL, json=body)
+
+
+def change(client, action, **extra):
+    """PUT a subscription action and return the response."""
+    return client.put(SUBSCRIPTION_URL, json={"action": action, **extra})
+
+
+def paid_invoices() -> list[LocalInvoice]:
+    """Every invoice the local provider collected money for, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(LocalInvoice)
+            .where(LocalInvoice.status == "paid", LocalInvoice.amount_paid > 0)
+            .order_by(LocalInvoice.created_at, LocalInvoice.id)
+        )
+    )
+
+
+def add_monthly_plan(plan_id="plan_test_pro_monthly", price_cents=4999, rank=2) -> Plan:
+    """Add a self-serve monthly plan above Premium Monthly, for same-interval swaps."""
+    for plan in db.session.scalars(sa.select(Plan).where(Plan.rank >= rank)):
+        plan.rank += 1
+    plan = Plan(
+        id=plan_id,
+        type="PREMIUM",
+        name="Test Pro Monthly",
+        price_cents=price_cents,
+        currency="USD",
+        interval="month",
+        features=[],
+        self_serve=True,
+        rank=rank,
+    )
+    db.session.add(plan)
+    db.session.commit()
+    return plan
