@@ -13,6 +13,36 @@ keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
-# Load the app once in the master so workers fork with it warm.
+# Load the app once in the master so workers fork with it warm (and so a configuration the
+# app refuses, such as a development SECRET_KEY in production, stops the master at once).
 preload_app = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Recycling workers bounds any slow leak; off unless asked for.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+# The worker heartbeat file lives on tmpfs when there is one: a container's /tmp may be an
+# overlay disk whose stalls get healthy workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn's control socket defaults to one per-user path, so two instances on a host would
+# take it from each other (and stopping one unlinks the other's); on only when given a path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "gunicorn.ctl")
+control_socket_disable = "GUNICORN_CONTROL_SOCKET" not in os.environ
+
+
+def post_fork(server, worker):
+    """Give each worker its own database connections.
+
+    With preload_app the app (and any connection it opened while loading) lives in the master;
+    a pooled connection inherited by two processes would interleave their traffic on one
+    socket. `dispose(close=False)` drops the inherited pool without closing the master's
+    sockets, so each worker opens fresh ones (SQLAlchemy's recipe for forking). Redis
+    connection pools need nothing: redis-py re-creates them when it sees a new pid.
+    """
+    app = getattr(server.app, "callable", None)
+    if app is None:  # not preloaded: the worker loads the app itself after this hook
+        return
+    from smartcv_account.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)

@@ -51,6 +51,9 @@ def register_blueprints(app: Flask) -> None:
     from .api import account, auth, health, internal, subscription, webhooks
 
     app.register_blueprint(health.bp)
+    from .api import docs
+
+    app.register_blueprint(docs.bp, url_prefix="/api")
     app.register_blueprint(auth.bp, url_prefix="/api/auth")
     app.register_blueprint(account.bp, url_prefix="/api/account")
     app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")

@@ -7,6 +7,7 @@ tests also prove that `flask db upgrade` builds what the models describe.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -55,6 +56,19 @@ def _normalise(url: str) -> str:
     return url
 
 
+class RequestScopedClient(FlaskClient):
+    """A test client whose every request runs in its own application context, as in production.
+
+    The `app` fixture keeps an application context pushed for the test's own database work, and
+    Flask reuses a pushed context for requests: `g` (Flask-Login's cached user) and the database
+    session would then be shared by every request and every client of the test.
+    """
+
+    def open(self, *args, **kwargs):
+        """Run the request in an empty context, so Flask pushes a fresh application context."""
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app_factory(database_url) -> Iterator:
     """Build apps on the test database with extra configuration; tables are emptied after."""
@@ -62,6 +76,7 @@ def app_factory(database_url) -> Iterator:
 
     def make(**overrides) -> Flask:
         app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+        app.test_client_class = RequestScopedClient
         made.append(app)
         return app
 

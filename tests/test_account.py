@@ -336,8 +336,10 @@ def test_update_with_read_only_fields_changes_nothing(auth_client):
         ({"password": "violet tugboat climbs"}, "password"),
         ({"twoFactorEnabled": True}, "twoFactorEnabled"),
         ({"preferences": {"fontSize": 12}}, "preferences.fontSize"),
-        ({"preferences": {"theme": "dark", "email_notifications": False}},
-         "preferences.email_notifications"),
+        (
+            {"preferences": {"theme": "dark", "email_notifications": False}},
+            "preferences.email_notifications",
+        ),
     ],
 )
 def test_update_refuses_an_unknown_field(auth_client, body, field, assert_error):

@@ -93,9 +93,7 @@ def test_downgrade_credit_pays_the_following_renewals(auth_client, plans, frozen
 
 def test_proration_none_bills_nothing_now(monthly):
     at(2025, 1, 16, 12)
-    response = change(
-        monthly, "upgrade", planId="plan_premium_yearly", prorationBehavior="none"
-    )
+    response = change(monthly, "upgrade", planId="plan_premium_yearly", prorationBehavior="none")
     assert response.json["data"]["prorationAmount"] == 0
     assert [invoice.amount_paid for invoice in paid_invoices()] == [2999]
 

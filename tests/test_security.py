@@ -81,9 +81,7 @@ def test_wrong_current_password_changes_nothing(auth_client, app, user):
     assert login(app.test_client(), user.email).status_code == 200
 
 
-def test_wrong_current_password_is_checked_before_new_password_strength(
-    auth_client, assert_error
-):
+def test_wrong_current_password_is_checked_before_new_password_strength(auth_client, assert_error):
     response = change_password(auth_client, new="short", current="not my password")
     assert_error(response, 400, "INVALID_PASSWORD", field="currentPassword")
 
@@ -151,10 +149,8 @@ def test_128_character_new_password_is_accepted(auth_client):
     assert change_password(auth_client, new=password).status_code == 200
 
 
-def test_new_password_differing_only_after_72_bytes_is_a_different_password(
-    auth_client, app, user
-):
-    prefix = "orchid-Vortex-31-gravel-Pelican-84-saffron-Quill-07-tundra-Marble-55-zz"
+def test_new_password_differing_only_after_72_bytes_is_a_different_password(auth_client, app, user):
+    prefix = "orchid-Vortex-31-gravel-Pelican-84-saffron-Quill-07-tundra-Marble-55-zzq"
     change_password(auth_client, new=prefix + "A")
     assert login(app.test_client(), user.email, prefix + "B").status_code == 401
     assert login(app.test_client(), user.email, prefix + "A").status_code == 200
@@ -214,7 +210,13 @@ def test_enabling_two_factor_answers_codes_secret_and_uri(auth_client):
     data = response.json["data"]
     assert data["passwordUpdated"] is False
     assert data["twoFactorEnabled"] is True
-    assert set(data) == {"passwordUpdated", "twoFactorEnabled", "backupCodes", "otpauthUri", "secret"}
+    assert set(data) == {
+        "passwordUpdated",
+        "twoFactorEnabled",
+        "backupCodes",
+        "otpauthUri",
+        "secret",
+    }
 
 
 def test_enabling_two_factor_makes_ten_distinct_8_digit_backup_codes(two_factor):
@@ -231,7 +233,9 @@ def test_enabling_two_factor_gives_an_otpauth_uri_for_the_secret(two_factor, use
 
 
 def test_backup_codes_are_stored_hashed(two_factor, user):
-    stored = db.session.scalars(sa.select(BackupCode.code_hash).where(BackupCode.user_id == user.id))
+    stored = db.session.scalars(
+        sa.select(BackupCode.code_hash).where(BackupCode.user_id == user.id)
+    )
     stored = set(stored)
     assert len(stored) == 10
     assert not stored & set(two_factor["backupCodes"])
@@ -310,9 +314,12 @@ def test_disabling_two_factor_deletes_secret_and_codes(auth_client, user, two_fa
     disable(auth_client)
     stored = stored_user(user)
     assert stored.totp_secret_encrypted is None
-    assert db.session.scalar(
-        sa.select(sa.func.count()).select_from(BackupCode).where(BackupCode.user_id == user.id)
-    ) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(BackupCode).where(BackupCode.user_id == user.id)
+        )
+        == 0
+    )
 
 
 def test_old_backup_code_does_not_work_after_re_enabling(auth_client, app, user, two_factor):

@@ -185,6 +185,7 @@ class LocalGateway(PaymentGateway):
             created_at=now,
         )
         db.session.add(subscription)
+        db.session.flush()  # the invoice below refers to it; no relationship orders the inserts
         price = plan.price_cents or 0
         lines = [_line(f"1 × {plan.name}", price)]
         if coupon is not None:

@@ -117,6 +117,7 @@ class StripeGateway(PaymentGateway):
             payment_method = self._client.v1.payment_methods.attach(
                 payment_method_id, params={"customer": customer_id}
             )
+        with _translate_errors():
             # Subscriptions bill the customer's default; we never set one per subscription
             # (see create_subscription), so this is the single place the card is chosen.
             self._client.v1.customers.update(
@@ -583,7 +584,8 @@ def _subscription(subscription: Any, card: CardDetails | None = None) -> Provide
         settings = _get(customer, "invoice_settings")
         default = _expanded(_get(settings, "default_payment_method"))
         card = _card(default) if default is not None else None
-    # Only a payment still waiting for the customer carries a secret worth handing out.
+    # The next action only while the payment waits for the customer; the secret whenever there
+    # is an intent, as Stripe integrations (and the local gateway) hand it to the client.
     waiting = (
         intent is not None
         and intent["status"] == "requires_action"
@@ -602,7 +604,7 @@ def _subscription(subscription: Any, card: CardDetails | None = None) -> Provide
         payment_method=card,
         latest_invoice_id=_id(_get(subscription, "latest_invoice")),
         latest_invoice_amount_cents=None if amount is None else int(amount),
-        client_secret=intent["client_secret"] if waiting else None,
+        client_secret=_get(intent, "client_secret"),
         next_action=_as_dict(intent["next_action"])
         if waiting and _get(intent, "next_action")
         else None,

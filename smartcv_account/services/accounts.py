@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock
-from ..catalogue import limits_for
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import ENTITLED_STATUSES, BackupCode, User
@@ -64,9 +64,14 @@ def effective_plan_type(user: User) -> str:
 
 
 def account_view(user: User) -> AccountView:
-    """Assemble the account as the API shows it."""
+    """Assemble the account as the API shows it, with renewals and usage resets applied."""
+    from . import billing, usage  # billing and usage build on this module
+
     subscription = user.current_subscription
-    limits = limits_for(effective_plan_type(user))
+    if subscription is not None:
+        billing.refresh_if_due(subscription)
+    counters = usage.current_usage(user)
+    ended = subscription is None or subscription.status == "CANCELED"
     return AccountView(
         id=user.public_id,
         email=user.email,
@@ -74,15 +79,15 @@ def account_view(user: User) -> AccountView:
         avatar=user.avatar,
         email_verified=user.email_verified_at is not None,
         email_verified_at=user.email_verified_at,
-        subscription_type=subscription.plan.type if subscription else "FREE",
+        subscription_type="FREE" if ended else subscription.plan.type,
         subscription_status=subscription.status if subscription else "ACTIVE",
-        subscription_expires_at=subscription.current_period_end if subscription else None,
-        resumes_created=user.resumes_created,
-        resumes_limit=limits["resumesLimit"],
-        api_requests_used=user.api_requests_used,
-        api_requests_limit=limits["apiRequestsLimit"],
-        storage_used=user.storage_used,
-        storage_limit=limits["storageLimit"],
+        subscription_expires_at=None if ended else subscription.current_period_end,
+        resumes_created=counters["resumes_created"],
+        resumes_limit=counters["resumes_limit"],
+        api_requests_used=counters["api_requests_used"],
+        api_requests_limit=counters["api_requests_limit"],
+        storage_used=counters["storage_used"],
+        storage_limit=counters["storage_limit"],
         preferences={name: getattr(user, name) for name in PREFERENCE_COLUMNS},
         created_at=user.created_at,
         updated_at=user.updated_at,
@@ -90,7 +95,16 @@ def account_view(user: User) -> AccountView:
     )
 
 
+def _personal_words(email: str, name: str) -> list[str]:
+    """Return what zxcvbn should treat as guessable: the email, its local part and its pieces."""
+    local = email.partition("@")[0]
+    # zxcvbn matches user inputs as whole tokens: "ann.lee@x.com" alone does not catch "ann.lee".
+    pieces = re.split(r"[._+\-\s]+", f"{local} {name}")
+    return [email, local, name, *(piece for piece in pieces if len(piece) >= 3)]
+
+
 def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
+    """Raise WEAK_PASSWORD (422) with zxcvbn's feedback unless the password is strong enough."""
     feedback = credentials.password_feedback(password, user_inputs)
     if feedback is not None:
         raise field_error(
@@ -105,7 +119,7 @@ def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
 def register(email: str, password: str, name: str) -> User:
     """Create an account and start its first session."""
     email = normalise_email(email)
-    _require_strong(password, "password", [email, name])
+    _require_strong(password, "password", _personal_words(email, name))
     now = clock.now()
     user = User(
         public_id=new_public_id("user"),
@@ -233,7 +247,7 @@ def update_security(user: User, changes: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
-        _require_strong(new_password, "newPassword", [user.email, user.name])
+        _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
         user.password_hash = credentials.hash_password(new_password)
         sessions.revoke_user_sessions(user, keep_token=user.session_token)
         result["password_updated"] = True

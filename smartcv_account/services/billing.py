@@ -117,7 +117,6 @@ def subscription_view(user: User) -> SubscriptionView:
     )
 
 
-
 def get_plan(plan_id: str) -> Plan | None:
     """Return a plan by id."""
     return db.session.get(Plan, plan_id)
@@ -128,7 +127,8 @@ def live_subscription(user: User) -> Subscription | None:
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
-    return refresh_if_due(subscription)
+    refresh_if_due(subscription)
+    return subscription if subscription.status in LIVE_STATUSES else None
 
 
 def refresh_if_due(subscription: Subscription) -> Subscription:
@@ -159,6 +159,7 @@ def create_subscription(
     """
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code) if coupon_code is not None else None
+    live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
     now = clock.now()
     subscription = Subscription(
         public_id=new_public_id("sub"),

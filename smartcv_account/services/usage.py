@@ -114,14 +114,18 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     now = clock.now()
 
     column = getattr(User, spec.column)
+    # Typed BIGINT like the counters: PostgreSQL would type a bare parameter INTEGER and
+    # overflow on deltas above 2**31.
+    step = sa.literal(delta, sa.BigInteger())
+    zero = sa.literal(0, sa.BigInteger())
     values: dict[str, Any] = {}
     if spec.gauge:
         # Freeing more than is used (a retried delete, say) must not drive the gauge negative.
-        new_value = sa.case((column + delta < 0, 0), else_=column + delta)
+        new_value = sa.case((column + step < zero, zero), else_=column + step)
     else:
         reset_at = User.api_requests_reset_at
         due = sa.and_(reset_at.is_not(None), reset_at <= now)
-        new_value = sa.case((due, 0), else_=column) + delta
+        new_value = sa.case((due, zero), else_=column) + step
         # Every expression in SET reads the row as it was, so `due` means the same in both.
         values["api_requests_reset_at"] = sa.case(
             (sa.or_(reset_at.is_(None), due), sa.literal(next_reset(now), UTCDateTime())),
@@ -131,7 +135,7 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
 
     statement = sa.update(User).where(User.id == user_id).values(values)
     if limit != UNLIMITED and delta > 0:
-        statement = statement.where(new_value <= limit)
+        statement = statement.where(new_value <= sa.literal(limit, sa.BigInteger()))
     result = db.session.execute(statement.execution_options(synchronize_session=False))
     if result.rowcount != 1:
         # Refused (or the user was deleted meanwhile): end the transaction, then report the

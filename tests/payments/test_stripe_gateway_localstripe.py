@@ -21,10 +21,11 @@ from smartcv_account.payments.base import (
 )
 from smartcv_account.payments.stripe_gateway import StripeGateway
 
+from ..factories import PASSWORD, UserFactory
 from .conftest import (
     LOCALSTRIPE_KEY,
-    add_months,
     WEBHOOK_SECRET,
+    add_months,
     catalogue_coupons,
     catalogue_plans,
     plan,
@@ -118,7 +119,7 @@ def test_create_subscription_is_active_for_exactly_one_period(
     assert subscription.current_period_end == add_months(start, months)
     assert subscription.latest_invoice_amount_cents == amount
     assert subscription.payment_method.last4 == "4242"
-    assert not subscription.requires_action and subscription.client_secret is None
+    assert not subscription.requires_action and subscription.client_secret.startswith("pi_")
 
 
 def test_decline_at_charge_raises_and_leaves_no_live_subscription(catalogue, localstripe_api):
@@ -146,7 +147,7 @@ def test_three_d_secure_is_incomplete_until_authenticated(catalogue, localstripe
     )
     after = catalogue.retrieve_subscription(subscription.id)
     assert after.status == "ACTIVE"
-    assert after.client_secret is None and after.next_action is None
+    assert not after.requires_action and after.next_action is None
 
 
 def test_cancel_at_period_end_can_be_set_and_withdrawn(catalogue, localstripe_api):
@@ -320,3 +321,36 @@ def test_webhook_with_a_changed_byte_or_wrong_secret_is_rejected(
     finally:
         other.close()
     assert tampered != delivered.body
+
+
+# The whole service on the Stripe gateway
+
+
+def test_the_service_subscribes_through_the_stripe_gateway(
+    app_factory, localstripe, localstripe_api
+):
+    """With BILLING_PROVIDER=stripe, seed-plans and a subscribe go through localstripe."""
+    app = app_factory(
+        BILLING_PROVIDER="stripe",
+        STRIPE_SECRET_KEY=LOCALSTRIPE_KEY,
+        STRIPE_API_BASE=localstripe,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    with app.app_context():
+        try:
+            assert app.test_cli_runner().invoke(args=["seed-plans"]).exit_code == 0
+            user = UserFactory()
+            client = app.test_client()
+            login = {"email": user.email, "password": PASSWORD}
+            assert client.post("/api/auth/login", json=login).status_code == 200
+
+            body = {"planId": "plan_premium_yearly", "paymentMethodId": localstripe_api.card(VISA)}
+            created = client.post("/api/account/subscription", json=body)
+            shown = client.get("/api/account/subscription").json["data"]
+        finally:
+            app.extensions["smartcv_gateway"].close()
+
+    assert (created.status_code, created.json["data"]["status"]) == (201, "ACTIVE")
+    assert (shown["plan"]["id"], shown["paymentMethod"]["last4"]) == ("plan_premium_yearly", "4242")
+    customers = localstripe_api.call("GET", "/v1/customers")["data"]
+    assert [c["metadata"]["user_id"] for c in customers] == [user.public_id]
