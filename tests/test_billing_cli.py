@@ -69,3 +69,26 @@ def test_advance_subscriptions_renews_what_is_due(runner, auth_client, plans, fr
     assert "advanced 1 subscription" in result.output
     assert len(paid_invoices()) == 2
     assert "advanced 0 subscription" in runner.invoke(args=["advance-subscriptions"]).output
+
+
+def test_advance_subscriptions_frees_a_slot_held_by_a_crashed_create(
+    runner, auth_client, user, plans, frozen_clock
+):
+    from smartcv_account.models import Subscription
+
+    db.session.add(
+        Subscription(
+            public_id="sub_crashed",
+            user_id=user.id,
+            plan_id="plan_premium_monthly",
+            status="INCOMPLETE",
+            cancel_at_period_end=False,
+            created_at=frozen_clock,
+            updated_at=frozen_clock,
+        )
+    )
+    db.session.commit()
+    assert subscribe(auth_client).status_code == 409
+    clock.freeze(datetime(2025, 1, 1, 0, 11, tzinfo=UTC))
+    runner.invoke(args=["advance-subscriptions"])
+    assert subscribe(auth_client).status_code == 201

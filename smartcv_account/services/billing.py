@@ -7,7 +7,7 @@ mirrors the provider's answer into our `subscriptions` table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,8 @@ from ..payments.base import (
 from .accounts import new_public_id
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
+# A create's placeholder row older than this never reached the provider: its request died.
+PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,7 +445,20 @@ def advance_due_subscriptions(limit: int = 500) -> int:
     ).all()
     for subscription in due:
         refresh_if_due(subscription)
+    _release_abandoned_placeholders()
     return len(due)
+
+
+def _release_abandoned_placeholders() -> None:
+    """Free the slot held by a create that died before reaching the provider (a crash)."""
+    db.session.execute(
+        sa.delete(Subscription).where(
+            Subscription.status == "INCOMPLETE",
+            Subscription.provider_subscription_id.is_(None),
+            Subscription.created_at < clock.now() - PLACEHOLDER_TIMEOUT,
+        )
+    )
+    db.session.commit()
 
 
 # --- operators ----------------------------------------------------------------------------------
