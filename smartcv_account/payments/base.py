@@ -67,7 +67,8 @@ class ProviderSubscription:
     latest_invoice_id: str | None = None
     # Amount of the latest invoice (after discounts), minor units.
     latest_invoice_amount_cents: int | None = None
-    # Set while the latest payment needs the customer (3-D Secure): INCOMPLETE or PAST_DUE.
+    # The latest invoice's payment intent secret (for Stripe.js); `next_action` is set only
+    # while that payment waits for the customer (3-D Secure).
     client_secret: str | None = None
     next_action: dict[str, Any] | None = None
 
