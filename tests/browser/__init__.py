@@ -1,0 +1,1 @@
+"""Browser tests: the product document's JavaScript examples run in headless Chromium."""
