@@ -41,6 +41,9 @@ def post_fork(server, worker):
     app = getattr(server.app, "callable", None)
     if app is None:  # not preloaded: the worker loads the app itself after this hook
         return
+    if "sqlalchemy" not in getattr(app, "extensions", {}):
+        # An app without the database (bench/ceiling_app.py runs under this same file).
+        return
     from smartcv_account.extensions import db
 
     with app.app_context():

@@ -20,6 +20,8 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from .schemas import account as account_schemas
+from .schemas import subscription as subscription_schemas
+from .schemas import usage as usage_schemas
 from .schemas.base import Money, Timestamp
 
 OPENAPI_VERSION = "3.1.0"
@@ -182,6 +184,70 @@ OPERATIONS: list[Operation] = [
         errors=("INVALID_PASSWORD", "WEAK_PASSWORD"),
         message=True,
         operation_id="updateSecurity",
+    ),
+    Operation(
+        "/api/account/subscription",
+        "get",
+        "Return the subscription, its plan, usage, card and next bill.",
+        subscription_schemas.subscription_schema,
+        tag="subscription",
+        operation_id="getSubscription",
+    ),
+    Operation(
+        "/api/account/subscription",
+        "post",
+        "Subscribe to a plan and pay the first invoice.",
+        subscription_schemas.subscription_created_schema,
+        request=subscription_schemas.subscription_create_schema,
+        status=201,
+        errors=(
+            "PLAN_NOT_FOUND",
+            "PAYMENT_FAILED",
+            "INVALID_COUPON",
+            "SUBSCRIPTION_ALREADY_EXISTS",
+        ),
+        tag="subscription",
+        operation_id="createSubscription",
+    ),
+    Operation(
+        "/api/account/subscription",
+        "put",
+        "Upgrade, downgrade, cancel, reactivate or change the card.",
+        subscription_schemas.subscription_changed_schema,
+        request=subscription_schemas.subscription_update_schema,
+        errors=(
+            "SUBSCRIPTION_NOT_FOUND",
+            "PLAN_NOT_FOUND",
+            "INVALID_PLAN_CHANGE",
+            "PAYMENT_FAILED",
+        ),
+        tag="subscription",
+        operation_id="updateSubscription",
+    ),
+    Operation(
+        "/api/webhooks/stripe",
+        "post",
+        "Verify a signed provider event and bring the subscription in step with it.",
+        {
+            "type": "object",
+            "required": ["received", "duplicate"],
+            "properties": {"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
+        },
+        errors=("INVALID_SIGNATURE",),
+        security=None,
+        tag="webhooks",
+        operation_id="stripeWebhook",
+    ),
+    Operation(
+        "/api/internal/users/{user_id}/usage",
+        "post",
+        "Record a usage delta for a user (other SmartCV services only).",
+        usage_schemas.usage_schema,
+        request=usage_schemas.usage_change_schema,
+        errors=("USER_NOT_FOUND", "SUBSCRIPTION_LIMIT_EXCEEDED"),
+        security="internal",
+        tag="internal",
+        operation_id="recordUsage",
     ),
 ]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pyotp
 import pytest
 import sqlalchemy as sa
 
+from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import BackupCode, User
 
@@ -341,3 +343,18 @@ def test_disabling_two_factor_when_off_changes_nothing(auth_client):
     response = disable(auth_client)
     assert response.status_code == 200
     assert response.json["data"] == {"passwordUpdated": False, "twoFactorEnabled": False}
+
+
+def test_security_request_that_changes_nothing_keeps_updated_at(
+    auth_client, two_factor, frozen_clock
+):
+    before = auth_client.get("/api/account").json["data"]["updatedAt"]
+    clock.freeze(frozen_clock + timedelta(hours=1))
+    security(auth_client, currentPassword=PASSWORD, twoFactorEnabled=True)
+    assert auth_client.get("/api/account").json["data"]["updatedAt"] == before
+
+
+def test_password_change_moves_updated_at(auth_client, frozen_clock):
+    clock.freeze(frozen_clock + timedelta(hours=1))
+    change_password(auth_client)
+    assert auth_client.get("/api/account").json["data"]["updatedAt"] == "2025-01-01T01:00:00Z"

@@ -96,6 +96,11 @@ class Subscription(db.Model):
         ),
     )
 
+    @property
+    def requires_action(self) -> bool:
+        """Tell whether the latest payment waits for the customer (3-D Secure)."""
+        return self.next_action is not None
+
     def __repr__(self) -> str:
         return f"<Subscription {self.public_id} {self.plan_id} {self.status}>"
 

@@ -71,9 +71,7 @@ class SubscriptionCreatedSchema(BaseSchema):
     subscription_id = fields.String(attribute="public_id", data_key="subscriptionId")
     status = fields.String()
     client_secret = fields.String(data_key="clientSecret", allow_none=True)
-    requires_action = fields.Function(
-        lambda subscription: subscription.next_action is not None, data_key="requiresAction"
-    )
+    requires_action = fields.Boolean(data_key="requiresAction")
     next_action = fields.Dict(data_key="nextAction", allow_none=True)
 
 

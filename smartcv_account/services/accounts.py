@@ -15,7 +15,7 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import ENTITLED_STATUSES, BackupCode, User
-from . import credentials, sessions
+from . import credentials, plans, sessions
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -59,8 +59,13 @@ def effective_plan_type(user: User) -> str:
     """Return the plan type whose limits apply: paid only while the subscription is paid up."""
     subscription = user.current_subscription
     if subscription is not None and subscription.status in ENTITLED_STATUSES:
-        return subscription.plan.type
+        return _plan_type(subscription.plan_id)
     return "FREE"
+
+
+def _plan_type(plan_id: str) -> str:
+    """Return a plan's type from the in-process plan snapshot (no query per request)."""
+    return plans.plan_for_display(plan_id).type
 
 
 def account_view(user: User) -> AccountView:
@@ -79,7 +84,7 @@ def account_view(user: User) -> AccountView:
         avatar=user.avatar,
         email_verified=user.email_verified_at is not None,
         email_verified_at=user.email_verified_at,
-        subscription_type="FREE" if ended else subscription.plan.type,
+        subscription_type="FREE" if ended else _plan_type(subscription.plan_id),
         subscription_status=subscription.status if subscription else "ACTIVE",
         subscription_expires_at=None if ended else subscription.current_period_end,
         resumes_created=counters["resumes_created"],
@@ -252,11 +257,13 @@ def update_security(user: User, changes: dict[str, Any]) -> dict[str, Any]:
         sessions.revoke_user_sessions(user, keep_token=user.session_token)
         result["password_updated"] = True
     wanted = changes.get("two_factor_enabled")
+    two_factor_before = user.two_factor_enabled
     if wanted is True and not user.two_factor_enabled:
         result.update(_enable_two_factor(user))
     elif wanted is False and user.two_factor_enabled:
         _disable_two_factor(user)
-    if result["password_updated"] or wanted is not None:
+    # Asking for the state 2FA is already in changes nothing, updatedAt included.
+    if result["password_updated"] or user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()
     result["two_factor_enabled"] = user.two_factor_enabled
     db.session.commit()

@@ -27,6 +27,7 @@ from ..payments.base import (
     UnknownPaymentMethod,
 )
 from .accounts import new_public_id
+from .plans import PlanSnapshot, plan_for_display
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
@@ -54,7 +55,7 @@ class SubscriptionView:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     trial_end: datetime | None
-    plan: Plan
+    plan: PlanSnapshot | None
     usage: dict
     payment_method: dict | None
     next_billing: dict | None
@@ -64,7 +65,10 @@ class SubscriptionView:
 
 
 def subscription_view(user: User) -> SubscriptionView:
-    """Assemble the user's subscription, plan, usage, card and next bill."""
+    """Assemble the user's subscription, plan, usage, card and next bill.
+
+    The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
+    """
     from .usage import current_usage
 
     subscription = live_subscription(user)
@@ -77,12 +81,12 @@ def subscription_view(user: User) -> SubscriptionView:
             current_period_end=None,
             cancel_at_period_end=False,
             trial_end=None,
-            plan=get_plan(FREE_PLAN_ID),
+            plan=plan_for_display(FREE_PLAN_ID),
             usage=current_usage(user),
             payment_method=None,
             next_billing=None,
         )
-    plan = subscription.plan
+    plan = plan_for_display(subscription.plan_id)
     card = None
     if subscription.card_last4 is not None:
         card = {

@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload, lazyload
 
 from .. import clock
 from ..extensions import db
-from ..models import AuthSession, User
+from ..models import AuthSession, Subscription, User
 
 
 def _hash(token: str) -> str:
@@ -32,17 +33,24 @@ def start_session(user: User) -> str:
     return token
 
 
-def user_for_token(token: str) -> User | None:
-    """Return the user of a live session token in one query, or None."""
-    user = db.session.scalar(
-        sa.select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            AuthSession.token_hash == _hash(token),
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > clock.now(),
-        )
+# Every authenticated request runs this statement: it is built once (building it costs more
+# than running it), and it brings the user's current subscription in the same query. The plan
+# is not joined: reads show it from services/plans.py's in-process snapshot.
+_LIVE_SESSION_USER = (
+    sa.select(User)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        AuthSession.token_hash == sa.bindparam("token_hash"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > sa.bindparam("now", type_=AuthSession.expires_at.type),
     )
+    .options(joinedload(User.current_subscription).lazyload(Subscription.plan))
+)
+
+
+def user_for_token(token: str) -> User | None:
+    """Return the user of a live session token (and its subscription) in one query, or None."""
+    user = db.session.scalar(_LIVE_SESSION_USER, {"token_hash": _hash(token), "now": clock.now()})
     if user is not None:
         user.session_token = token
     return user

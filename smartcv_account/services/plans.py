@@ -1,0 +1,96 @@
+"""Plan definitions as the read paths see them: held in-process for a short time.
+
+Every SmartCV page load shows the user's plan (the account's `subscriptionType`, GET
+subscription's plan and price), yet plans are written only by `flask seed-plans`, a few times a
+year. Reading them with a query per request would cost more than the rest of the request, so
+reads that only *show* a plan use a snapshot of all plans held per application for
+`PLAN_CACHE_SECONDS` (60 s by default; 0 reads the database every time). Decisions that move
+money (creating or changing a subscription) still read the row itself (`billing.get_plan`).
+
+A flush that writes a plan in this process drops the snapshot at once; other processes (the
+other gunicorn workers, other instances) see the change within `PLAN_CACHE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import Plan
+
+_CACHE_KEY = "smartcv_plan_snapshot"
+# Bumped by every plan written in this process; a snapshot of an older generation is stale.
+_generation = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSnapshot:
+    """A plan's definition, detached from any database session."""
+
+    id: str
+    type: str
+    name: str
+    price_cents: int | None
+    currency: str
+    interval: str
+    features: tuple[str, ...]
+    self_serve: bool
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    plans: dict[str, PlanSnapshot]
+    expires: float
+    generation: int
+
+
+def _freeze(plan: Plan) -> PlanSnapshot:
+    return PlanSnapshot(
+        id=plan.id,
+        type=plan.type,
+        name=plan.name,
+        price_cents=plan.price_cents,
+        currency=plan.currency,
+        interval=plan.interval,
+        features=tuple(plan.features or ()),
+        self_serve=plan.self_serve,
+        rank=plan.rank,
+    )
+
+
+def _load(ttl: float) -> _Snapshot:
+    """Read every plan (a handful of rows) in one query."""
+    plans = {plan.id: _freeze(plan) for plan in db.session.scalars(sa.select(Plan))}
+    return _Snapshot(plans, time.monotonic() + ttl, _generation)
+
+
+def plan_for_display(plan_id: str) -> PlanSnapshot | None:
+    """Return a plan's definition for showing it, from the in-process snapshot when fresh."""
+    app = current_app._get_current_object()
+    ttl = app.config.get("PLAN_CACHE_SECONDS", 60)
+    if ttl <= 0:
+        plan = db.session.get(Plan, plan_id)
+        return _freeze(plan) if plan is not None else None
+    snapshot = app.extensions.get(_CACHE_KEY)
+    if (
+        snapshot is None
+        or snapshot.generation != _generation
+        or time.monotonic() >= snapshot.expires
+        or plan_id not in snapshot.plans  # a plan added since (another process seeded it)
+    ):
+        snapshot = app.extensions[_CACHE_KEY] = _load(ttl)
+    return snapshot.plans.get(plan_id)
+
+
+@sa.event.listens_for(Plan, "after_insert")
+@sa.event.listens_for(Plan, "after_update")
+@sa.event.listens_for(Plan, "after_delete")
+def _plan_written(mapper, connection, target) -> None:
+    """Make every snapshot of this process stale once a plan is written."""
+    global _generation
+    _generation += 1
