@@ -1,9 +1,9 @@
 """Where the time of one request goes: the WSGI apps called in-process, without the network.
 
-    .venv/bin/python bench/profile_hot_path.py                     # µs per request, service vs ceiling
-    .venv/bin/python bench/profile_hot_path.py --pyinstrument GET /api/account   # a call tree
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/smartcv_profile .venv/bin/python \
-        bench/profile_hot_path.py                                  # the same on PostgreSQL
+    .venv/bin/python bench/profile_hot_path.py           # CPU µs per request, service vs ceiling
+    .venv/bin/python bench/profile_hot_path.py --pyinstrument "GET /api/account"   # a call tree
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/smartcv_profile \
+        .venv/bin/python bench/profile_hot_path.py      # the same on PostgreSQL (db recreated)
 
 It seeds a throwaway database, signs a user in, and calls `app.wsgi_app` in a loop with a
 prepared environ, timing the process's CPU (so other load on the machine barely moves the
@@ -36,7 +36,6 @@ def build_apps(database_url: str):
 
     from bench.ceiling_app import app as ceiling
     from smartcv_account import catalogue, create_app
-    from smartcv_account.extensions import db
     from smartcv_account.services import billing
 
     app = create_app(
@@ -99,7 +98,7 @@ def call_loop(wsgi, spec: dict, cookie: str, count: int) -> float:
     for _ in range(count):
         environ = dict(template)
         environ["wsgi.input"] = io.BytesIO(payload)
-        for chunk in wsgi(environ, start_response):
+        for _chunk in wsgi(environ, start_response):
             pass
     elapsed = time.process_time() - began
     bad = [s for s in statuses if not s.startswith("2")]
@@ -112,7 +111,7 @@ def main() -> int:
     """Print CPU µs per request for each endpoint and the ceiling, or one pyinstrument tree."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--pyinstrument", nargs=2, metavar=("METHOD", "PATH"))
+    parser.add_argument("--pyinstrument", metavar="ENDPOINT", help='e.g. "GET /api/account"')
     args = parser.parse_args()
     # Keep the service's JSON request log (it is part of the cost) but out of the terminal.
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
@@ -126,14 +125,14 @@ def main() -> int:
         if args.pyinstrument:
             from pyinstrument import Profiler
 
-            label = " ".join(args.pyinstrument)
-            spec = next(s for k, s in specs.items() if k == label or s["path"] == args.pyinstrument[1])
+            spec = specs[args.pyinstrument]
             call_loop(app.wsgi_app, spec, cookie, 200)
-            profiler = Profiler(interval=0.0001)
+            profiler = Profiler(interval=0.0005)
             profiler.start()
             call_loop(app.wsgi_app, spec, cookie, args.count)
             profiler.stop()
-            sys.__stdout__.write(profiler.output_text(unicode=True, color=False, show_all=os.environ.get("PROFILE_ALL") == "1"))
+            show_all = os.environ.get("PROFILE_ALL") == "1"
+            sys.__stdout__.write(profiler.output_text(unicode=True, show_all=show_all))
             return 0
         results = {}
         for label, spec in specs.items():
@@ -141,7 +140,7 @@ def main() -> int:
             call_loop(ceiling.wsgi_app, spec, cookie, 200)
             service_us = call_loop(app.wsgi_app, spec, cookie, args.count)
             ceiling_us = call_loop(ceiling.wsgi_app, spec, cookie, args.count)
-            results[label] = {"service_us": round(service_us, 1), "ceiling_us": round(ceiling_us, 1)}
+            results[label] = {"service_us": round(service_us), "ceiling_us": round(ceiling_us)}
             print(
                 f"{label:32s} service {service_us:7.1f} µs  ceiling {ceiling_us:6.1f} µs  "
                 f"added {service_us - ceiling_us:7.1f} µs",

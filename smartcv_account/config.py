@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
@@ -54,6 +55,8 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", True),
         "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_LIFETIME_DAYS": _int("SESSION_LIFETIME_DAYS", 30),
+        # The cookie lives exactly as long as the server-side session it points to.
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=_int("SESSION_LIFETIME_DAYS", 30)),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12),
@@ -82,6 +85,13 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
         "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
         "PLAN_CACHE_SECONDS": _int("PLAN_CACHE_SECONDS", 60),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        # Proxies (load balancers) in front of the service whose X-Forwarded-For/-Proto to
+        # trust; 0 trusts none, so a client cannot pick the address its rate limits count on.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "RATELIMIT_SECURITY_FAILURES_PER_USER": os.environ.get(
+            "RATELIMIT_SECURITY_FAILURES_PER_USER", "10 per 15 minutes"
+        ),
     }
     return config
 

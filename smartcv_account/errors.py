@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from flask import Flask, jsonify
@@ -111,8 +113,7 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
         if status == 429:
-            retry_after = getattr(error, "retry_after", None)
-            headers["Retry-After"] = str(retry_after or 60)
+            headers["Retry-After"] = str(_seconds_until_reset())
         return envelope(code, message, status, {}, headers)
 
     @app.errorhandler(OperationalError)
@@ -134,6 +135,16 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")
         _rollback_quietly()
         return envelope("INTERNAL_ERROR", "An unexpected error occurred.", 500)
+
+
+def _seconds_until_reset() -> int:
+    """Seconds until the breached rate limit lets requests through again (at least 1)."""
+    from .extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
 
 
 def _rollback_quietly() -> None:

@@ -6,6 +6,7 @@ import logging
 import time
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import ApiError
 from .logs import REQUEST_ID_HEADER, REQUEST_LOGGER, configure_logging, request_id
@@ -75,6 +76,9 @@ def log_request(response: Response) -> Response:
 
 def register_http_hooks(app: Flask) -> None:
     """Install logging, the request id, the content-type check and the response headers."""
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     configure_logging(app)
     # First of all before-request hooks: the rate limiter's runs earlier otherwise, and a 429
     # would then be logged without a duration.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pyotp
 import pytest
@@ -289,6 +290,25 @@ def test_logout_keeps_the_users_other_sessions(app, user, auth_client):
     login(other, user.email)
     auth_client.post("/api/auth/logout")
     assert other.get("/api/account").status_code == 200
+
+
+def test_signing_in_again_ends_the_previous_session(app, user, auth_client, assert_error):
+    previous = auth_client.get_cookie(COOKIE).value
+    login(auth_client, user.email)
+    copy = app.test_client()
+    copy.set_cookie(COOKIE, previous)
+    assert_error(copy.get("/api/account"), 401, "UNAUTHORIZED")
+    assert auth_client.get("/api/account").status_code == 200
+
+
+def test_cookie_lives_as_long_as_the_server_side_session(app, user):
+    client = app.test_client()
+    response = login(client, user.email)
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(COOKIE))
+    expires = parsedate_to_datetime(cookie.split("Expires=", 1)[1].split(";", 1)[0])
+    lifetime = expires - datetime.now(UTC)
+    days = app.config["SESSION_LIFETIME_DAYS"]
+    assert timedelta(days=days) - timedelta(minutes=5) < lifetime <= timedelta(days=days)
 
 
 def test_logout_without_a_session_still_succeeds(client):

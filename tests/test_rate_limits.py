@@ -23,12 +23,14 @@ def member(limited_app) -> str:
         return UserFactory().email
 
 
-def login(client, email, password=PASSWORD, code=None, address="10.0.0.1"):
+def login(client, email, password=PASSWORD, code=None, address="10.0.0.1", headers=None):
     """POST /api/auth/login from a given client address."""
     body = {"email": email, "password": password}
     if code is not None:
         body["twoFactorCode"] = code
-    return client.post("/api/auth/login", json=body, environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/api/auth/login", json=body, environ_base={"REMOTE_ADDR": address}, headers=headers
+    )
 
 
 def register(client, email, address="10.0.0.1"):
@@ -222,3 +224,62 @@ def test_redis_keys_do_not_hold_email_addresses(app_factory, redis_db):
     keys = [key.decode() for key in redis_db.keys("*")]
     assert keys
     assert not [key for key in keys if "victim" in key]
+
+
+# --- guessing the current password with a stolen session ---------------------------------------
+
+
+def test_current_password_guesses_are_limited_per_user(limited_app, member, assert_error):
+    client = limited_app.test_client()
+    login(client, member)
+    for _ in range(10):
+        response = client.put("/api/account/security", json={"currentPassword": "not it at all"})
+        assert response.json["code"] == "INVALID_PASSWORD"
+    response = client.put("/api/account/security", json={"currentPassword": PASSWORD})
+    assert_error(response, 429, "RATE_LIMITED")
+    assert 0 < int(response.headers["Retry-After"]) <= 900
+
+
+def test_successful_security_changes_do_not_count_as_guesses(limited_app, member):
+    client = limited_app.test_client()
+    login(client, member)
+    for _ in range(12):
+        response = client.put("/api/account/security", json={"currentPassword": PASSWORD})
+        assert response.status_code == 200
+
+
+def test_retry_after_is_the_time_left_in_the_breached_window(limited_app, member):
+    limited_app.config["RATELIMIT_LOGIN_PER_ADDRESS"] = "2 per minute"
+    client = limited_app.test_client()
+    for _ in range(2):
+        login(client, member)
+    response = login(client, member)
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+# --- client addresses behind a proxy ------------------------------------------------------------
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(limited_app, member):
+    limited_app.config["RATELIMIT_LOGIN_PER_ADDRESS"] = "2 per minute"
+    client = limited_app.test_client()
+    for index in range(2):
+        login(client, member, address="10.0.0.9", headers={"X-Forwarded-For": f"1.1.1.{index}"})
+    assert login(client, member, address="10.0.0.9").status_code == 429
+
+
+def test_trusted_proxy_passes_the_client_address_to_the_limits(app_factory):
+    proxied = app_factory(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_LOGIN_PER_ADDRESS="2 per minute",
+        TRUSTED_PROXIES=1,
+    )
+    with proxied.app_context():
+        email = UserFactory().email
+    client = proxied.test_client()
+    for _ in range(2):
+        login(client, email, address="10.0.0.9", headers={"X-Forwarded-For": "1.1.1.1"})
+    other = login(client, email, address="10.0.0.9", headers={"X-Forwarded-For": "2.2.2.2"})
+    assert other.status_code == 200

@@ -1,8 +1,9 @@
 """The account and its security settings."""
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_login import current_user, login_required
 
+from ..extensions import limiter
 from ..schemas.account import (
     account_schema,
     account_update_schema,
@@ -33,8 +34,24 @@ def update_account():
     return ok(account_schema.dump(accounts.account_view(user)))
 
 
+def _user_key() -> str:
+    """Rate-limit key: the signed-in user (the endpoint needs a session anyway)."""
+    return "user:" + getattr(current_user, "public_id", "anonymous")
+
+
+def _wrong_current_password(response) -> bool:
+    """Count only refusals of the current password toward the guessing limit."""
+    body = response.get_json(silent=True)
+    return isinstance(body, dict) and body.get("code") == "INVALID_PASSWORD"
+
+
 @bp.put("/security")
 @login_required
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_SECURITY_FAILURES_PER_USER"],
+    key_func=_user_key,
+    deduct_when=_wrong_current_password,
+)
 def update_security():
     """Change the password and/or turn two-factor authentication on or off."""
     changes = load_body(security_update_schema)

@@ -73,7 +73,10 @@ def register():
 def login():
     """Sign in with email, password and, when enabled, the second factor."""
     fields = load_body(login_schema)
-    user = accounts.login(fields["email"], fields["password"], fields.get("two_factor_code"))
+    previous = current_user.session_token if current_user.is_authenticated else None
+    user = accounts.login(
+        fields["email"], fields["password"], fields.get("two_factor_code"), replaces=previous
+    )
     _start(user)
     return ok(account_schema.dump(accounts.account_view(user)))
 

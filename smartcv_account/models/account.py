@@ -54,6 +54,9 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by every password change; a session is live only while it carries the same
+    # number (services/sessions.py), which closes the login-versus-password-change race.
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     current_subscription: Mapped[Subscription | None] = relationship(
         foreign_keys=[current_subscription_id], lazy="joined", post_update=True
@@ -88,6 +91,8 @@ class AuthSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The user's credential_version when this session's password check ran.
+    credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship()
 

@@ -216,7 +216,9 @@ def verify_signature(payload: bytes, header: str | None, secret: str) -> dict[st
         raise InvalidSignature("malformed Stripe-Signature header")
     timestamp = int(timestamps[0])
     expected = sign_payload(payload, secret, timestamp).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    # Bytes: compare_digest refuses non-ASCII str, and a crafted header would then be a 500.
+    expected_bytes = expected.encode()
+    if not any(hmac.compare_digest(expected_bytes, c.encode()) for c in signatures):
         raise InvalidSignature("signature does not match")
     if abs(time.time() - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
         raise InvalidSignature("signature timestamp outside the tolerance")

@@ -161,8 +161,14 @@ def _invalid_credentials() -> ApiError:
     return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
 
 
-def login(email: str, password: str, two_factor_code: str | None) -> User:
-    """Check the credentials (password first, then the second factor) and start a session."""
+def login(
+    email: str, password: str, two_factor_code: str | None, replaces: str | None = None
+) -> User:
+    """Check the credentials (password first, then the second factor) and start a session.
+
+    `replaces` is the token of the session the browser held before: signing in again ends it,
+    so a copy of the old cookie is worth nothing.
+    """
     user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
     if user is None:
         credentials.burn_password_check(password)
@@ -185,6 +191,8 @@ def login(email: str, password: str, two_factor_code: str | None) -> User:
                 401,
                 "twoFactorCode",
             )
+    if replaces is not None:
+        sessions.revoke_session(replaces)
     user.last_login_at = clock.now()
     sessions.start_session(user)
     db.session.commit()
@@ -193,6 +201,10 @@ def login(email: str, password: str, two_factor_code: str | None) -> User:
 
 def _accept_second_factor(user: User, code: str) -> bool:
     """Consume a TOTP code (never twice) or an unused backup code, atomically."""
+    if not code.isascii():
+        # Full-width digits pass isdigit(), but compare_digest and the backup-code hash take
+        # ASCII only (they would raise: a 500); no real code holds them.
+        return False
     if len(code) == 6 and code.isdigit() and user.totp_secret_encrypted:
         secret = credentials.decrypt_secret(user.totp_secret_encrypted)
         step = credentials.matching_totp_step(secret, code) if secret else None
@@ -254,7 +266,14 @@ def update_security(user: User, changes: dict[str, Any]) -> dict[str, Any]:
     if new_password is not None:
         _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
         user.password_hash = credentials.hash_password(new_password)
+        # A login that checked the old password before this commits inserts its session after
+        # the revocation below; the bumped version (in SQL, so concurrent changes each count)
+        # leaves such a session dead on arrival. Only the changer's session is carried over.
+        user.credential_version = User.credential_version + 1
+        db.session.flush()
         sessions.revoke_user_sessions(user, keep_token=user.session_token)
+        if user.session_token:
+            sessions.restamp_session(user.session_token)
         result["password_updated"] = True
     wanted = changes.get("two_factor_enabled")
     two_factor_before = user.two_factor_enabled

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..extensions import db
@@ -26,7 +26,13 @@ def start_session(user: User) -> str:
     lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
     db.session.add(
         AuthSession(
-            token_hash=_hash(token), user_id=user.id, created_at=now, expires_at=now + lifetime
+            token_hash=_hash(token),
+            user_id=user.id,
+            # The version read with the password hash this login checked: a password change
+            # committing meanwhile bumps the user's, so this session never becomes live.
+            credential_version=user.credential_version,
+            created_at=now,
+            expires_at=now + lifetime,
         )
     )
     user.session_token = token
@@ -43,6 +49,7 @@ _LIVE_SESSION_USER = (
         AuthSession.token_hash == sa.bindparam("token_hash"),
         AuthSession.revoked_at.is_(None),
         AuthSession.expires_at > sa.bindparam("now", type_=AuthSession.expires_at.type),
+        AuthSession.credential_version == User.credential_version,
     )
     .options(joinedload(User.current_subscription).lazyload(Subscription.plan))
 )
@@ -75,3 +82,16 @@ def revoke_user_sessions(user: User, keep_token: str | None = None) -> int:
     if keep_token is not None:
         statement = statement.where(AuthSession.token_hash != _hash(keep_token))
     return db.session.execute(statement).rowcount
+
+
+def restamp_session(token: str) -> None:
+    """Carry `token`'s session over to its user's current credential version (no commit)."""
+    db.session.execute(
+        sa.update(AuthSession)
+        .where(AuthSession.token_hash == _hash(token))
+        .values(
+            credential_version=sa.select(User.credential_version)
+            .where(User.id == AuthSession.user_id)
+            .scalar_subquery()
+        )
+    )
