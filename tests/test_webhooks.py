@@ -139,3 +139,17 @@ def _provider_id() -> str:
     from smartcv_account.models import Subscription
 
     return db.session.scalar(sa.select(Subscription.provider_subscription_id))
+
+
+def test_incomplete_subscription_expires_after_23_hours(auth_client, plans, frozen_clock):
+    from datetime import timedelta
+
+    from smartcv_account import clock
+
+    subscribe(auth_client, payment_method="pm_card_authenticationRequired")
+    clock.freeze(frozen_clock + timedelta(hours=22, minutes=59))
+    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "INCOMPLETE"
+    clock.freeze(frozen_clock + timedelta(hours=23))
+    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["type"] == "FREE"
+    assert auth_client.get("/api/account").json["data"]["subscriptionStatus"] == "CANCELED"
+    assert subscribe(auth_client).status_code == 201

@@ -12,7 +12,7 @@ import calendar
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,6 +60,8 @@ TEST_CARDS: dict[str, TestCard] = {
     # Needs 3-D Secure on every payment (Stripe's 4000002760003184); off-session charges fail.
     "pm_card_authenticationRequired": TestCard("visa", "3184", "authenticate"),
 }
+
+INCOMPLETE_EXPIRY = timedelta(hours=23)
 
 STRIPE_STATUS = {
     "active": "ACTIVE",
@@ -280,6 +282,13 @@ class LocalGateway(PaymentGateway):
         """Run the provider's clock: renew each period that has ended, or end the subscription."""
         subscription = self._get(subscription_id)
         now = clock.now()
+        if (
+            subscription.status == "incomplete"
+            and subscription.created_at <= now - INCOMPLETE_EXPIRY
+        ):
+            # As Stripe does: a first payment not completed within 23 hours expires it.
+            subscription.status = "incomplete_expired"
+            subscription.ended_at = now
         while subscription.status in ("active", "past_due", "trialing") and (
             subscription.current_period_end <= now
         ):

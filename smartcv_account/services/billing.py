@@ -32,6 +32,8 @@ from .plans import PlanSnapshot, plan_for_display
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
 PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
+# Stripe expires a subscription whose first payment was not completed after 23 hours.
+INCOMPLETE_EXPIRY = timedelta(hours=23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +140,20 @@ def live_subscription(user: User) -> Subscription | None:
 
 
 def refresh_if_due(subscription: Subscription) -> Subscription:
-    """Run renewals or a pending cancel whose time has come, so no read shows an ended period."""
+    """Run renewals or a pending cancel whose time has come, so no read shows an ended period.
+
+    An INCOMPLETE subscription is also re-read once the provider would have expired it.
+    """
+    now = clock.now()
     end = subscription.current_period_end
+    period_over = end is not None and end <= now
+    expired = (
+        subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
+    )
     if (
         subscription.provider_subscription_id is not None
-        and end is not None
-        and end <= clock.now()
         and subscription.status in LIVE_STATUSES
+        and (period_over or expired)
     ):
         provider = _call(get_gateway().advance, subscription.provider_subscription_id)
         _apply(subscription, provider)
@@ -437,12 +446,19 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
 
 def advance_due_subscriptions(limit: int = 500) -> int:
     """Renew or end every subscription whose period is over; return how many were advanced."""
+    now = clock.now()
     due = db.session.scalars(
         sa.select(Subscription)
         .where(
             Subscription.status.in_(LIVE_STATUSES),
             Subscription.provider_subscription_id.is_not(None),
-            Subscription.current_period_end <= clock.now(),
+            sa.or_(
+                Subscription.current_period_end <= now,
+                sa.and_(
+                    Subscription.status == "INCOMPLETE",
+                    Subscription.created_at <= now - INCOMPLETE_EXPIRY,
+                ),
+            ),
         )
         .order_by(Subscription.current_period_end)
         .limit(limit)
