@@ -14,6 +14,7 @@ Flask; gunicorn, the socket and the load generator come on top of both alike.
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
 import logging
@@ -36,11 +37,14 @@ def build_apps(database_url: str):
 
     from bench.ceiling_app import app as ceiling
     from smartcv_account import catalogue, create_app
+    from smartcv_account.config import _engine_options
     from smartcv_account.services import billing
 
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
+            # As the service builds them from DATABASE_URL (PostgreSQL: pre-ping, pool sizes).
+            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
             "SESSION_COOKIE_SECURE": False,
             "RATELIMIT_ENABLED": False,
             "INTERNAL_API_TOKEN": TOKEN,
@@ -112,13 +116,18 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--pyinstrument", metavar="ENDPOINT", help='e.g. "GET /api/account"')
+    parser.add_argument(
+        "--breakdown", action="store_true", help="GET /api/account's cost, piece by piece"
+    )
     args = parser.parse_args()
     # Keep the service's JSON request log (it is part of the cost) but out of the terminal.
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/profile.db"
         if url.startswith("postgresql"):
-            url = _fresh_postgres(url)
+            _fresh_postgres(url)
+            atexit.register(_drop_postgres, url)
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         app, ceiling, cookie, public_id = build_apps(url)
         specs = requests_for(cookie, public_id)
         specs.pop("_cookie")
@@ -133,6 +142,9 @@ def main() -> int:
             profiler.stop()
             show_all = os.environ.get("PROFILE_ALL") == "1"
             sys.__stdout__.write(profiler.output_text(unicode=True, show_all=show_all))
+            return 0
+        if args.breakdown:
+            breakdown(app, ceiling, cookie, specs["GET /api/account"], args.count)
             return 0
         results = {}
         for label, spec in specs.items():
@@ -151,12 +163,92 @@ def main() -> int:
     return 0
 
 
-def _fresh_postgres(url: str) -> str:
-    """Recreate the profile's own PostgreSQL database and return its SQLAlchemy URL."""
-    from run import drop_postgres, recreate_postgres  # noqa: F401 - same helpers as the bench
+def per_call(function, count: int) -> float:
+    """CPU µs per call of `function` (the median of three rounds, after a warm-up)."""
+    for _ in range(count // 10):
+        function()
+    rounds = []
+    for _ in range(3):
+        began = time.process_time()
+        for _ in range(count):
+            function()
+        rounds.append((time.process_time() - began) / count * 1e6)
+    return sorted(rounds)[1]
+
+
+def breakdown(app, ceiling, cookie: str, spec: dict, count: int) -> None:
+    """Print what GET /api/account costs on top of the ceiling, and its main pieces."""
+    from flask import request, session
+    from werkzeug.test import EnvironBuilder
+
+    from smartcv_account.extensions import db
+    from smartcv_account.schemas.account import account_schema
+    from smartcv_account.services import accounts, sessions
+
+    def whole(wsgi):
+        return per_call(lambda: call_loop(wsgi, spec, cookie, 1), count)
+
+    rows = {"ceiling (bare Flask)": whole(ceiling.wsgi_app), "service": whole(app.wsgi_app)}
+    request_log = logging.getLogger("smartcv_account.requests")
+    request_log.disabled = True
+    rows["service without its request log line"] = whole(app.wsgi_app)
+    request_log.disabled = False
+    # The user served from memory: what the request costs without the query and DB session.
+    loader, remembered = app.login_manager._user_callback, {}
+
+    def from_memory(token: str):
+        if token not in remembered:
+            remembered[token] = loader(token)
+            db.session.expunge(remembered[token])
+        return remembered[token]
+
+    app.login_manager._user_callback = from_memory
+    rows["service, user from memory (no query, no DB session)"] = whole(app.wsgi_app)
+    request_log.disabled = True
+    rows["service, user from memory, no request log line"] = whole(app.wsgi_app)
+    request_log.disabled = False
+    app.login_manager._user_callback = loader
+    environ = EnvironBuilder(path="/api/account", headers={"Cookie": cookie}).get_environ()
+    with app.request_context(environ):
+        token = session["_user_id"]
+        interface, live = app.session_interface, request._get_current_object()
+        rows["  open the signed session cookie"] = per_call(
+            lambda: interface.open_session(app, live), count
+        )
+
+        def lookup():
+            sessions.user_for_token(token)
+            db.session.remove()
+
+        rows["  session + user + subscription: one query, session closed"] = per_call(lookup, count)
+        user = sessions.user_for_token(token)
+        rows["  account_view (renewal check, usage, plan snapshot)"] = per_call(
+            lambda: accounts.account_view(user), count
+        )
+        view = accounts.account_view(user)
+        rows["  account_schema.dump"] = per_call(lambda: account_schema.dump(view), count)
+        db.session.remove()
+    for label, micros in rows.items():
+        print(f"{label:60s} {micros:8.1f} µs", file=sys.stdout)
+    print(json.dumps({k.strip(): round(v, 1) for k, v in rows.items()}), file=sys.stdout)
+
+
+def _fresh_postgres(url: str) -> None:
+    """Recreate the profile's own PostgreSQL database (the bench's helper)."""
+    from bench.run import recreate_postgres
 
     recreate_postgres(url)
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def _drop_postgres(url: str) -> None:
+    """Drop it again once the profile is done (its connections closed first)."""
+    from bench.run import drop_postgres
+    from smartcv_account.extensions import db
+
+    for engines in db._app_engines.values():
+        for engine in engines.values():
+            engine.dispose()
+    drop_postgres(url)
 
 
 if __name__ == "__main__":

@@ -762,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)
     draw_chart(report, png_path)
-    print(f"\nwrote {json_path.relative_to(ROOT)} and {png_path.relative_to(ROOT)}")
+    print(f"\nwrote {json_path} and {png_path}")
     return 0
 
 

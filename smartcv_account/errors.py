@@ -96,6 +96,21 @@ def field_error(code: str, message: str, status: int, field: str, **extra: Any) 
 def register_error_handlers(app: Flask) -> None:
     """Render every exception as the contract's JSON envelope."""
 
+    # Registered after Flask-SQLAlchemy's teardown, so it runs first (teardowns run in reverse).
+    @app.teardown_appcontext
+    def remove_session_quietly(_error: BaseException | None) -> None:
+        """End the request's session; a connection the database dropped after the answer was
+        made (a server shutting down) must not turn that answer into gunicorn's HTML 500."""
+        from .extensions import db
+
+        try:
+            db.session.remove()
+        except DBAPIError:
+            log.warning("database connection lost while ending a request; discarded")
+            # Close the connection itself (no ROLLBACK is tried again), then forget the session.
+            db.session.invalidate()
+            db.session.remove()
+
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError):
         return envelope(error.code, error.message, error.status, error.details, error.headers)

@@ -1,0 +1,1 @@
+"""Reliability scenarios: faults, load and abuse, each a bounded script."""

@@ -1,0 +1,229 @@
+"""The SQL each endpoint issues, counted with SQLAlchemy's cursor events, held to a budget.
+
+Timing depends on the machine and is measured by the benchmark (bench/run.sh,
+docs/performance.md); the number of statements does not, so it is asserted here. A budget is
+an upper bound: lowering a count is welcome, raising one means updating this table on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import bcrypt
+import pytest
+import sqlalchemy as sa
+
+from smartcv_account.extensions import db
+
+from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
+from .factories import PASSWORD
+
+INTERNAL = {"Authorization": "Bearer test-internal-token"}
+NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
+
+# Statements per request, session check included. Why each number is what it is:
+BUDGET = {
+    # The session and the user with their subscription: one joined SELECT. Plans come from
+    # the in-process snapshot (services/plans.py), so showing them costs nothing per request.
+    "GET /api/account": 1,
+    "GET /api/account/subscription": 1,
+    # Session+user, the UPDATE, and the re-read after the commit expired the user.
+    "PUT /api/account": 3,
+    # The user by public id, the conditional UPDATE (the limit is in its WHERE), the re-read.
+    "POST /api/internal/users/<id>/usage": 3,
+    # Session+user, the UPDATEs of the hash and of the other sessions, the re-read.
+    "PUT /api/account/security (password)": 4,
+    # The user by email, the new session's INSERT, the last-login UPDATE, the re-read.
+    "POST /api/auth/login": 4,
+    # Session+user, the revocation's UPDATE.
+    "POST /api/auth/logout": 2,
+    # The user's INSERT, the session's INSERT, the re-read.
+    "POST /api/auth/register": 3,
+    # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
+    # its own tables; with the stripe gateway those writes are HTTP calls instead.
+    "POST /api/account/subscription": 32,
+    "PUT /api/account/subscription (cancel)": 10,
+    "GET /healthz": 1,
+}
+# What the issue asks of the hot path, whatever the table above says.
+HOT_PATH_LIMIT = 2
+
+
+@pytest.fixture
+def count_queries(app):
+    """Count the SQL statements sent to the database inside a `with` block."""
+
+    @contextmanager
+    def counting() -> Iterator[list[str]]:
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany) -> None:
+            statements.append(" ".join(statement.split())[:200])
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
+def premium_client(auth_client, plans):
+    """`auth_client` with an active Premium Monthly subscription."""
+    response = subscribe(auth_client)
+    assert response.status_code == 201, response.json
+    return auth_client
+
+
+def issued(count_queries, call) -> tuple[int, list[str]]:
+    """Run `call` (one request, answered 2xx) and return how many statements it issued."""
+    with count_queries() as statements:
+        response = call()
+    assert 200 <= response.status_code < 300, response.json
+    return len(statements), statements
+
+
+def within(label: str, count: int, statements: list[str]) -> None:
+    """Assert that an endpoint stayed within its budget, showing its SQL when it did not."""
+    assert count <= BUDGET[label], f"{label}: {count} statements\n" + "\n".join(statements)
+
+
+# --- the hot path -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tier", ["free", "premium"])
+def test_get_account_is_one_query_session_check_included(request, count_queries, plans, tier):
+    client = request.getfixturevalue("premium_client" if tier == "premium" else "auth_client")
+    client.get("/api/account")  # the plan snapshot is filled once per process and TTL
+    count, statements = issued(count_queries, lambda: client.get("/api/account"))
+    within("GET /api/account", count, statements)
+    assert count <= HOT_PATH_LIMIT
+
+
+@pytest.mark.parametrize("tier", ["free", "premium"])
+def test_get_subscription_is_one_query(request, count_queries, plans, tier):
+    client = request.getfixturevalue("premium_client" if tier == "premium" else "auth_client")
+    client.get(SUBSCRIPTION_URL)
+    count, statements = issued(count_queries, lambda: client.get(SUBSCRIPTION_URL))
+    within("GET /api/account/subscription", count, statements)
+
+
+def test_plans_are_read_once_for_many_requests(auth_client, count_queries, plans):
+    with count_queries() as statements:
+        for _ in range(5):
+            assert auth_client.get(SUBSCRIPTION_URL).status_code == 200
+            assert auth_client.get("/api/account").status_code == 200
+    plan_reads = [s for s in statements if "FROM plans" in s]
+    assert len(plan_reads) <= 1, statements
+
+
+def test_a_plan_written_in_this_process_is_shown_at_once(auth_client, plans):
+    from smartcv_account.models import Plan
+
+    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["plan"]["name"] == "Free Plan"
+    db.session.get(Plan, "plan_free").name = "Free Forever"
+    db.session.commit()
+    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["plan"]["name"] == "Free Forever"
+
+
+def test_no_cookie_costs_no_query(client, count_queries):
+    with count_queries() as statements:
+        response = client.get("/api/account")
+    assert response.status_code == 401
+    assert statements == []
+
+
+# --- every other endpoint -----------------------------------------------------------------------
+
+
+def test_put_account(auth_client, count_queries, plans):
+    count, statements = issued(
+        count_queries, lambda: auth_client.put("/api/account", json={"name": "Ann"})
+    )
+    within("PUT /api/account", count, statements)
+
+
+@pytest.mark.parametrize("tier", ["free", "premium"])
+def test_internal_usage(request, client, user, count_queries, plans, tier):
+    if tier == "premium":
+        request.getfixturevalue("premium_client")
+    url = f"/api/internal/users/{user.public_id}/usage"
+    body = {"metric": "storage", "delta": 1}
+    client.post(url, json=body, headers=INTERNAL)  # fills the plan snapshot
+    count, statements = issued(count_queries, lambda: client.post(url, json=body, headers=INTERNAL))
+    within("POST /api/internal/users/<id>/usage", count, statements)
+
+
+def test_password_change(auth_client, count_queries, plans):
+    body = {
+        "currentPassword": PASSWORD,
+        "newPassword": NEW_PASSWORD,
+        "confirmPassword": NEW_PASSWORD,
+    }
+    count, statements = issued(
+        count_queries, lambda: auth_client.put("/api/account/security", json=body)
+    )
+    within("PUT /api/account/security (password)", count, statements)
+
+
+def test_login(app, user, count_queries, plans):
+    client = app.test_client()
+    body = {"email": user.email, "password": PASSWORD}
+    count, statements = issued(count_queries, lambda: client.post("/api/auth/login", json=body))
+    within("POST /api/auth/login", count, statements)
+
+
+def test_logout(auth_client, count_queries):
+    count, statements = issued(count_queries, lambda: auth_client.post("/api/auth/logout"))
+    within("POST /api/auth/logout", count, statements)
+
+
+def test_register(client, count_queries, plans):
+    body = {"email": "new.user@example.com", "password": PASSWORD, "name": "New User"}
+    count, statements = issued(count_queries, lambda: client.post("/api/auth/register", json=body))
+    within("POST /api/auth/register", count, statements)
+
+
+def test_create_subscription(auth_client, count_queries, plans):
+    count, statements = issued(count_queries, lambda: subscribe(auth_client))
+    within("POST /api/account/subscription", count, statements)
+
+
+def test_cancel_subscription(premium_client, count_queries):
+    count, statements = issued(count_queries, lambda: change(premium_client, "cancel"))
+    within("PUT /api/account/subscription (cancel)", count, statements)
+
+
+def test_health(client, count_queries):
+    count, statements = issued(count_queries, lambda: client.get("/healthz"))
+    within("GET /healthz", count, statements)
+
+
+# --- bcrypt stays on the paths that need it -----------------------------------------------------
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch) -> list[str]:
+    """Record every bcrypt hash or check made from now on."""
+    calls: list[str] = []
+    for name in ("hashpw", "checkpw"):
+        real = getattr(bcrypt, name)
+
+        def spy(*args, _real=real, _name=name):
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(bcrypt, name, spy)
+    return calls
+
+
+def test_hot_path_never_runs_bcrypt(premium_client, client, user, bcrypt_calls):
+    url = f"/api/internal/users/{user.public_id}/usage"
+    premium_client.get("/api/account")
+    premium_client.get(SUBSCRIPTION_URL)
+    premium_client.put("/api/account", json={"preferences": {"theme": "dark"}})
+    client.post(url, json={"metric": "storage", "delta": 1}, headers=INTERNAL)
+    assert bcrypt_calls == []
