@@ -108,7 +108,7 @@ def register_error_handlers(app: Flask) -> None:
         except DBAPIError:
             log.warning("database connection lost while ending a request; discarded")
             # Close the connection itself (no ROLLBACK is tried again), then forget the session.
-            db.session.invalidate()
+            db.session().invalidate()
             db.session.remove()
 
     @app.errorhandler(ApiError)

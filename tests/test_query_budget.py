@@ -28,12 +28,15 @@ BUDGET = {
     # the in-process snapshot (services/plans.py), so showing them costs nothing per request.
     "GET /api/account": 1,
     "GET /api/account/subscription": 1,
-    # Session+user, the UPDATE, and the re-read after the commit expired the user.
-    "PUT /api/account": 3,
+    # Session+user (a read-only row), the model to change, the UPDATE, the re-read after the
+    # commit expired it.
+    "PUT /api/account": 4,
     # The user by public id, the conditional UPDATE (the limit is in its WHERE), the re-read.
     "POST /api/internal/users/<id>/usage": 3,
-    # Session+user, the UPDATEs of the hash and of the other sessions, the re-read.
-    "PUT /api/account/security (password)": 4,
+    # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
+    # of the other sessions, this session's new credential version, and updatedAt (skipped by
+    # the ORM when the second has not changed since the last write).
+    "PUT /api/account/security (password)": 6,
     # The user by email, the new session's INSERT, the last-login UPDATE, the re-read.
     "POST /api/auth/login": 4,
     # Session+user, the revocation's UPDATE.
@@ -42,8 +45,8 @@ BUDGET = {
     "POST /api/auth/register": 3,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
-    "POST /api/account/subscription": 32,
-    "PUT /api/account/subscription (cancel)": 10,
+    "POST /api/account/subscription": 33,
+    "PUT /api/account/subscription (cancel)": 11,
     "GET /healthz": 1,
 }
 # What the issue asks of the hot path, whatever the table above says.

@@ -16,6 +16,7 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import ENTITLED_STATUSES, BackupCode, User
 from . import credentials, plans, sessions
+from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -55,6 +56,15 @@ class AccountView:
     last_login_at: datetime | None
 
 
+def as_model(user: User | SignedInUser) -> User:
+    """Return the ORM user behind the signed-in user, for services that change it."""
+    if isinstance(user, User):
+        return user
+    model = db.session.get(User, user.id)
+    model.session_token = user.session_token
+    return model
+
+
 def effective_plan_type(user: User) -> str:
     """Return the plan type whose limits apply: paid only while the subscription is paid up."""
     subscription = user.current_subscription
@@ -73,8 +83,10 @@ def account_view(user: User) -> AccountView:
     from . import billing, usage  # billing and usage build on this module
 
     subscription = user.current_subscription
-    if subscription is not None:
-        billing.refresh_if_due(subscription)
+    if subscription is not None and billing.is_due(subscription):
+        user = as_model(user)
+        billing.refresh_if_due(user.current_subscription)
+        subscription = user.current_subscription
     counters = usage.current_usage(user)
     ended = subscription is None or subscription.status == "CANCELED"
     return AccountView(
@@ -242,8 +254,9 @@ def logout(user: User) -> None:
         db.session.commit()
 
 
-def update_account(user: User, changes: dict[str, Any]) -> User:
+def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
     """Apply a partial update; preferences merge key by key."""
+    user = as_model(user)
     for name in ("name", "avatar"):
         if name in changes:
             setattr(user, name, changes[name])
@@ -255,8 +268,9 @@ def update_account(user: User, changes: dict[str, Any]) -> User:
     return user
 
 
-def update_security(user: User, changes: dict[str, Any]) -> dict[str, Any]:
+def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[str, Any]:
     """Change the password and/or the second factor, after checking the current password."""
+    user = as_model(user)
     if not credentials.check_password(changes["current_password"], user.password_hash):
         raise field_error(
             "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"

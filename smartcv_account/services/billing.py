@@ -26,8 +26,9 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
-from .accounts import new_public_id
+from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
+from .sessions import SignedInSubscription
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
@@ -130,31 +131,36 @@ def get_plan(plan_id: str) -> Plan | None:
     return db.session.get(Plan, plan_id)
 
 
-def live_subscription(user: User) -> Subscription | None:
+def live_subscription(user) -> Subscription | SignedInSubscription | None:
     """Return the user's subscription unless it has ended, after bringing it up to now."""
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
-    refresh_if_due(subscription)
+    if is_due(subscription):
+        subscription = as_model(user).current_subscription
+        refresh_if_due(subscription)
     return subscription if subscription.status in LIVE_STATUSES else None
 
 
-def refresh_if_due(subscription: Subscription) -> Subscription:
-    """Run renewals or a pending cancel whose time has come, so no read shows an ended period.
+def is_due(subscription) -> bool:
+    """Tell whether the provider has work for this subscription: a period over, or expiry.
 
-    An INCOMPLETE subscription is also re-read once the provider would have expired it.
+    An INCOMPLETE subscription is due once the provider would have expired it.
     """
+    if subscription.provider_subscription_id is None or subscription.status not in LIVE_STATUSES:
+        return False
     now = clock.now()
     end = subscription.current_period_end
-    period_over = end is not None and end <= now
-    expired = (
+    if end is not None and end <= now:
+        return True
+    return (
         subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
     )
-    if (
-        subscription.provider_subscription_id is not None
-        and subscription.status in LIVE_STATUSES
-        and (period_over or expired)
-    ):
+
+
+def refresh_if_due(subscription: Subscription) -> Subscription:
+    """Run renewals or a pending cancel whose time has come, so no read shows an ended period."""
+    if is_due(subscription):
         provider = _call(get_gateway().advance, subscription.provider_subscription_id)
         _apply(subscription, provider)
         db.session.commit()
@@ -172,6 +178,7 @@ def create_subscription(
     A placeholder row is committed first: the database's one-live-subscription-per-user index
     lets exactly one of several concurrent creates through, before any money moves.
     """
+    user = as_model(user)
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code) if coupon_code is not None else None
     live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
@@ -243,6 +250,7 @@ def change_subscription(
     payment_method_id: str | None = None,
 ) -> ChangeResult:
     """Apply one of the PUT actions to the user's paid subscription."""
+    user = as_model(user)
     subscription = live_subscription(user)
     if subscription is None:
         raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)

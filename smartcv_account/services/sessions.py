@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..extensions import db
@@ -39,28 +38,81 @@ def start_session(user: User) -> str:
     return token
 
 
-# Every authenticated request runs this statement: it is built once (building it costs more
-# than running it), and it brings the user's current subscription in the same query. The plan
-# is not joined: reads show it from services/plans.py's in-process snapshot.
+class SignedInSubscription:
+    """The signed-in user's current subscription, read-only, from the session query's row."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: sa.Row) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str):
+        return getattr(self._row, "sub_" + name)
+
+    @property
+    def requires_action(self) -> bool:
+        """Tell whether the latest payment waits for the customer (3-D Secure)."""
+        return self._row.sub_next_action is not None
+
+
+class SignedInUser:
+    """The signed-in user as every authenticated request first needs them: one Core row.
+
+    Reads (GET account, GET subscription) use it as it is; the ORM's object loading would cost
+    more than the query. It is read-only: a service that changes the account loads the model
+    with `accounts.as_model`. Attribute names are the model's column names.
+    """
+
+    __slots__ = ("_row", "session_token", "current_subscription")
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, row: sa.Row, token: str) -> None:
+        self._row = row
+        self.session_token = token
+        self.current_subscription = SignedInSubscription(row) if row.sub_id is not None else None
+
+    def __getattr__(self, name: str):
+        return getattr(self._row, name)
+
+    def get_id(self) -> str:
+        """Return the session token Flask-Login keeps in the signed cookie."""
+        return self.session_token
+
+
+_USERS, _SESSIONS, _SUBSCRIPTIONS = (
+    User.__table__,
+    AuthSession.__table__,
+    Subscription.__table__,
+)
+# Every authenticated request runs this statement, so it is built once. It checks the session
+# and brings the user and their current subscription in one query.
 _LIVE_SESSION_USER = (
-    sa.select(User)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(
-        AuthSession.token_hash == sa.bindparam("token_hash"),
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > sa.bindparam("now", type_=AuthSession.expires_at.type),
-        AuthSession.credential_version == User.credential_version,
+    sa.select(_USERS, *(column.label("sub_" + column.name) for column in _SUBSCRIPTIONS.c))
+    .select_from(
+        _USERS.join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id).outerjoin(
+            _SUBSCRIPTIONS, _SUBSCRIPTIONS.c.id == _USERS.c.current_subscription_id
+        )
     )
-    .options(joinedload(User.current_subscription).lazyload(Subscription.plan))
+    .where(
+        _SESSIONS.c.token_hash == sa.bindparam("token_hash"),
+        _SESSIONS.c.revoked_at.is_(None),
+        _SESSIONS.c.expires_at > sa.bindparam("now", type_=_SESSIONS.c.expires_at.type),
+        _SESSIONS.c.credential_version == _USERS.c.credential_version,
+    )
 )
 
 
-def user_for_token(token: str) -> User | None:
+def user_for_token(token: str) -> SignedInUser | None:
     """Return the user of a live session token (and its subscription) in one query, or None."""
-    user = db.session.scalar(_LIVE_SESSION_USER, {"token_hash": _hash(token), "now": clock.now()})
-    if user is not None:
-        user.session_token = token
-    return user
+    parameters = {"token_hash": _hash(token), "now": clock.now()}
+    # A connection of its own, outside the ORM session: a read needs no unit of work, and the
+    # request's session stays untouched (and free) unless the request writes.
+    with db.engine.connect() as connection:
+        row = connection.execute(_LIVE_SESSION_USER, parameters).first()
+    return SignedInUser(row, token) if row is not None else None
 
 
 def revoke_session(token: str) -> None:
