@@ -29,10 +29,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of `extensions.py` to this app."""
     from . import models  # noqa: F401 - registers the tables with the metadata
-    from .extensions import db, limiter, login_manager, migrate
+    from .extensions import db, limiter, login_manager, migrate, tune_sqlite
     from .services import sessions
 
     db.init_app(app)
+    tune_sqlite(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -67,6 +67,13 @@ _SHAPES = (
     (re.compile(r"\[parameters: .*?\](?=\s|$|\n|\()", re.DOTALL), "[parameters: " + REDACTED + "]"),
 )
 
+# Anything `_SHAPES` or `_KEY_VALUE` could match starts with one of these: text without any of
+# them needs no pattern run.
+_TRIGGER = re.compile(
+    r"(?i)bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:|pass|secret|token"
+    r"|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code"
+)
+
 # Values registered from app configuration; shared by every app in the process.
 _known_secrets: set[str] = set()
 
@@ -92,8 +99,13 @@ def redact(text: str, values: Iterable[str] = ()) -> str:
     """Return `text` with known secret values, secret-shaped tokens and key=value secrets masked."""
     if not text:
         return text
+    present = [value for value in (*_known_secrets, *values) if value in text]
+    if not present and not _TRIGGER.search(text):
+        # Most lines (every request line) hold no secret and no word that could introduce one:
+        # one search decides that, instead of every pattern below.
+        return text
     # Longest first, so a secret that contains another is masked whole.
-    for value in sorted({*_known_secrets, *values}, key=len, reverse=True):
+    for value in sorted(present, key=len, reverse=True):
         if len(value) >= MIN_SECRET_LENGTH and value in text:
             text = text.replace(value, REDACTED)
     for pattern, replacement in _SHAPES:
@@ -163,7 +175,11 @@ def _body_is_cached() -> bool:
 def _scrub(record: logging.LogRecord) -> None:
     """Replace the record's message, arguments and traceback text with redacted text."""
     in_request = has_request_context()
-    values = request_secrets() if in_request else frozenset()
+    # The per-request line is made of the method, path, status and timings this module chose,
+    # never of headers or body, so the request's own secrets cannot be in it; skipping their
+    # collection keeps it off the hot path. Configured secrets and shapes are still masked.
+    scan_request = in_request and record.name != REQUEST_LOGGER
+    values = request_secrets() if scan_request else frozenset()
     try:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a bad format string must not break the caller

@@ -45,8 +45,10 @@ BUDGET = {
     "POST /api/auth/register": 3,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
-    "POST /api/account/subscription": 33,
-    "PUT /api/account/subscription (cancel)": 11,
+    # Writes read the user, the subscription and its plan as they need them (no eager joins:
+    # the hot reads use one Core row instead).
+    "POST /api/account/subscription": 34,
+    "PUT /api/account/subscription (cancel)": 12,
     "GET /healthz": 1,
 }
 # What the issue asks of the hot path, whatever the table above says.

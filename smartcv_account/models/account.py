@@ -59,7 +59,7 @@ class User(db.Model):
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     current_subscription: Mapped[Subscription | None] = relationship(
-        foreign_keys=[current_subscription_id], lazy="joined", post_update=True
+        foreign_keys=[current_subscription_id], post_update=True
     )
 
     # The token of the session this request is authenticated by (set by services.sessions).

@@ -82,7 +82,7 @@ class Subscription(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    plan: Mapped[Plan] = relationship(lazy="joined")
+    plan: Mapped[Plan] = relationship()
 
     __table_args__ = (
         # One live subscription per user, enforced by the database: concurrent creates race

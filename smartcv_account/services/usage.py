@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..catalogue import limits_for
@@ -92,10 +93,17 @@ def current_usage(user: User) -> dict[str, Any]:
 
 def find_user(public_id: str) -> User:
     """Return the user with this public id, or raise USER_NOT_FOUND."""
-    user = db.session.scalar(sa.select(User).where(User.public_id == public_id))
+    user = _load_user(User.public_id == public_id)
     if user is None:
         raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
     return user
+
+
+def _load_user(condition) -> User | None:
+    """Load a user and their current subscription (its status sets the limits) in one query."""
+    return db.session.scalar(
+        sa.select(User).options(joinedload(User.current_subscription)).where(condition)
+    )
 
 
 def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
@@ -141,7 +149,7 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         # Refused (or the user was deleted meanwhile): end the transaction, then report the
         # counter as it now stands; `used` comes from the same key of current_usage().
         db.session.rollback()
-        user = db.session.scalar(sa.select(User).where(User.id == user_id))
+        user = _load_user(User.id == user_id)
         if user is None:
             raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
         used = current_usage(user)[spec.column]
@@ -151,5 +159,5 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
             429,
             {"metric": metric, "limit": limit, "used": used},
         )
-    db.session.commit()  # expires `user`, so the read below sees the stored values
-    return current_usage(user)
+    db.session.commit()  # expires `user`: read the stored values back
+    return current_usage(_load_user(User.id == user_id))
