@@ -42,6 +42,7 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized():
+        """Answer 401 in the envelope when a view needs a session."""
         from .errors import ApiError
 
         raise ApiError("UNAUTHORIZED", "Sign in to continue.", 401)

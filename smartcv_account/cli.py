@@ -29,6 +29,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _user_by_email(email: str) -> User:
+    """Return the user with this email, or stop the command with a message."""
     user = db.session.scalar(sa.select(User).where(User.email == accounts.normalise_email(email)))
     if user is None:
         raise click.ClickException(f"no user with email {email}")

@@ -113,15 +113,18 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError):
+        """Render a domain error as the envelope."""
         return envelope(error.code, error.message, error.status, error.details, error.headers)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError):
+        """Render marshmallow's errors as VALIDATION_ERROR with dotted field paths."""
         api_error = validation_error(flatten_messages(error.messages))
         return handle_api_error(api_error)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
+        """Render Werkzeug's HTTP errors (404, 405, 413, 429, ...) as the envelope."""
         status = error.code or 500
         code, message = HTTP_CODES.get(status, ("INTERNAL_ERROR", "Unexpected error."))
         headers = {}
@@ -133,6 +136,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError):
+        """Answer 503 while the database cannot be reached."""
         log.error("database unavailable: %s", error.__class__.__name__)
         _rollback_quietly()
         return envelope(
@@ -141,12 +145,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def handle_database_error(error: DBAPIError):
+        """Treat a dropped connection as an outage, anything else as unexpected."""
         if error.connection_invalidated:
             return handle_database_down(error)  # type: ignore[arg-type]
         return handle_unexpected(error)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
+        """Log the failure and answer 500 without a trace."""
         log.exception("unhandled error")
         _rollback_quietly()
         return envelope("INTERNAL_ERROR", "An unexpected error occurred.", 500)

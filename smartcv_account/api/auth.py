@@ -42,6 +42,7 @@ def _failed_sign_in(response) -> bool:
 
 
 def _limit(name: str) -> str:
+    """Return a rate-limit string from the configuration."""
     return current_app.config[name]
 
 

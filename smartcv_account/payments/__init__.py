@@ -17,6 +17,7 @@ def get_gateway() -> PaymentGateway:
 
 
 def _build(name: str) -> PaymentGateway:
+    """Instantiate the gateway named by BILLING_PROVIDER."""
     if name == "local":
         from .local import LocalGateway
 

@@ -75,6 +75,7 @@ STRIPE_STATUS = {
 
 
 def _new_id(prefix: str) -> str:
+    """Return a Stripe-style id such as `pi_3f9c…`."""
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
@@ -303,6 +304,7 @@ class LocalGateway(PaymentGateway):
         return self._view(subscription)
 
     def _renew(self, subscription: LocalSubscription) -> None:
+        """Start the next period and charge it off-session (a decline makes it past_due)."""
         if subscription.pending_plan_id:
             subscription.plan_id = subscription.pending_plan_id
             subscription.pending_plan_id = None
@@ -404,12 +406,14 @@ class LocalGateway(PaymentGateway):
     # --- internals ---------------------------------------------------------------------------
 
     def _get(self, subscription_id: str) -> LocalSubscription:
+        """Return a local subscription by id."""
         subscription = db.session.get(LocalSubscription, subscription_id)
         if subscription is None:
             raise LookupError(f"no local subscription {subscription_id}")
         return subscription
 
     def _latest_invoice(self, subscription: LocalSubscription) -> LocalInvoice | None:
+        """Return the subscription's latest invoice, if any."""
         if subscription.latest_invoice_id is None:
             return None
         return db.session.get(LocalInvoice, subscription.latest_invoice_id)
@@ -447,6 +451,7 @@ class LocalGateway(PaymentGateway):
         lines: list[dict[str, Any]],
         now: datetime,
     ) -> LocalInvoice:
+        """Add an invoice with these lines and make it the subscription's latest."""
         invoice = LocalInvoice(
             id=_new_id("in"),
             subscription_id=subscription.id,
@@ -498,6 +503,7 @@ class LocalGateway(PaymentGateway):
             customer.balance_cents = due - invoice.amount_due  # restore the credit unused
 
     def _view(self, subscription: LocalSubscription) -> ProviderSubscription:
+        """Show a local subscription in the gateway's vocabulary."""
         invoice = self._latest_invoice(subscription)
         method = (
             db.session.get(LocalPaymentMethod, subscription.default_payment_method_id)
@@ -522,6 +528,7 @@ class LocalGateway(PaymentGateway):
 
 
 def _card(method: LocalPaymentMethod) -> CardDetails:
+    """Show a stored card as CardDetails."""
     return CardDetails(
         payment_method_id=method.id,
         type="card",
@@ -533,6 +540,7 @@ def _card(method: LocalPaymentMethod) -> CardDetails:
 
 
 def _line(description: str, amount: int, proration: bool = False) -> dict[str, Any]:
+    """Make an invoice line."""
     return {"description": description, "amount": amount, "proration": proration}
 
 

@@ -17,10 +17,12 @@ NAME_LENGTH = validate.Length(min=1, max=100)
 
 @lru_cache(maxsize=1)
 def _timezones() -> frozenset[str]:
+    """Return the IANA zone names (read once)."""
     return frozenset(available_timezones())
 
 
 def _check_timezone(value: str) -> None:
+    """Refuse a name that is not an IANA time zone."""
     if value not in _timezones():
         raise ValidationError("Must be an IANA time zone such as 'Europe/Paris' or 'UTC'.")
 
@@ -82,10 +84,12 @@ class RegisterSchema(BaseSchema):
 
     @validates("email")
     def _email_syntax(self, value: str, **kwargs) -> None:
+        """Check the email's syntax only (no deliverability look-up)."""
         validate.Email(error="Must be a valid email address.")(value)
 
     @validates("password")
     def _password_length(self, value: str, **kwargs) -> None:
+        """Refuse passwords over the maximum length."""
         if len(value) > MAX_PASSWORD_LENGTH:
             raise ValidationError(f"Must be at most {MAX_PASSWORD_LENGTH} characters.")
 
@@ -112,11 +116,13 @@ class SecurityUpdateSchema(BaseSchema):
 
     @validates("new_password")
     def _password_length(self, value: str, **kwargs) -> None:
+        """Refuse passwords over the maximum length."""
         if len(value) > MAX_PASSWORD_LENGTH:
             raise ValidationError(f"Must be at most {MAX_PASSWORD_LENGTH} characters.")
 
     @validates_schema
     def _passwords_together(self, data: dict, **kwargs) -> None:
+        """Require newPassword and confirmPassword together, and equal."""
         new, confirm = data.get("new_password"), data.get("confirm_password")
         if new is None and confirm is None:
             return

@@ -87,6 +87,7 @@ class SubscriptionUpdateSchema(BaseSchema):
 
     @validates_schema
     def _action_needs(self, data: dict, **kwargs) -> None:
+        """Require the fields each action needs."""
         action = data.get("action")
         if action in ("upgrade", "downgrade") and not data.get("plan_id"):
             raise ValidationError(f"Required for {action}.", "planId")

@@ -170,6 +170,7 @@ def register(email: str, password: str, name: str) -> User:
 
 
 def _invalid_credentials() -> ApiError:
+    """The one answer for an unknown email and a wrong password."""
     return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
 
 
@@ -304,6 +305,7 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
 
 
 def _enable_two_factor(user: User) -> dict[str, Any]:
+    """Make a TOTP secret and backup codes; return what the user must save."""
     secret = credentials.new_totp_secret()
     codes = credentials.new_backup_codes()
     user.two_factor_enabled = True
@@ -321,6 +323,7 @@ def _enable_two_factor(user: User) -> dict[str, Any]:
 
 
 def _disable_two_factor(user: User) -> None:
+    """Forget the TOTP secret and the backup codes."""
     user.two_factor_enabled = False
     user.totp_secret_encrypted = None
     user.totp_last_step = None

@@ -224,6 +224,7 @@ def create_subscription(
 
 
 def _self_serve_plan(plan_id: str) -> Plan:
+    """Return a plan users may buy themselves, or raise PLAN_NOT_FOUND."""
     plan = get_plan(plan_id)
     if plan is None or not plan.self_serve:
         raise field_error(
@@ -233,6 +234,7 @@ def _self_serve_plan(plan_id: str) -> Plan:
 
 
 def _coupon(code: str) -> Coupon:
+    """Return an active coupon by code (case-insensitive), or raise INVALID_COUPON."""
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
         raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", 400, "couponCode")
@@ -279,6 +281,7 @@ def change_subscription(
 
 
 def _change_plan(subscription: Subscription, *, action, plan_id, proration_behavior, **_):
+    """Upgrade or downgrade now, prorating as asked."""
     target = get_plan(plan_id)
     if target is None or (not target.self_serve and target.id != FREE_PLAN_ID):
         raise field_error(
@@ -308,6 +311,7 @@ def _change_plan(subscription: Subscription, *, action, plan_id, proration_behav
 
 
 def _cancel(subscription: Subscription, **_):
+    """Cancel at period end (an unpaid INCOMPLETE one at once)."""
     gateway = get_gateway()
     if subscription.status == "INCOMPLETE":
         # Nothing was paid: abandon it now rather than keep an unpaid plan to period end.
@@ -324,6 +328,7 @@ def _cancel(subscription: Subscription, **_):
 
 
 def _reactivate(subscription: Subscription, **_):
+    """Withdraw a pending cancel."""
     if not subscription.cancel_at_period_end:
         raise _invalid_change("There is no pending cancellation to undo.")
     provider = _call(
@@ -334,6 +339,7 @@ def _reactivate(subscription: Subscription, **_):
 
 
 def _update_payment_method(subscription: Subscription, *, payment_method_id, **_):
+    """Make a new card the default (and retry a past-due invoice with it)."""
     user = db.session.get(User, subscription.user_id)
     provider = _call(
         get_gateway().update_payment_method,
@@ -346,6 +352,7 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
 
 
 def _invalid_change(message: str) -> ApiError:
+    """Make the 409 for a plan change the rules do not allow."""
     return ApiError("INVALID_PLAN_CHANGE", message, 409)
 
 
@@ -362,6 +369,7 @@ def _call(method, *args):
 
 
 def _gateway_error(error: GatewayError) -> ApiError:
+    """Map a gateway failure to the contract's error."""
     if isinstance(error, PaymentDeclined):
         return field_error(
             "PAYMENT_FAILED",

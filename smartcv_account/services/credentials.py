@@ -42,6 +42,7 @@ def check_password(password: str, password_hash: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _dummy_hash(rounds: int) -> str:
+    """Return a bcrypt hash at `rounds` to check unknown emails against."""
     return bcrypt.hashpw(b"dummy-password-for-timing", bcrypt.gensalt(rounds)).decode("ascii")
 
 
@@ -73,11 +74,13 @@ def password_feedback(password: str, user_inputs: list[str]) -> dict | None:
 
 
 def _key_material() -> bytes:
+    """Return the 32-byte key for secrets at rest and backup-code hashes."""
     configured = current_app.config.get("DATA_ENCRYPTION_KEY") or current_app.config["SECRET_KEY"]
     return hashlib.sha256(b"smartcv-data-key:" + configured.encode("utf-8")).digest()
 
 
 def _fernet() -> Fernet:
+    """Return the Fernet cipher for TOTP secrets."""
     return Fernet(base64.urlsafe_b64encode(_key_material()))
 
 

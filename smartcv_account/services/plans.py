@@ -50,6 +50,7 @@ class _Snapshot:
 
 
 def _freeze(plan: Plan) -> PlanSnapshot:
+    """Copy a plan row into an immutable snapshot."""
     return PlanSnapshot(
         id=plan.id,
         type=plan.type,

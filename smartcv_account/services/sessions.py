@@ -15,6 +15,7 @@ from ..models import AuthSession, Subscription, User
 
 
 def _hash(token: str) -> str:
+    """Return the SHA-256 of a session token, the only form the database keeps."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
