@@ -228,11 +228,7 @@ OPERATIONS: list[Operation] = [
         "/api/webhooks/stripe",
         "post",
         "Verify a signed provider event and bring the subscription in step with it.",
-        {
-            "type": "object",
-            "required": ["received", "duplicate"],
-            "properties": {"received": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
-        },
+        subscription_schemas.webhook_receipt_schema,
         errors=("INVALID_SIGNATURE",),
         security=None,
         tag="webhooks",

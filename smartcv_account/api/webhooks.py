@@ -2,6 +2,7 @@
 
 from flask import Blueprint, request
 
+from ..schemas.subscription import webhook_receipt_schema
 from ..services import billing
 from . import ok
 
@@ -14,4 +15,4 @@ def stripe_webhook():
     processed = billing.handle_webhook(
         request.get_data(cache=False), request.headers.get("Stripe-Signature")
     )
-    return ok({"received": True, "duplicate": not processed})
+    return ok(webhook_receipt_schema.dump({"received": True, "duplicate": not processed}))

@@ -104,7 +104,15 @@ class SubscriptionChangedSchema(BaseSchema):
     effective_date = Timestamp(data_key="effectiveDate")
 
 
+class WebhookReceiptSchema(BaseSchema):
+    """The `data` of an accepted webhook delivery."""
+
+    received = fields.Boolean()
+    duplicate = fields.Boolean()
+
+
 subscription_schema = SubscriptionSchema()
+webhook_receipt_schema = WebhookReceiptSchema()
 subscription_create_schema = SubscriptionCreateSchema()
 subscription_created_schema = SubscriptionCreatedSchema()
 subscription_update_schema = SubscriptionUpdateSchema()
