@@ -22,6 +22,7 @@ import secrets
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
@@ -99,6 +100,24 @@ def redact(text: str, values: Iterable[str] = ()) -> str:
     """Return `text` with known secret values, secret-shaped tokens and key=value secrets masked."""
     if not text:
         return text
+    if not values and len(text) <= _REMEMBERED_LENGTH:
+        return _redact_short(text)
+    return _redact(text, values)
+
+
+# Short texts without request secrets (methods, paths, addresses, logger names) recur on every
+# request line: their redaction is remembered until the known secrets change.
+_REMEMBERED_LENGTH = 256
+
+
+@lru_cache(maxsize=4096)
+def _redact_short(text: str) -> str:
+    """`redact` of a short text with the configured secrets only."""
+    return _redact(text, ())
+
+
+def _redact(text: str, values: Iterable[str]) -> str:
+    """Mask known values, then secret shapes, then key=value secrets."""
     present = [value for value in (*_known_secrets, *values) if value in text]
     if not present and not _TRIGGER.search(text):
         # Most lines (every request line) hold no secret and no word that could introduce one:
@@ -128,6 +147,7 @@ def remember_secrets(app: Flask) -> None:
     except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
         pass
     _known_secrets.update(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH)
+    _redact_short.cache_clear()
 
 
 def _collect(value: Any, sensitive: bool, found: set[str]) -> None:
@@ -195,6 +215,8 @@ def _scrub(record: logging.LogRecord) -> None:
     if in_request:
         # Every record made during a request carries its id, so lines can be correlated.
         record.request_id = request_id()
+    # What the factory scrubbed (message, traceback, stack) the formatter need not scan again.
+    record._scrubbed = True
 
 
 def install_record_factory() -> None:
@@ -218,29 +240,52 @@ def install_record_factory() -> None:
 
 
 class JsonFormatter(logging.Formatter):
-    """Render a record as one JSON object on one line, every string value redacted again."""
+    """Render a record as one JSON object on one line, every string value redacted again.
+
+    Every request writes one of these lines, so the work per line is kept small: the message
+    and traceback of a record the factory already scrubbed are not scanned twice, the time is
+    formatted once per second, and whether a key names a secret is decided once per key name.
+    `extra=` fields bypass the record factory, so their values are always redacted here.
+    """
+
+    _second: int | None = None
+    _second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the JSON line for `record`."""
+        scrubbed = getattr(record, "_scrubbed", False)
+        message = record.getMessage()
         payload: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": message if scrubbed else redact(message),
         }
         for key, value in vars(record).items():
-            # `extra=` fields bypass the record factory, so they are redacted here too.
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = value
+            if key not in _STANDARD_ATTRS and key[0] != "_":
+                payload[key] = REDACTED if _sensitive_key(key) else _redact_values(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
+            scrubbed = False  # formatted here, after the factory ran
         if record.exc_text:
-            payload["exc_info"] = record.exc_text
+            payload["exc_info"] = record.exc_text if scrubbed else redact(record.exc_text)
         if record.stack_info:
-            payload["stack_info"] = record.stack_info
-        return json.dumps(_redact_values(payload), default=str, ensure_ascii=False)
+            payload["stack_info"] = record.stack_info if scrubbed else redact(record.stack_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+    def _time(self, created: float) -> str:
+        """Return `created` as `2024-01-15T10:00:00.123Z` (the second's text is reused)."""
+        second = int(created)
+        if second != self._second:
+            stamp = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+            self._second, self._second_text = second, stamp.removesuffix("+00:00")
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
+
+
+@lru_cache(maxsize=512)
+def _sensitive_key(key: str) -> bool:
+    """Tell whether a key names a secret (cached: log records reuse a handful of keys)."""
+    return bool(SENSITIVE_KEY.search(key))
 
 
 def _redact_values(value: Any) -> Any:
@@ -249,8 +294,7 @@ def _redact_values(value: Any) -> Any:
         return redact(value)
     if isinstance(value, dict):
         return {
-            k: REDACTED if SENSITIVE_KEY.search(str(k)) else _redact_values(v)
-            for k, v in value.items()
+            k: REDACTED if _sensitive_key(str(k)) else _redact_values(v) for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [_redact_values(v) for v in value]

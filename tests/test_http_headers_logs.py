@@ -238,3 +238,12 @@ def test_a_secret_the_code_logs_by_mistake_is_redacted(secret_app, caplog):
 )
 def test_redaction_masks_secret_shapes_and_named_values(text, hidden):
     assert hidden not in redact(text)
+
+
+def test_a_secret_configured_after_a_text_was_redacted_is_masked_in_it_too(app_factory):
+    # Short texts' redaction is remembered; configuring a new secret must not leave it stale.
+    token = "late-configured-token-" + "7" * 20
+    text = f"GET /api/internal/{token}"
+    assert redact(text) == text  # not a secret yet, and remembered as such
+    app_factory(INTERNAL_API_TOKEN=token)
+    assert token not in redact(text)
