@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
-from datetime import timedelta
+import threading
+import weakref
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -91,7 +94,11 @@ _USERS, _SESSIONS, _SUBSCRIPTIONS = (
 # Every authenticated request runs this statement, so it is built once. It checks the session
 # and brings the user and their current subscription in one query.
 _LIVE_SESSION_USER = (
-    sa.select(_USERS, *(column.label("sub_" + column.name) for column in _SUBSCRIPTIONS.c))
+    sa.select(
+        _USERS,
+        _SESSIONS.c.expires_at.label("session_expires_at"),
+        *(column.label("sub_" + column.name) for column in _SUBSCRIPTIONS.c),
+    )
     .select_from(
         _USERS.join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id).outerjoin(
             _SUBSCRIPTIONS, _SUBSCRIPTIONS.c.id == _USERS.c.current_subscription_id
@@ -104,19 +111,153 @@ _LIVE_SESSION_USER = (
         _SESSIONS.c.credential_version == _USERS.c.credential_version,
     )
 )
+# SQLite's counter of commits made by other connections to the database file, from any
+# process: while it stands still, nothing any query could see has changed.
+SQLITE_DATA_VERSION = "PRAGMA data_version"
+# Rows kept per thread between two commits anywhere (a page load's few requests, a burst).
+_MAX_REMEMBERED = 4096
+
+
+class SessionReader:
+    """The session check of one app: a connection it keeps, and on SQLite the rows it read.
+
+    The connection is kept, not checked out of the pool for every request: the check is one
+    statement, and a checkout with its pre-ping round trip and the check-in cost more than the
+    statement. It runs in autocommit, so each statement sees the latest commits. One thread at
+    a time uses it; a thread that finds it busy checks a connection out of the pool as any
+    query does, so threaded servers never hold more than one extra connection per process.
+
+    On SQLite the rows read are remembered until the database changes: `PRAGMA data_version`
+    moves whenever any other connection, in any worker or process, commits (a login, a logout,
+    a password change, `revoke-sessions`, an account or subscription update), and every
+    remembered row is then dropped. Between two commits the SELECT would return the same row
+    (its only other input is the time, checked here against the session's expiry), so a
+    request then costs the pragma instead of the joined SELECT. PostgreSQL has no such local
+    counter; there every request runs the SELECT.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        # A pool that hands every caller the same connection (in-memory SQLite) would let this
+        # process's own writes pass unseen: the counter counts other connections' commits.
+        self.remembers = engine.dialect.name == "sqlite" and not isinstance(
+            engine.pool, sa.pool.StaticPool | sa.pool.SingletonThreadPool
+        )
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._connection: sa.Connection | None = None
+        self._version: int | None = None
+        self._rows: dict[str, sa.Row] = {}
+        # An app that is dropped (tests make many) closes its connection rather than leave it
+        # to the garbage collector; the list lets the finalizer see the current one.
+        self._kept: list[sa.Connection] = []
+        weakref.finalize(self, _close_kept, self._kept, hard=True)
+
+    def read(self, token_hash: str, now: datetime) -> sa.Row | None:
+        """Return the live session's row for `token_hash`, or None."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        if not self._lock.acquire(blocking=False):
+            with self.engine.connect() as connection:
+                return self._select(_autocommit(connection), token_hash, now)
+        try:
+            for attempt in (1, 2):
+                connection = self._connect()
+                try:
+                    return self._read(connection, token_hash, now)
+                except sa.exc.DBAPIError as error:
+                    # The server dropped the kept connection: once more on a fresh one.
+                    if attempt == 2 or not error.connection_invalidated:
+                        raise
+                    self._forget()
+            return None  # not reached
+        finally:
+            self._lock.release()
+
+    def _read(self, connection: sa.Connection, token_hash: str, now: datetime) -> sa.Row | None:
+        """The remembered row while SQLite's data version stands still, else the SELECT's."""
+        if not self.remembers:
+            return self._select(connection, token_hash, now)
+        version = connection.exec_driver_sql(SQLITE_DATA_VERSION).scalar()
+        if version != self._version:
+            self._version, self._rows = version, {}
+        row = self._rows.get(token_hash)
+        if row is None:
+            # Read after the version: a commit landing in between moves the version again,
+            # and the next request reads afresh.
+            row = self._select(connection, token_hash, now)
+            if row is None:
+                return None
+            if len(self._rows) >= _MAX_REMEMBERED:
+                self._rows.clear()
+            self._rows[token_hash] = row
+        # The query's one input that moves without a commit.
+        return row if row.session_expires_at > now else None
+
+    @staticmethod
+    def _select(connection: sa.Connection, token_hash: str, now: datetime) -> sa.Row | None:
+        """Run the session check's SELECT."""
+        return connection.execute(
+            _LIVE_SESSION_USER, {"token_hash": token_hash, "now": now}
+        ).first()
+
+    def _connect(self) -> sa.Connection:
+        """Return the kept connection, checking a new one out when there is none."""
+        connection = self._connection
+        if connection is None or connection.closed or connection.invalidated:
+            self._forget()
+            # Checked out as any connection is, so a dead one is replaced (pre-ping).
+            connection = self._connection = _autocommit(self.engine.connect())
+            self._kept.append(connection)
+        return connection
+
+    def _forget(self) -> None:
+        """Give the kept connection back and drop the remembered rows."""
+        self._connection, self._version, self._rows = None, None, {}
+        _close_kept(self._kept)
+
+    def _after_fork(self) -> None:
+        """In a forked child: leave the parent's connection to the parent, start afresh."""
+        # Its socket is shared with the parent: closing it here would end the parent's session
+        # on the server, so it is only kept from being garbage-collected.
+        _inherited.extend(self._kept)
+        self._kept.clear()
+        self._connection, self._version, self._rows = None, None, {}
+        self._lock, self._pid = threading.Lock(), os.getpid()
+
+
+def _close_kept(kept: list[sa.Connection], hard: bool = False) -> None:
+    """Give the connections in `kept` back to the pool, and empty it.
+
+    `hard` closes the database connection itself: when the app is dropped its engine may have
+    been disposed, and a connection given back to a disposed pool would stay open, unused.
+    """
+    while kept:
+        connection = kept.pop()
+        if hard:
+            connection.invalidate()
+        connection.close()
+
+
+def _autocommit(connection: sa.Connection) -> sa.Connection:
+    """One SELECT needs no transaction: no BEGIN or ROLLBACK round trips on PostgreSQL."""
+    return connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+_inherited: list[sa.Connection] = []
+
+
+def reader() -> SessionReader:
+    """Return the current app's session reader, made on first use."""
+    found = current_app.extensions.get("smartcv_session_reader")
+    if found is None:
+        found = current_app.extensions["smartcv_session_reader"] = SessionReader(db.engine)
+    return found
 
 
 def user_for_token(token: str) -> SignedInUser | None:
-    """Return the user of a live session token (and its subscription) in one query, or None."""
-    parameters = {"token_hash": _hash(token), "now": clock.now()}
-    # A connection of its own, outside the ORM session: a read needs no unit of work, and the
-    # request's session stays untouched (and free) unless the request writes. On PostgreSQL in
-    # autocommit: one SELECT needs no transaction, which spares the BEGIN and ROLLBACK round
-    # trips (SQLite has no round trips, and switching its mode costs more than it saves).
-    with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = connection.execute(_LIVE_SESSION_USER, parameters).first()
+    """Return the user of a live session token (and its subscription), or None."""
+    row = reader().read(_hash(token), clock.now())
     return SignedInUser(row, token) if row is not None else None
 
 
