@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sqlite3
 import threading
 import weakref
 from datetime import datetime, timedelta
@@ -42,44 +43,46 @@ def start_session(user: User) -> str:
     return token
 
 
-class SignedInSubscription:
-    """The signed-in user's current subscription, read-only, from the session query's row."""
+class _ReadOnly:
+    """Attributes set once from a row; assigning one later is a mistake, so it raises."""
 
-    __slots__ = ("_row",)
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: load the model to change it")
 
-    def __init__(self, row: sa.Row) -> None:
-        self._row = row
 
-    def __getattr__(self, name: str):
-        return getattr(self._row, "sub_" + name)
+class SignedInSubscription(_ReadOnly):
+    """The signed-in user's current subscription, from the session query's row."""
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__.update(values)
 
     @property
     def requires_action(self) -> bool:
         """Tell whether the latest payment waits for the customer (3-D Secure)."""
-        return self._row.sub_next_action is not None
+        return self.next_action is not None
 
 
-class SignedInUser:
+class SignedInUser(_ReadOnly):
     """The signed-in user as every authenticated request first needs them: one Core row.
 
     Reads (GET account, GET subscription) use it as it is; the ORM's object loading would cost
     more than the query. It is read-only: a service that changes the account loads the model
-    with `accounts.as_model`. Attribute names are the model's column names.
+    with `accounts.as_model`. Attribute names are the model's column names; the row's values
+    are copied into plain attributes once, since every request reads a score of them.
     """
-
-    __slots__ = ("_row", "session_token", "current_subscription")
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
     def __init__(self, row: sa.Row, token: str) -> None:
-        self._row = row
-        self.session_token = token
-        self.current_subscription = SignedInSubscription(row) if row.sub_id is not None else None
-
-    def __getattr__(self, name: str):
-        return getattr(self._row, name)
+        values = row._asdict()
+        subscription = {name: values.pop(label) for label, name in _SUBSCRIPTION_LABELS}
+        values["session_token"] = token
+        values["current_subscription"] = (
+            SignedInSubscription(subscription) if subscription["id"] is not None else None
+        )
+        self.__dict__.update(values)
 
     def get_id(self) -> str:
         """Return the session token Flask-Login keeps in the signed cookie."""
@@ -111,10 +114,11 @@ _LIVE_SESSION_USER = (
         _SESSIONS.c.credential_version == _USERS.c.credential_version,
     )
 )
+_SUBSCRIPTION_LABELS = tuple(("sub_" + column.name, column.name) for column in _SUBSCRIPTIONS.c)
 # SQLite's counter of commits made by other connections to the database file, from any
 # process: while it stands still, nothing any query could see has changed.
 SQLITE_DATA_VERSION = "PRAGMA data_version"
-# Rows kept per thread between two commits anywhere (a page load's few requests, a burst).
+# Users remembered between two commits anywhere (a page load's few requests, a burst).
 _MAX_REMEMBERED = 4096
 
 
@@ -147,24 +151,25 @@ class SessionReader:
         self._pid = os.getpid()
         self._connection: sa.Connection | None = None
         self._version: int | None = None
-        self._rows: dict[str, sa.Row] = {}
+        self._users: dict[str, SignedInUser] = {}
         # An app that is dropped (tests make many) closes its connection rather than leave it
         # to the garbage collector; the list lets the finalizer see the current one.
         self._kept: list[sa.Connection] = []
         weakref.finalize(self, _close_kept, self._kept, hard=True)
 
-    def read(self, token_hash: str, now: datetime) -> sa.Row | None:
-        """Return the live session's row for `token_hash`, or None."""
+    def read(self, token: str, now: datetime) -> SignedInUser | None:
+        """Return the user of the live session `token`, or None."""
         if self._pid != os.getpid():
             self._after_fork()
+        token_hash = _hash(token)
         if not self._lock.acquire(blocking=False):
             with self.engine.connect() as connection:
-                return self._select(_autocommit(connection), token_hash, now)
+                return self._select(_autocommit(connection), token, token_hash, now)
         try:
             for attempt in (1, 2):
                 connection = self._connect()
                 try:
-                    return self._read(connection, token_hash, now)
+                    return self._read(connection, token, token_hash, now)
                 except sa.exc.DBAPIError as error:
                     # The server dropped the kept connection: once more on a fresh one.
                     if attempt == 2 or not error.connection_invalidated:
@@ -174,32 +179,51 @@ class SessionReader:
         finally:
             self._lock.release()
 
-    def _read(self, connection: sa.Connection, token_hash: str, now: datetime) -> sa.Row | None:
-        """The remembered row while SQLite's data version stands still, else the SELECT's."""
+    def _read(
+        self, connection: sa.Connection, token: str, token_hash: str, now: datetime
+    ) -> SignedInUser | None:
+        """The remembered user while SQLite's data version stands still, else the SELECT's."""
         if not self.remembers:
-            return self._select(connection, token_hash, now)
-        version = connection.exec_driver_sql(SQLITE_DATA_VERSION).scalar()
+            return self._select(connection, token, token_hash, now)
+        version = self._data_version(connection)
         if version != self._version:
-            self._version, self._rows = version, {}
-        row = self._rows.get(token_hash)
-        if row is None:
+            self._version, self._users = version, {}
+        user = self._users.get(token_hash)
+        if user is None:
             # Read after the version: a commit landing in between moves the version again,
             # and the next request reads afresh.
-            row = self._select(connection, token_hash, now)
-            if row is None:
+            user = self._select(connection, token, token_hash, now)
+            if user is None:
                 return None
-            if len(self._rows) >= _MAX_REMEMBERED:
-                self._rows.clear()
-            self._rows[token_hash] = row
+            if len(self._users) >= _MAX_REMEMBERED:
+                self._users.clear()
+            self._users[token_hash] = user
         # The query's one input that moves without a commit.
-        return row if row.session_expires_at > now else None
+        return user if user.session_expires_at > now else None
 
     @staticmethod
-    def _select(connection: sa.Connection, token_hash: str, now: datetime) -> sa.Row | None:
+    def _data_version(connection: sa.Connection) -> int:
+        """Read SQLite's data version through the driver.
+
+        SQLAlchemy's execution path costs several times the pragma itself, and this runs on
+        every authenticated request.
+        """
+        try:
+            return connection.connection.driver_connection.execute(SQLITE_DATA_VERSION).fetchone()[
+                0
+            ]
+        except sqlite3.Error:
+            # Once more through SQLAlchemy, which turns the driver's error into its own.
+            return connection.exec_driver_sql(SQLITE_DATA_VERSION).scalar()
+
+    @staticmethod
+    def _select(
+        connection: sa.Connection, token: str, token_hash: str, now: datetime
+    ) -> SignedInUser | None:
         """Run the session check's SELECT."""
-        return connection.execute(
-            _LIVE_SESSION_USER, {"token_hash": token_hash, "now": now}
-        ).first()
+        parameters = {"token_hash": token_hash, "now": now}
+        row = connection.execute(_LIVE_SESSION_USER, parameters).first()
+        return SignedInUser(row, token) if row is not None else None
 
     def _connect(self) -> sa.Connection:
         """Return the kept connection, checking a new one out when there is none."""
@@ -213,7 +237,7 @@ class SessionReader:
 
     def _forget(self) -> None:
         """Give the kept connection back and drop the remembered rows."""
-        self._connection, self._version, self._rows = None, None, {}
+        self._connection, self._version, self._users = None, None, {}
         _close_kept(self._kept)
 
     def _after_fork(self) -> None:
@@ -222,7 +246,7 @@ class SessionReader:
         # on the server, so it is only kept from being garbage-collected.
         _inherited.extend(self._kept)
         self._kept.clear()
-        self._connection, self._version, self._rows = None, None, {}
+        self._connection, self._version, self._users = None, None, {}
         self._lock, self._pid = threading.Lock(), os.getpid()
 
 
@@ -257,8 +281,7 @@ def reader() -> SessionReader:
 
 def user_for_token(token: str) -> SignedInUser | None:
     """Return the user of a live session token (and its subscription), or None."""
-    row = reader().read(_hash(token), clock.now())
-    return SignedInUser(row, token) if row is not None else None
+    return reader().read(token, clock.now())
 
 
 def revoke_session(token: str) -> None:
