@@ -5,8 +5,8 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..schemas.account import (
-    account_schema,
     account_update_schema,
+    dump_account,
     security_result_schema,
     security_update_schema,
 )
@@ -22,7 +22,7 @@ bp = Blueprint("account", __name__)
 def get_account():
     """Return the signed-in user's account."""
     user = current_user._get_current_object()
-    return ok(account_schema.dump(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(user)))
 
 
 @bp.put("")
@@ -31,7 +31,7 @@ def update_account():
     """Update name, avatar and preferences (only the fields sent)."""
     changes = load_body(account_update_schema)
     user = accounts.update_account(current_user._get_current_object(), changes)
-    return ok(account_schema.dump(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(user)))
 
 
 def _user_key() -> str:

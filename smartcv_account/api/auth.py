@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request, session
 from flask_login import current_user, login_user, logout_user
 
 from ..extensions import limiter
-from ..schemas.account import account_schema, login_schema, register_schema
+from ..schemas.account import dump_account, login_schema, register_schema
 from ..schemas.base import load_body
 from ..services import accounts
 from . import ok
@@ -61,7 +61,7 @@ def register():
     fields = load_body(register_schema)
     user = accounts.register(fields["email"], fields["password"], fields["name"])
     _start(user)
-    return ok(account_schema.dump(accounts.account_view(user)), 201)
+    return ok(dump_account(accounts.account_view(user)), 201)
 
 
 @bp.post("/login")
@@ -79,7 +79,7 @@ def login():
         fields["email"], fields["password"], fields.get("two_factor_code"), replaces=previous
     )
     _start(user)
-    return ok(account_schema.dump(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(user)))
 
 
 @bp.post("/logout")

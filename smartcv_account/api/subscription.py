@@ -5,10 +5,10 @@ from flask_login import current_user, login_required
 
 from ..schemas.base import load_body
 from ..schemas.subscription import (
+    dump_subscription,
     subscription_changed_schema,
     subscription_create_schema,
     subscription_created_schema,
-    subscription_schema,
     subscription_update_schema,
 )
 from ..services import billing
@@ -22,7 +22,7 @@ bp = Blueprint("subscription", __name__)
 def get_subscription():
     """Return the subscription, its plan, usage, card and next bill."""
     view = billing.subscription_view(current_user._get_current_object())
-    return ok(subscription_schema.dump(view))
+    return ok(dump_subscription(view))
 
 
 @bp.post("")
