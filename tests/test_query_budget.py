@@ -14,8 +14,8 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
+from smartcv_account.driver import DriverStatement
 from smartcv_account.extensions import db
-from smartcv_account.services import sessions
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
 from .factories import PASSWORD
@@ -61,37 +61,38 @@ HOT_PATH_LIMIT = 2
 
 
 @pytest.fixture
-def count_queries(app):
-    """Count the SQL statements sent to the database inside a `with` block."""
+def count_queries(app, monkeypatch):
+    """Count the SQL statements sent to the database inside a `with` block.
+
+    Two routes reach the database: SQLAlchemy's execution, seen by its cursor events, and the
+    session check's driver statements (smartcv_account/driver.py), seen by a spy.
+    """
+    statements: list[str] | None = None
+    run = DriverStatement.first
+
+    def spy(self, connection, parameters):
+        if statements is not None:
+            statements.append(" ".join(self.sql.split())[:200])
+        return run(self, connection, parameters)
+
+    monkeypatch.setattr(DriverStatement, "first", spy)
 
     @contextmanager
     def counting() -> Iterator[list[str]]:
-        statements: list[str] = []
+        nonlocal statements
+        statements = []
 
         def record(conn, cursor, statement, parameters, context, executemany) -> None:
             statements.append(" ".join(statement.split())[:200])
 
         sa.event.listen(db.engine, "before_cursor_execute", record)
-        driver = _session_check_driver_connection()
-        if driver is not None:
-            # The session check reads SQLite's data version through the driver, past
-            # SQLAlchemy's events: SQLite's own trace sees it.
-            driver.set_trace_callback(lambda sql: sql == PROBE and statements.append(sql))
         try:
             yield statements
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
-            if driver is not None:
-                driver.set_trace_callback(None)
+            statements = None
 
     return counting
-
-
-def _session_check_driver_connection():
-    """The SQLite connection the session check keeps (opened now if need be), else None."""
-    if db.engine.dialect.name != "sqlite":
-        return None
-    return sessions.reader()._connect().connection.driver_connection
 
 
 @pytest.fixture

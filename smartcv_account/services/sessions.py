@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import sqlite3
 import threading
 import weakref
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import clock
+from ..driver import DriverStatement
 from ..extensions import db
 from ..models import AuthSession, Subscription, User
 
@@ -75,8 +75,7 @@ class SignedInUser(_ReadOnly):
     is_active = True
     is_anonymous = False
 
-    def __init__(self, row: sa.Row, token: str) -> None:
-        values = row._asdict()
+    def __init__(self, values: dict, token: str) -> None:
         subscription = {name: values.pop(label) for label, name in _SUBSCRIPTION_LABELS}
         values["session_token"] = token
         values["current_subscription"] = (
@@ -117,7 +116,7 @@ _LIVE_SESSION_USER = (
 _SUBSCRIPTION_LABELS = tuple(("sub_" + column.name, column.name) for column in _SUBSCRIPTIONS.c)
 # SQLite's counter of commits made by other connections to the database file, from any
 # process: while it stands still, nothing any query could see has changed.
-SQLITE_DATA_VERSION = "PRAGMA data_version"
+SQLITE_DATA_VERSION = sa.text("PRAGMA data_version").columns(sa.column("version", sa.Integer))
 # Users remembered between two commits anywhere (a page load's few requests, a burst).
 _MAX_REMEMBERED = 4096
 
@@ -146,6 +145,10 @@ class SessionReader:
         # process's own writes pass unseen: the counter counts other connections' commits.
         self.remembers = engine.dialect.name == "sqlite" and not isinstance(
             engine.pool, sa.pool.StaticPool | sa.pool.SingletonThreadPool
+        )
+        self._select_user = DriverStatement(_LIVE_SESSION_USER, engine.dialect)
+        self._probe = (
+            DriverStatement(SQLITE_DATA_VERSION, engine.dialect) if self.remembers else None
         )
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -185,7 +188,7 @@ class SessionReader:
         """The remembered user while SQLite's data version stands still, else the SELECT's."""
         if not self.remembers:
             return self._select(connection, token, token_hash, now)
-        version = self._data_version(connection)
+        version = self._probe.first(connection, {})["version"]
         if version != self._version:
             self._version, self._users = version, {}
         user = self._users.get(token_hash)
@@ -201,29 +204,12 @@ class SessionReader:
         # The query's one input that moves without a commit.
         return user if user.session_expires_at > now else None
 
-    @staticmethod
-    def _data_version(connection: sa.Connection) -> int:
-        """Read SQLite's data version through the driver.
-
-        SQLAlchemy's execution path costs several times the pragma itself, and this runs on
-        every authenticated request.
-        """
-        try:
-            return connection.connection.driver_connection.execute(SQLITE_DATA_VERSION).fetchone()[
-                0
-            ]
-        except sqlite3.Error:
-            # Once more through SQLAlchemy, which turns the driver's error into its own.
-            return connection.exec_driver_sql(SQLITE_DATA_VERSION).scalar()
-
-    @staticmethod
     def _select(
-        connection: sa.Connection, token: str, token_hash: str, now: datetime
+        self, connection: sa.Connection, token: str, token_hash: str, now: datetime
     ) -> SignedInUser | None:
         """Run the session check's SELECT."""
-        parameters = {"token_hash": token_hash, "now": now}
-        row = connection.execute(_LIVE_SESSION_USER, parameters).first()
-        return SignedInUser(row, token) if row is not None else None
+        values = self._select_user.first(connection, {"token_hash": token_hash, "now": now})
+        return SignedInUser(values, token) if values is not None else None
 
     def _connect(self) -> sa.Connection:
         """Return the kept connection, checking a new one out when there is none."""
