@@ -31,9 +31,12 @@ class DriverStatement:
             (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
             for name, bind in compiled.binds.items()
         )
-        self._results = tuple(
-            (column.key, column.type.dialect_impl(dialect).result_processor(dialect, None))
+        self._keys = tuple(column.key for column in statement.selected_columns)
+        # Only the columns whose type converts the driver's value (most do not).
+        self._processed = tuple(
+            (column.key, process)
             for column in statement.selected_columns
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
         )
 
     def first(self, connection: sa.Connection, parameters: dict[str, Any]) -> dict | None:
@@ -67,7 +70,7 @@ class DriverStatement:
                     cursor.close()
         if row is None:
             return None
-        return {
-            key: process(value) if process else value
-            for (key, process), value in zip(self._results, row, strict=True)
-        }
+        values = dict(zip(self._keys, row, strict=True))
+        for key, process in self._processed:
+            values[key] = process(values[key])
+        return values

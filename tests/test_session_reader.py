@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from smartcv_account import clock
@@ -131,3 +132,21 @@ def test_the_reader_belongs_to_its_app(app_factory):
         other = sessions.reader()
     assert one is not other
     assert one.engine is not other.engine
+
+
+def test_the_signed_in_user_carries_no_secret(app, auth_client, two_factor, plans):
+    from .billing_helpers import subscribe
+
+    response = subscribe(auth_client, payment_method="pm_card_authenticationRequired")
+    assert response.status_code == 201, response.json
+    token = auth_client.get_cookie("smartcv_session").value
+    with app.test_request_context(headers={"Cookie": f"smartcv_session={token}"}):
+        from flask_login import current_user
+
+        user = current_user._get_current_object()
+        assert user.is_authenticated and user.current_subscription.requires_action
+        for secret in ("password_hash", "totp_secret_encrypted", "totp_last_step"):
+            assert not hasattr(user, secret)
+        assert not hasattr(user.current_subscription, "client_secret")
+        with pytest.raises(AttributeError, match="read-only"):
+            user.name = "changed in memory"

@@ -93,13 +93,26 @@ _USERS, _SESSIONS, _SUBSCRIPTIONS = (
     AuthSession.__table__,
     Subscription.__table__,
 )
+# What a request reads of the signed-in user. Secrets (the password hash, the TOTP secret, the
+# payment client secret) and bookkeeping only writes need are left in the database: services
+# that need them load the model (`accounts.as_model`).
+_UNREAD_USER_COLUMNS = frozenset(
+    {"password_hash", "totp_secret_encrypted", "totp_last_step", "billing_customer_id"}
+)
+_UNREAD_SUBSCRIPTION_COLUMNS = frozenset(
+    {"user_id", "client_secret", "coupon_code", "canceled_at", "payment_method_id", "updated_at"}
+)
+_USER_COLUMNS = tuple(c for c in _USERS.c if c.name not in _UNREAD_USER_COLUMNS)
+_SUBSCRIPTION_COLUMNS = tuple(
+    c for c in _SUBSCRIPTIONS.c if c.name not in _UNREAD_SUBSCRIPTION_COLUMNS
+)
 # Every authenticated request runs this statement, so it is built once. It checks the session
 # and brings the user and their current subscription in one query.
 _LIVE_SESSION_USER = (
     sa.select(
-        _USERS,
+        *_USER_COLUMNS,
         _SESSIONS.c.expires_at.label("session_expires_at"),
-        *(column.label("sub_" + column.name) for column in _SUBSCRIPTIONS.c),
+        *(column.label("sub_" + column.name) for column in _SUBSCRIPTION_COLUMNS),
     )
     .select_from(
         _USERS.join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id).outerjoin(
@@ -113,7 +126,7 @@ _LIVE_SESSION_USER = (
         _SESSIONS.c.credential_version == _USERS.c.credential_version,
     )
 )
-_SUBSCRIPTION_LABELS = tuple(("sub_" + column.name, column.name) for column in _SUBSCRIPTIONS.c)
+_SUBSCRIPTION_LABELS = tuple(("sub_" + c.name, c.name) for c in _SUBSCRIPTION_COLUMNS)
 # SQLite's counter of commits made by other connections to the database file, from any
 # process: while it stands still, nothing any query could see has changed.
 SQLITE_DATA_VERSION = sa.text("PRAGMA data_version").columns(sa.column("version", sa.Integer))
