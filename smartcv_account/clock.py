@@ -7,6 +7,7 @@ assert amounts to the cent and periods to the second.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _frozen: datetime | None = None
 
@@ -29,4 +30,10 @@ def isoformat(moment: datetime | None) -> str | None:
     """Render a datetime as the contract's `YYYY-MM-DDTHH:MM:SSZ`, or None."""
     if moment is None:
         return None
+    return _isoformat(moment)
+
+
+@lru_cache(maxsize=4096)
+def _isoformat(moment: datetime) -> str:
+    """`isoformat` of an aware datetime (remembered: a user's timestamps recur on every read)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

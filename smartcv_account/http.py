@@ -136,6 +136,18 @@ class VerifiedCookieSessions(SecureCookieSessionInterface):
             self._verified[value] = (data, int(signed.timestamp()))
         return self.session_class(data)
 
+    def save_session(self, app: Flask, session, response: Response) -> None:
+        """Write the cookie when it changed; otherwise only say the answer depends on it."""
+        if session and not self.should_set_cookie(app, session):
+            if session.accessed:
+                # What Flask does through `response.vary`, a parsed header set, for the same end.
+                if "Vary" in response.headers:
+                    response.vary.add("Cookie")
+                else:
+                    response.headers["Vary"] = "Cookie"
+            return
+        super().save_session(app, session, response)
+
 
 _IMMUTABLE = (str, int, float, bool, type(None))
 

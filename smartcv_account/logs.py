@@ -15,12 +15,14 @@ shipper's — only ever sees the scrubbed text. Three layers, because no single 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -91,9 +93,26 @@ def request_id() -> str:
     current = g.get("request_id")
     if current is None:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
-        current = offered if SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(16)
+        current = offered if SANE_REQUEST_ID.fullmatch(offered) else _new_request_id()
         g.request_id = current
     return current
+
+
+_ids: tuple[int, str, Iterator[int]] = (0, "", iter(()))
+
+
+def _new_request_id() -> str:
+    """Return an id no other request of any process has: a random per-process prefix and a count.
+
+    Request ids correlate log lines; they need to be unique, not unguessable, so one random
+    draw per process replaces one per request.
+    """
+    global _ids
+    pid, prefix, counter = _ids
+    if pid != os.getpid():  # first use, or a forked worker
+        pid, prefix, counter = os.getpid(), secrets.token_hex(10), itertools.count(1)
+        _ids = (pid, prefix, counter)
+    return f"{prefix}{next(counter):012x}"
 
 
 def redact(text: str, values: Iterable[str] = ()) -> str:
@@ -261,8 +280,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": message if scrubbed else redact(message),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key[0] != "_":
+        attributes = vars(record)
+        # What `extra=` and filters added: a set difference, then sorted so lines read alike.
+        for key in sorted(attributes.keys() - _STANDARD_ATTRS):
+            if key[0] != "_":
+                value = attributes[key]
                 payload[key] = REDACTED if _sensitive_key(key) else _redact_values(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

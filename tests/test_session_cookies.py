@@ -74,3 +74,22 @@ def test_apps_do_not_share_remembered_cookies(app_factory):
     one, other = app_factory(), app_factory(SECRET_KEY="another-secret-key-long-enough-0000000")
     assert one.session_interface is not other.session_interface
     assert isinstance(one.session_interface, http.VerifiedCookieSessions)
+
+
+def test_an_answer_that_read_the_cookie_says_it_varies_with_it(auth_client):
+    response = auth_client.get("/api/account")
+    assert response.status_code == 200
+    assert "Cookie" in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers  # an unchanged session is not sent back
+
+
+def test_a_changed_session_is_still_written(app, user):
+    from .factories import PASSWORD
+
+    client = app.test_client()
+    response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert COOKIE in response.headers["Set-Cookie"]
+    logout = client.post("/api/auth/logout")
+    assert logout.status_code == 200
+    assert f"{COOKIE}=;" in logout.headers["Set-Cookie"]  # emptied: the cookie is deleted
