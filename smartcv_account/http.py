@@ -144,7 +144,7 @@ class VerifiedCookieSessions(SecureCookieSessionInterface):
                 if "Vary" in response.headers:
                     response.vary.add("Cookie")
                 else:
-                    response.headers["Vary"] = "Cookie"
+                    response.headers.add("Vary", "Cookie")
             return
         super().save_session(app, session, response)
 

@@ -232,9 +232,12 @@ def _scrub(record: logging.LogRecord) -> None:
     if record.stack_info:
         record.stack_info = redact(record.stack_info, values)
     if in_request:
-        # Every record made during a request carries its id, so lines can be correlated.
-        record.request_id = request_id()
-    # What the factory scrubbed (message, traceback, stack) the formatter need not scan again.
+        # Every record made during a request carries its id, so lines can be correlated. Ids
+        # are unique: redacted here without the cache of short texts, which they would only
+        # crowd out.
+        record.request_id = _redact(request_id(), ())
+    # What the factory scrubbed (message, traceback, stack, request id) the formatter need not
+    # scan again.
     record._scrubbed = True
 
 
@@ -283,8 +286,12 @@ class JsonFormatter(logging.Formatter):
         attributes = vars(record)
         # What `extra=` and filters added: a set difference, then sorted so lines read alike.
         for key in sorted(attributes.keys() - _STANDARD_ATTRS):
-            if key[0] != "_":
-                value = attributes[key]
+            if key[0] == "_":
+                continue
+            value = attributes[key]
+            if scrubbed and key == "request_id":
+                payload[key] = value
+            else:
                 payload[key] = REDACTED if _sensitive_key(key) else _redact_values(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -247,3 +247,13 @@ def test_a_secret_configured_after_a_text_was_redacted_is_masked_in_it_too(app_f
     assert redact(text) == text  # not a secret yet, and remembered as such
     app_factory(INTERNAL_API_TOKEN=token)
     assert token not in redact(text)
+
+
+def test_a_secret_shaped_request_id_is_masked_in_the_log_line(client, caplog):
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    key = "sk_live_" + "a1" * 12  # a sane id by its characters, a Stripe key by its shape
+    client.get("/api/account", headers={"X-Request-ID": key})
+    (record,) = [r for r in caplog.records if r.name == REQUEST_LOGGER]
+    line = JsonFormatter().format(record)
+    assert key not in line and key not in caplog.text
+    assert json.loads(line)["request_id"] == REDACTED
