@@ -262,12 +262,12 @@ def install_record_factory() -> None:
 
 
 class JsonFormatter(logging.Formatter):
-    """Render a record as one JSON object on one line, every string value redacted again.
+    """Render a record as one JSON object on one line, no string in it unredacted.
 
-    Every request writes one of these lines, so the work per line is kept small: the message
-    and traceback of a record the factory already scrubbed are not scanned twice, the time is
-    formatted once per second, and whether a key names a secret is decided once per key name.
-    `extra=` fields bypass the record factory, so their values are always redacted here.
+    Every request writes one of these lines, so the work per line is kept small: what the
+    record factory already scrubbed (message, traceback, request id) is not scanned twice, the
+    time is formatted once per second, and whether a key names a secret is decided once per key
+    name. `extra=` fields bypass the record factory, so their values are always redacted here.
     """
 
     _second: int | None = None
