@@ -165,11 +165,10 @@ class SessionReader:
         )
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._connection: sa.Connection | None = None
         self._version: int | None = None
         self._users: dict[str, SignedInUser] = {}
-        # An app that is dropped (tests make many) closes its connection rather than leave it
-        # to the garbage collector; the list lets the finalizer see the current one.
+        # The kept connection, if any: a list the finalizer shares, so an app that is dropped
+        # (tests make many) closes its connection rather than leave it to the garbage collector.
         self._kept: list[sa.Connection] = []
         weakref.finalize(self, _close_kept, self._kept, hard=True)
 
@@ -230,13 +229,18 @@ class SessionReader:
         if connection is None or connection.closed or connection.invalidated:
             self._forget()
             # Checked out as any connection is, so a dead one is replaced (pre-ping).
-            connection = self._connection = _autocommit(self.engine.connect())
+            connection = _autocommit(self.engine.connect())
             self._kept.append(connection)
         return connection
 
+    @property
+    def _connection(self) -> sa.Connection | None:
+        """The kept connection, or None."""
+        return self._kept[0] if self._kept else None
+
     def _forget(self) -> None:
         """Give the kept connection back and drop the remembered rows."""
-        self._connection, self._version, self._users = None, None, {}
+        self._version, self._users = None, {}
         _close_kept(self._kept)
 
     def _after_fork(self) -> None:
@@ -245,7 +249,7 @@ class SessionReader:
         # on the server, so it is only kept from being garbage-collected.
         _inherited.extend(self._kept)
         self._kept.clear()
-        self._connection, self._version, self._users = None, None, {}
+        self._version, self._users = None, {}
         self._lock, self._pid = threading.Lock(), os.getpid()
 
 
