@@ -50,3 +50,13 @@ def add_monthly_plan(plan_id="plan_test_pro_monthly", price_cents=4999, rank=2) 
     db.session.add(plan)
     db.session.commit()
     return plan
+
+
+def authenticate(gateway, invoice_or_intent_id: str, succeed: bool = True) -> bytes:
+    """Finish (or fail) a 3-D Secure challenge at the local provider and commit its books.
+
+    The gateway only flushes (the caller owns the transaction), as a service would commit.
+    """
+    body = gateway.authenticate_payment(invoice_or_intent_id, succeed=succeed)
+    db.session.commit()
+    return body

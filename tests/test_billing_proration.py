@@ -91,28 +91,65 @@ def test_downgrade_credit_pays_the_following_renewals(auth_client, plans, frozen
     assert [invoice.amount_paid for invoice in paid_invoices()] == [29999]
 
 
-def test_proration_none_bills_nothing_now(monthly):
+def test_proration_none_across_intervals_bills_the_new_period_now_without_credit(monthly):
     at(2025, 1, 16, 12)
     response = change(monthly, "upgrade", planId="plan_premium_yearly", prorationBehavior="none")
-    assert response.json["data"]["prorationAmount"] == 0
-    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999]
-
-
-def test_proration_none_across_intervals_switches_at_renewal(monthly):
-    change(monthly, "upgrade", planId="plan_premium_yearly", prorationBehavior="none")
-    at(2025, 2, 1)
+    data = response.json["data"]
+    assert (data["prorationAmount"], data["amountDueNow"]) == (299.99, 299.99)
+    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 29999]
     view = monthly.get("/api/account/subscription").json["data"]
     assert (view["plan"]["id"], view["currentPeriodEnd"]) == (
         "plan_premium_yearly",
-        "2026-02-01T00:00:00Z",
+        "2026-01-16T12:00:00Z",
     )
-    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 29999]
+
+
+def test_proration_none_on_the_same_interval_bills_nothing_and_the_new_price_next(monthly):
+    add_monthly_plan()
+    at(2025, 1, 11)
+    response = change(monthly, "upgrade", planId="plan_test_pro_monthly", prorationBehavior="none")
+    assert (response.json["data"]["prorationAmount"], response.json["data"]["amountDueNow"]) == (
+        0,
+        0,
+    )
+    at(2025, 2, 1)
+    monthly.get("/api/account/subscription")
+    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 4999]
+
+
+def test_create_prorations_on_the_same_interval_leaves_the_proration_for_the_next_invoice(
+    monthly,
+):
+    add_monthly_plan()
+    at(2025, 1, 11)
+    response = change(monthly, "upgrade", planId="plan_test_pro_monthly")
+    assert (response.json["data"]["prorationAmount"], response.json["data"]["amountDueNow"]) == (
+        13.54,
+        0,
+    )
+    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999]
+    view = monthly.get("/api/account/subscription").json["data"]
+    assert view["nextBilling"]["amount"] == 63.53  # 49.99 + 13.54
+    at(2025, 2, 1)
+    monthly.get("/api/account/subscription")
+    assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 6353]
+
+
+def test_interval_change_reports_what_it_charged_now(monthly):
+    response = change(monthly, "upgrade", planId="plan_premium_yearly")
+    assert (response.json["data"]["prorationAmount"], response.json["data"]["amountDueNow"]) == (
+        270,
+        270,
+    )
 
 
 def test_always_invoice_charges_the_proration_now(monthly):
     add_monthly_plan()
     at(2025, 1, 11)
-    change(monthly, "upgrade", planId="plan_test_pro_monthly", prorationBehavior="always_invoice")
+    response = change(
+        monthly, "upgrade", planId="plan_test_pro_monthly", prorationBehavior="always_invoice"
+    )
+    assert response.json["data"]["amountDueNow"] == 13.54
     assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 1354]
 
 

@@ -65,6 +65,7 @@ def test_out_of_order_events_end_in_the_provider_state(app, auth_client, plans, 
     events = []
     for cancel in (not final_cancel, final_cancel):
         gateway.set_cancel_at_period_end(provider_id, cancel)
+        db.session.commit()  # the provider's books; the gateway only flushes
         snapshot = {"object": "subscription", "id": provider_id, "cancel_at_period_end": cancel}
         events.append(gateway.event_body("customer.subscription.updated", snapshot))
     older, newer = events

@@ -8,7 +8,7 @@ import pytest
 from smartcv_account.payments import get_gateway
 from smartcv_account.payments.base import sign_payload
 
-from .billing_helpers import SUBSCRIPTION_URL, paid_invoices, subscribe
+from .billing_helpers import SUBSCRIPTION_URL, authenticate, paid_invoices, subscribe
 
 WEBHOOK_URL = "/api/webhooks/stripe"
 
@@ -50,7 +50,7 @@ def test_incomplete_subscription_blocks_a_second_create(auth_client, incomplete)
 
 def test_signed_event_after_authentication_activates(app, auth_client, incomplete):
     gateway = get_gateway()
-    body = gateway.authenticate_payment(incomplete["clientSecret"].split("_secret_")[0])
+    body = authenticate(gateway, incomplete["clientSecret"].split("_secret_")[0])
     response = deliver(auth_client, body, gateway.signed_event(body))
     assert response.status_code == 200, response.json
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "ACTIVE"
@@ -70,7 +70,7 @@ def test_event_claiming_payment_without_authentication_changes_nothing(auth_clie
 
 def test_same_event_twice_is_applied_once(auth_client, incomplete):
     gateway = get_gateway()
-    body = gateway.authenticate_payment(incomplete["clientSecret"].split("_secret_")[0])
+    body = authenticate(gateway, incomplete["clientSecret"].split("_secret_")[0])
     first = deliver(auth_client, body, gateway.signed_event(body))
     second = deliver(auth_client, body, gateway.signed_event(body))
     assert (first.json["data"]["duplicate"], second.json["data"]["duplicate"]) == (False, True)
@@ -78,7 +78,7 @@ def test_same_event_twice_is_applied_once(auth_client, incomplete):
 
 def test_concurrent_deliveries_of_one_event_apply_it_once(app, auth_client, incomplete):
     gateway = get_gateway()
-    body = gateway.authenticate_payment(incomplete["clientSecret"].split("_secret_")[0])
+    body = authenticate(gateway, incomplete["clientSecret"].split("_secret_")[0])
     signature = gateway.signed_event(body)
     results = []
 
@@ -97,7 +97,7 @@ def test_concurrent_deliveries_of_one_event_apply_it_once(app, auth_client, inco
 @pytest.mark.parametrize("signature", [None, "t=1,v1=abc", "garbage"])
 def test_bad_signature_is_refused_and_changes_nothing(auth_client, incomplete, signature):
     gateway = get_gateway()
-    body = gateway.authenticate_payment(incomplete["clientSecret"].split("_secret_")[0])
+    body = authenticate(gateway, incomplete["clientSecret"].split("_secret_")[0])
     response = deliver(auth_client, body, signature)
     assert (response.status_code, response.json["code"]) == (400, "INVALID_SIGNATURE")
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "INCOMPLETE"
@@ -111,9 +111,7 @@ def test_signature_with_another_secret_is_refused(auth_client, incomplete):
 
 def test_failed_authentication_leaves_it_incomplete(auth_client, incomplete):
     gateway = get_gateway()
-    body = gateway.authenticate_payment(
-        incomplete["clientSecret"].split("_secret_")[0], succeed=False
-    )
+    body = authenticate(gateway, incomplete["clientSecret"].split("_secret_")[0], succeed=False)
     deliver(auth_client, body, gateway.signed_event(body))
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "INCOMPLETE"
     assert paid_invoices() == []

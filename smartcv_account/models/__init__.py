@@ -3,7 +3,9 @@
 # The local gateway's tables live beside ours so migrations and tests see them.
 from ..payments.local_models import (  # noqa: E402
     LocalCustomer,
+    LocalIdempotencyKey,
     LocalInvoice,
+    LocalInvoiceItem,
     LocalPaymentMethod,
     LocalSubscription,
 )
@@ -12,6 +14,7 @@ from .billing import (
     ENTITLED_STATUSES,
     LIVE_STATUSES,
     Coupon,
+    CouponRedemption,
     Plan,
     Subscription,
     WebhookEvent,
@@ -23,8 +26,11 @@ __all__ = [
     "AuthSession",
     "BackupCode",
     "Coupon",
+    "CouponRedemption",
     "LocalCustomer",
+    "LocalIdempotencyKey",
     "LocalInvoice",
+    "LocalInvoiceItem",
     "LocalPaymentMethod",
     "LocalSubscription",
     "Plan",

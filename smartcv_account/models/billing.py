@@ -78,6 +78,14 @@ class Subscription(db.Model):
     # The payment awaiting customer action, if any (strong customer authentication).
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     next_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # A plan change waiting for its payment (Stripe's `pending_update`) and when it lapses.
+    pending_plan_id: Mapped[str | None] = mapped_column(sa.String(64))
+    pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the next invoice will charge, as the provider last reported it (reads show it
+    # without asking the provider).
+    next_invoice_amount_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    # Bumped by every change made under the row lock; part of each change's idempotency key.
+    version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -103,6 +111,22 @@ class Subscription(db.Model):
 
     def __repr__(self) -> str:
         return f"<Subscription {self.public_id} {self.plan_id} {self.status}>"
+
+
+class CouponRedemption(db.Model):
+    """A coupon a user has used; first-subscription coupons are refused a second time."""
+
+    __tablename__ = "coupon_redemptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    coupon_code: Mapped[str] = mapped_column(sa.String(40))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "coupon_code"),)
+
+    def __repr__(self) -> str:
+        return f"<CouponRedemption {self.user_id} {self.coupon_code}>"
 
 
 class WebhookEvent(db.Model):

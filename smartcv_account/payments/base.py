@@ -71,6 +71,12 @@ class ProviderSubscription:
     # while that payment waits for the customer (3-D Secure).
     client_secret: str | None = None
     next_action: dict[str, Any] | None = None
+    # A plan swap waiting for its payment (Stripe's `pending_update`) and when it lapses.
+    pending_plan_id: str | None = None
+    pending_expires_at: datetime | None = None
+    # What the next regular invoice will charge (credit balance, discounts and pending
+    # prorations applied); None when no next invoice is due (a cancel is pending, it ended).
+    next_invoice_amount_cents: int | None = None
 
     @property
     def requires_action(self) -> bool:
@@ -80,10 +86,48 @@ class ProviderSubscription:
 
 @dataclass(frozen=True, slots=True)
 class PlanChange:
-    """The result of a plan swap: the subscription after it and the amount billed now."""
+    """The result of a plan swap: the subscription after it, what it created and billed now.
+
+    `proration_cents` is the signed amount the change creates (prorations, and a new period's
+    price when the interval changes); `amount_due_cents` what was asked of the card now, after
+    the customer's credit balance (0 when a credit covers it or the proration waits for the
+    next invoice).
+    """
 
     subscription: ProviderSubscription
     proration_cents: int
+    amount_due_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePreview:
+    """What a plan swap made now would bill: the same numbers `change_plan` then reports."""
+
+    proration_cents: int
+    amount_due_cents: int
+    next_billing_date: datetime | None
+    next_billing_cents: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSummary:
+    """An invoice as GET /api/account/invoices shows it (Stripe's meanings of the amounts)."""
+
+    id: str
+    number: str | None
+    # paid, open, void or uncollectible (drafts are not shown)
+    status: str
+    total: int
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    discount: int
+    currency: str
+    created_at: datetime
+    period_start: datetime | None
+    period_end: datetime | None
+    plan_id: str | None
+    hosted_invoice_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +166,10 @@ class GatewayUnavailable(GatewayError):
     """The provider could not be reached or answered with a server error."""
 
 
+class IdempotencyKeyReused(GatewayError):
+    """An idempotency key came back with other parameters than its first use (Stripe: 400)."""
+
+
 class PaymentGateway(ABC):
     """What the billing service needs from a payment provider."""
 
@@ -151,10 +199,10 @@ class PaymentGateway(ABC):
         """Read the subscription's current state from the provider."""
 
     @abstractmethod
-    def preview_proration(
+    def preview_change(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str
-    ) -> int:
-        """Return what swapping to `new_plan` now would bill now (negative: a credit)."""
+    ) -> ChangePreview:
+        """Return what swapping to `new_plan` now would create, bill now and bill next."""
 
     @abstractmethod
     def change_plan(
@@ -164,21 +212,45 @@ class PaymentGateway(ABC):
         proration_behavior: str,
         idempotency_key: str,
     ) -> PlanChange:
-        """Swap the plan now, prorating as asked; clears a pending cancel."""
+        """Swap the plan, prorating as asked; clears a pending cancel.
+
+        As Stripe's `payment_behavior=pending_if_incomplete`: a declined payment changes nothing
+        (raises PaymentDeclined); a payment that needs authentication leaves the plan as it is
+        and returns the subscription with `pending_plan_id` and `next_action` set.
+        """
 
     @abstractmethod
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> ProviderSubscription:
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, idempotency_key: str | None = None
+    ) -> ProviderSubscription:
         """Schedule (True) or withdraw (False) cancellation at the end of the period."""
 
     @abstractmethod
-    def cancel_now(self, subscription_id: str) -> ProviderSubscription:
-        """End the subscription immediately (used to abandon a failed create)."""
+    def cancel_now(
+        self, subscription_id: str, idempotency_key: str | None = None
+    ) -> ProviderSubscription:
+        """End the subscription now; an INCOMPLETE one's open invoice is voided."""
 
     @abstractmethod
     def update_payment_method(
-        self, subscription_id: str, customer_id: str, payment_method_id: str
+        self,
+        subscription_id: str,
+        customer_id: str,
+        payment_method_id: str,
+        idempotency_key: str | None = None,
     ) -> ProviderSubscription:
         """Attach a new payment method and make it the subscription's default."""
+
+    @abstractmethod
+    def pay_open_invoice(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """Pay the subscription's open invoice with its default card now (raises PaymentDeclined).
+
+        Nothing to pay returns the subscription as it is.
+        """
+
+    @abstractmethod
+    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
+        """Return the customer's finalized invoices, newest first."""
 
     @abstractmethod
     def advance(self, subscription_id: str) -> ProviderSubscription:

@@ -60,8 +60,9 @@ class LocalSubscription(db.Model):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(sa.ForeignKey("local_customers.id"), index=True)
     plan_id: Mapped[str] = mapped_column(sa.String(64))
-    # The plan that takes over at the next renewal (a `none` proration across intervals).
+    # A plan swap waiting for its invoice to be paid (Stripe's `pending_update`).
     pending_plan_id: Mapped[str | None] = mapped_column(sa.String(64))
+    pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(sa.String(30))
     billing_anchor: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -88,6 +89,10 @@ class LocalInvoice(db.Model):
     )
     customer_id: Mapped[str] = mapped_column(sa.String(64))
     billing_reason: Mapped[str] = mapped_column(sa.String(40))
+    # Stripe's meanings: `total` after discounts, `amount_due` what is asked of the card once
+    # the customer's credit balance is applied, `discount` what the coupon took off.
+    total: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    discount: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     amount_due: Mapped[int] = mapped_column(sa.Integer)
     amount_paid: Mapped[int] = mapped_column(sa.Integer, default=0)
     currency: Mapped[str] = mapped_column(sa.String(3))
@@ -105,3 +110,37 @@ class LocalInvoice(db.Model):
 
     def __repr__(self) -> str:
         return f"<LocalInvoice {self.id} {self.amount_due} {self.status}>"
+
+
+class LocalInvoiceItem(db.Model):
+    """A pending invoice item: a proration left for the subscription's next invoice."""
+
+    __tablename__ = "local_invoice_items"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("local_subscriptions.id"), index=True
+    )
+    description: Mapped[str] = mapped_column(sa.String(200))
+    amount: Mapped[int] = mapped_column(sa.Integer)
+    # The invoice that billed it; None while it waits for the next one.
+    invoice_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalInvoiceItem {self.id} {self.amount}>"
+
+
+class LocalIdempotencyKey(db.Model):
+    """A mutating request the local provider answered, kept as Stripe keeps idempotency keys."""
+
+    __tablename__ = "local_idempotency_keys"
+
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    # A digest of the request's operation and parameters: the same key with others is refused.
+    request_digest: Mapped[str] = mapped_column(sa.String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<LocalIdempotencyKey {self.key}>"

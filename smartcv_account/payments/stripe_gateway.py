@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,10 +26,12 @@ import stripe
 from .base import (
     PRORATION_BEHAVIORS,
     CardDetails,
+    ChangePreview,
     CouponLike,
     GatewayError,
     GatewayUnavailable,
     InvalidSignature,
+    InvoiceSummary,
     PaymentDeclined,
     PaymentGateway,
     PlanChange,
@@ -61,7 +64,9 @@ STATUS_MAP = {
     "incomplete": "INCOMPLETE",
     "canceled": "CANCELED",
     "incomplete_expired": "CANCELED",
-    "unpaid": "CANCELED",
+    # Stripe keeps an `unpaid` subscription (its invoices stay open) until it is canceled: it
+    # holds the slot and grants nothing, as PAST_DUE does here.
+    "unpaid": "PAST_DUE",
 }
 
 # Expansions that let one call return everything ProviderSubscription needs: the first payment's
@@ -166,24 +171,61 @@ class StripeGateway(PaymentGateway):
             subscription = self._client.v1.subscriptions.retrieve(
                 subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
             )
-        return _subscription(subscription)
+        return self._with_upcoming(_subscription(subscription))
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> ProviderSubscription:
+    def _with_upcoming(self, provider: ProviderSubscription) -> ProviderSubscription:
+        """Add what the next invoice will charge, from Stripe's invoice preview.
+
+        `invoices.create_preview` of the subscription as it is gives the upcoming invoice with
+        the credit balance, discounts and pending prorations applied. A preview Stripe refuses
+        (an ended subscription has no upcoming invoice) leaves the amount unknown.
+        """
+        if provider.status not in ("ACTIVE", "TRIALING", "PAST_DUE") or (
+            provider.cancel_at_period_end
+        ):
+            return provider
+        try:
+            with _translate_errors():
+                preview = self._client.v1.invoices.create_preview(
+                    params={"customer": provider.customer_id, "subscription": provider.id}
+                )
+        except GatewayUnavailable:
+            raise
+        except GatewayError:
+            log.warning("no upcoming invoice preview for %s", provider.id)
+            return provider
+        return replace(provider, next_invoice_amount_cents=int(preview["amount_due"]))
+
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, idempotency_key: str | None = None
+    ) -> ProviderSubscription:
         """Schedule (True) or withdraw (False) cancellation at the end of the period."""
         with _translate_errors():
             subscription = self._client.v1.subscriptions.update(
                 subscription_id,
                 params={"cancel_at_period_end": cancel, "expand": SUBSCRIPTION_EXPAND},
+                options=_options(idempotency_key),
             )
-        return _subscription(subscription)
+        return self._with_upcoming(_subscription(subscription))
 
-    def cancel_now(self, subscription_id: str) -> ProviderSubscription:
-        """End the subscription now; cancelling an already ended one just reads it."""
+    def cancel_now(
+        self, subscription_id: str, idempotency_key: str | None = None
+    ) -> ProviderSubscription:
+        """End the subscription now; cancelling an already ended one just reads it.
+
+        An incomplete subscription's open first invoice is voided: canceling the subscription
+        leaves it open, and paying it later would charge for nothing.
+        """
         try:
             with _translate_errors():
                 subscription = self._client.v1.subscriptions.cancel(
-                    subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+                    subscription_id,
+                    params={"expand": SUBSCRIPTION_EXPAND},
+                    options=_options(idempotency_key),
                 )
+                invoice = _expanded(_get(subscription, "latest_invoice"))
+                if invoice is not None and invoice["status"] == "open":
+                    self._client.v1.invoices.void_invoice(invoice["id"])
         except GatewayUnavailable:
             raise
         except GatewayError:
@@ -195,7 +237,11 @@ class StripeGateway(PaymentGateway):
         return _subscription(subscription)
 
     def update_payment_method(
-        self, subscription_id: str, customer_id: str, payment_method_id: str
+        self,
+        subscription_id: str,
+        customer_id: str,
+        payment_method_id: str,
+        idempotency_key: str | None = None,
     ) -> ProviderSubscription:
         """Attach the new card as the customer's default, which the subscription bills."""
         card = self.attach_payment_method(customer_id, payment_method_id)
@@ -212,8 +258,36 @@ class StripeGateway(PaymentGateway):
                         "default_payment_method": card.payment_method_id,
                         "expand": SUBSCRIPTION_EXPAND,
                     },
+                    options=_options(idempotency_key),
                 )
         return _subscription(subscription, card)
+
+    def pay_open_invoice(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """Pay the subscription's open invoice now with the customer's default card.
+
+        Stripe's `invoices.pay`: a decline is a card error (PaymentDeclined); a card that needs
+        3-D Secure leaves the intent waiting (the subscription shows the next action).
+        """
+        with _translate_errors():
+            subscription = self._client.v1.subscriptions.retrieve(
+                subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+            )
+        invoice = _expanded(_get(subscription, "latest_invoice"))
+        if invoice is not None and invoice["status"] == "open":
+            with _translate_errors():
+                self._client.v1.invoices.pay(
+                    invoice["id"],
+                    params={"off_session": False},
+                    options={"idempotency_key": idempotency_key},
+                )
+        return self.retrieve_subscription(subscription_id)
+
+    def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
+        """Return the customer's finalized invoices, newest first (Stripe lists them so)."""
+        with _translate_errors():
+            invoices = self._client.v1.invoices.list(params={"customer": customer_id, "limit": 100})
+        shown = [invoice for invoice in invoices["data"] if invoice["status"] != "draft"]
+        return [_invoice_summary(invoice) for invoice in shown]
 
     def advance(self, subscription_id: str) -> ProviderSubscription:
         """Re-read the subscription: Stripe renews and ends subscriptions on its own clock."""
@@ -221,16 +295,19 @@ class StripeGateway(PaymentGateway):
 
     # Plan changes
 
-    def preview_proration(
+    def preview_change(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str
-    ) -> int:
-        """Return what swapping to `new_plan` now would bill (negative: a credit), in cents."""
+    ) -> ChangePreview:
+        """Return what swapping to `new_plan` now would create, bill now and bill next."""
         _check_behavior(proration_behavior)
-        if proration_behavior == "none":
-            return 0
         with _translate_errors():
             subscription = self._client.v1.subscriptions.retrieve(subscription_id)
-        return self._preview(subscription, new_plan, proration_behavior, int(time.time()))
+        proration, due_now = self._preview(
+            subscription, new_plan, proration_behavior, int(time.time())
+        )
+        same_interval = _item(subscription)["plan"]["interval"] == new_plan.interval
+        next_date = _timestamp(_period(subscription)[1]) if same_interval else None
+        return ChangePreview(proration, due_now, next_date, None)
 
     def change_plan(
         self,
@@ -239,30 +316,59 @@ class StripeGateway(PaymentGateway):
         proration_behavior: str,
         idempotency_key: str,
     ) -> PlanChange:
-        """Swap the plan now, prorating as asked, and clear a pending cancel."""
+        """Swap the plan with `payment_behavior=pending_if_incomplete`, then clear a pending cancel.
+
+        Stripe applies such a swap only once its invoice is paid: a decline leaves a pending
+        update with an open invoice, which is voided here (voiding discards the update), so a
+        declined swap changes nothing; a payment needing 3-D Secure stays pending.
+        `cancel_at_period_end` is not a pending-update parameter: it is cleared by a second call
+        once the swap applied.
+        """
         _check_behavior(proration_behavior)
         with _translate_errors():
             subscription = self._client.v1.subscriptions.retrieve(subscription_id)
+        # Stripe's clock, not the service's (tests freeze that one); the same second for the
+        # preview and the swap makes the amount we report the amount Stripe bills.
+        proration_date = int(time.time())
+        proration_cents, _ = self._preview(
+            subscription, new_plan, proration_behavior, proration_date
+        )
         params: dict[str, Any] = {
             "items": [{"id": _item(subscription)["id"], "plan": new_plan.id}],
             "proration_behavior": proration_behavior,
-            "cancel_at_period_end": False,
+            "proration_date": proration_date,
+            "payment_behavior": "pending_if_incomplete",
             "expand": SUBSCRIPTION_EXPAND,
         }
-        proration_cents = 0
-        if proration_behavior != "none":
-            # Stripe's clock, not the service's (tests freeze that one); the same second for the
-            # preview and the swap makes the amount we report the amount Stripe bills.
-            proration_date = int(time.time())
-            proration_cents = self._preview(
-                subscription, new_plan, proration_behavior, proration_date
-            )
-            params["proration_date"] = proration_date
         with _translate_errors():
             updated = self._client.v1.subscriptions.update(
                 subscription_id, params=params, options={"idempotency_key": idempotency_key}
             )
-        return PlanChange(subscription=_subscription(updated), proration_cents=proration_cents)
+        invoice = _expanded(_get(updated, "latest_invoice"))
+        intent = _latest_intent(updated)
+        if _get(updated, "pending_update") and intent is not None:
+            if intent["status"] == "requires_payment_method":
+                error = _get(intent, "last_payment_error") or {}
+                with _translate_errors():
+                    self._client.v1.invoices.void_invoice(invoice["id"])
+                code = _get(error, "decline_code") or _get(error, "code") or "card_declined"
+                raise PaymentDeclined(code, _get(error, "message") or "The card was declined.")
+            return PlanChange(_subscription(updated), proration_cents, 0)
+        if bool(_get(updated, "cancel_at_period_end", False)):
+            with _translate_errors():
+                updated = self._client.v1.subscriptions.update(
+                    subscription_id,
+                    params={"cancel_at_period_end": False, "expand": SUBSCRIPTION_EXPAND},
+                    options={"idempotency_key": idempotency_key + ":keep"},
+                )
+        billed_now = (
+            invoice is not None
+            and _get(invoice, "billing_reason") == ("subscription_update")
+            and _get(invoice, "created", 0) >= proration_date
+        )
+        amount_due = int(_get(invoice, "amount_paid", 0)) if billed_now else 0
+        provider = self._with_upcoming(_subscription(updated))
+        return PlanChange(provider, proration_cents, amount_due)
 
     def _preview(
         self,
@@ -270,8 +376,17 @@ class StripeGateway(PaymentGateway):
         new_plan: PlanLike,
         proration_behavior: str,
         proration_date: int,
-    ) -> int:
-        """Sum the preview lines the swap bills: prorations and a new period starting now."""
+    ) -> tuple[int, int]:
+        """Return (amount the swap creates, amount billed now) from Stripe's invoice preview.
+
+        The amount created sums the prorations and a new period starting now; what is billed
+        now is that, less the credit balance, when Stripe invoices at once (a new interval, or
+        `always_invoice`); `create_prorations` on the same interval bills nothing now.
+        """
+        if proration_behavior == "none" and (
+            _item(subscription)["plan"]["interval"] == new_plan.interval
+        ):
+            return 0, 0
         with _translate_errors():
             preview = self._client.v1.invoices.create_preview(
                 params={
@@ -294,7 +409,11 @@ class StripeGateway(PaymentGateway):
             starts_before_end = int(line["period"]["start"]) < period_end
             if _is_proration(line) or starts_before_end:
                 total += int(line["amount"])
-        return total
+        new_period = _item(subscription)["plan"]["interval"] != new_plan.interval
+        if not new_period and proration_behavior != "always_invoice":
+            return total, 0
+        balance = int(_get(preview, "starting_balance", 0))
+        return total, max(0, total + balance)
 
     def _abandon(self, subscription_id: str) -> None:
         """Cancel a subscription whose first payment failed, so nothing is left half-made."""
@@ -474,6 +593,11 @@ def _check_behavior(proration_behavior: str) -> None:
         raise ValueError(f"unknown proration_behavior {proration_behavior!r}")
 
 
+def _options(idempotency_key: str | None) -> dict[str, str] | None:
+    """Return request options carrying the idempotency key, when there is one."""
+    return {"idempotency_key": idempotency_key} if idempotency_key else None
+
+
 def _key(kind: str, *parts: str) -> str:
     """Return a stable idempotency key for creating `kind` from `parts`.
 
@@ -586,10 +710,17 @@ def _subscription(subscription: Any, card: CardDetails | None = None) -> Provide
         card = _card(default) if default is not None else None
     # The next action only while the payment waits for the customer; the secret whenever there
     # is an intent, as Stripe integrations (and the local gateway) hand it to the client.
+    pending = _get(subscription, "pending_update")
     waiting = (
         intent is not None
         and intent["status"] == "requires_action"
-        and status in ("INCOMPLETE", "PAST_DUE")
+        and (status in ("INCOMPLETE", "PAST_DUE") or bool(pending))
+    )
+    pending_items = _get(pending, "subscription_items") or []
+    pending_plan = (
+        _get(pending_items[0], "plan") or _get(pending_items[0], "price")
+        if (pending_items)
+        else None
     )
     amount = _get(invoice, "total", _get(invoice, "amount_due"))
     return ProviderSubscription(
@@ -608,4 +739,29 @@ def _subscription(subscription: Any, card: CardDetails | None = None) -> Provide
         next_action=_as_dict(intent["next_action"])
         if waiting and _get(intent, "next_action")
         else None,
+        pending_plan_id=_get(pending_plan, "id") if pending_plan else None,
+        pending_expires_at=_timestamp(_get(pending, "expires_at")) if pending else None,
+    )
+
+
+def _invoice_summary(invoice: Any) -> InvoiceSummary:
+    """Show a Stripe invoice as GET /api/account/invoices does."""
+    lines = _get(_get(invoice, "lines"), "data") or []
+    plans = [_get(_get(line, "plan") or _get(line, "price"), "id") for line in lines]
+    discounts = _get(invoice, "total_discount_amounts") or []
+    return InvoiceSummary(
+        id=invoice["id"],
+        number=_get(invoice, "number"),
+        status=invoice["status"],
+        total=int(_get(invoice, "total", 0)),
+        amount_due=int(_get(invoice, "amount_due", 0)),
+        amount_paid=int(_get(invoice, "amount_paid", 0)),
+        amount_remaining=int(_get(invoice, "amount_remaining", 0)),
+        discount=sum(int(d["amount"]) for d in discounts),
+        currency=str(_get(invoice, "currency", "usd")).upper(),
+        created_at=_timestamp(invoice["created"]),
+        period_start=_timestamp(_get(invoice, "period_start")),
+        period_end=_timestamp(_get(invoice, "period_end")),
+        plan_id=next((plan for plan in plans if plan), None),
+        hosted_invoice_url=_get(invoice, "hosted_invoice_url"),
     )

@@ -41,6 +41,13 @@ class NextBillingSchema(BaseSchema):
     currency = fields.String()
 
 
+class PendingChangeSchema(BaseSchema):
+    """A plan change waiting for its payment to be authenticated."""
+
+    plan_id = fields.String(data_key="planId")
+    expires_at = Timestamp(data_key="expiresAt")
+
+
 class SubscriptionSchema(BaseSchema):
     """GET /api/account/subscription."""
 
@@ -55,6 +62,9 @@ class SubscriptionSchema(BaseSchema):
     usage = fields.Nested(UsageSchema)
     payment_method = fields.Nested(PaymentMethodSchema, data_key="paymentMethod", allow_none=True)
     next_billing = fields.Nested(NextBillingSchema, data_key="nextBilling", allow_none=True)
+    pending_change = fields.Nested(
+        PendingChangeSchema, data_key="pendingChange", allow_none=True
+    )
 
 
 class SubscriptionCreateSchema(BaseSchema):
@@ -101,7 +111,11 @@ class SubscriptionChangedSchema(BaseSchema):
     subscription_id = fields.String(data_key="subscriptionId")
     status = fields.String()
     proration_amount = Money(data_key="prorationAmount")
+    amount_due_now = Money(data_key="amountDueNow")
     effective_date = Timestamp(data_key="effectiveDate")
+    requires_action = fields.Boolean(data_key="requiresAction")
+    client_secret = fields.String(data_key="clientSecret", allow_none=True)
+    next_action = fields.Dict(data_key="nextAction", allow_none=True)
 
 
 class WebhookReceiptSchema(BaseSchema):

@@ -2,6 +2,20 @@
 
 Money moves only through the gateway (`payments/`); this module decides what may happen and
 mirrors the provider's answer into our `subscriptions` table.
+
+This module owns every transaction; gateways only add and flush rows (the local provider's
+books live in the same session). The commit points:
+
+- create: (1) the placeholder row is committed before any money moves: the one-live-subscription
+  index lets one of several concurrent creates through; (2) after the provider answers, its
+  answer (or, when it refused, the placeholder's removal together with what the provider kept:
+  the customer, the attached card) is committed.
+- every change (PUT): one transaction. It starts by locking the live subscription's row
+  (`_lock`), re-reads it, calls the provider with an idempotency key derived from the intent
+  and the row's version, mirrors the answer and commits. A refused payment rolls it all back,
+  except where the contract keeps something (a new card whose payment of the open invoice was
+  declined is kept: committed, then 402).
+- webhooks and `advance`: one transaction per subscription brought up to date.
 """
 
 from __future__ import annotations
@@ -16,12 +30,22 @@ from .. import clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
-from ..models import LIVE_STATUSES, Coupon, Plan, Subscription, User, WebhookEvent
+from ..models import (
+    LIVE_STATUSES,
+    Coupon,
+    CouponRedemption,
+    Plan,
+    Subscription,
+    User,
+    WebhookEvent,
+)
 from ..payments import get_gateway
 from ..payments.base import (
+    ChangePreview,
     GatewayError,
     GatewayUnavailable,
     InvalidSignature,
+    InvoiceSummary,
     PaymentDeclined,
     ProviderSubscription,
     UnknownPaymentMethod,
@@ -37,6 +61,10 @@ PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
 INCOMPLETE_EXPIRY = timedelta(hours=23)
 
 
+# Coupons that only a customer's first paid subscription may use.
+FIRST_SUBSCRIPTION_COUPONS = ("WELCOME20",)
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     """What PUT /api/account/subscription reports."""
@@ -45,6 +73,10 @@ class ChangeResult:
     status: str
     proration_amount: int
     effective_date: datetime | None
+    amount_due_now: int = 0
+    requires_action: bool = False
+    client_secret: str | None = None
+    next_action: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +94,7 @@ class SubscriptionView:
     usage: dict
     payment_method: dict | None
     next_billing: dict | None
+    pending_change: dict | None = None
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -106,10 +139,18 @@ def subscription_view(user: User) -> SubscriptionView:
     )
     next_billing = None
     if billed:
+        amount = subscription.next_invoice_amount_cents
         next_billing = {
             "date": subscription.current_period_end,
-            "amount_cents": plan.price_cents,
+            # What the provider's upcoming invoice charges; the list price until it has said.
+            "amount_cents": plan.price_cents if amount is None else amount,
             "currency": plan.currency,
+        }
+    pending_change = None
+    if subscription.pending_plan_id is not None:
+        pending_change = {
+            "plan_id": subscription.pending_plan_id,
+            "expires_at": subscription.pending_expires_at,
         }
     return SubscriptionView(
         id=subscription.public_id,
@@ -123,6 +164,7 @@ def subscription_view(user: User) -> SubscriptionView:
         usage=current_usage(user),
         payment_method=card,
         next_billing=next_billing,
+        pending_change=pending_change,
     )
 
 
@@ -180,7 +222,7 @@ def create_subscription(
     """
     user = as_model(user)
     plan = _self_serve_plan(plan_id)
-    coupon = _coupon(coupon_code) if coupon_code is not None else None
+    coupon = _coupon(coupon_code, user) if coupon_code is not None else None
     live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
     now = clock.now()
     subscription = Subscription(
@@ -213,12 +255,17 @@ def create_subscription(
             customer_id, plan, card, coupon, idempotency_key=subscription.public_id
         )
     except GatewayError as error:
-        db.session.rollback()
+        # Keep what the provider kept (its customer, an attached card), as Stripe keeps them:
+        # a retry then reuses the customer. Only the slot is given back.
         db.session.delete(subscription)
         db.session.commit()
         raise _gateway_error(error) from None
     _apply(subscription, provider)
     user.current_subscription = subscription
+    if coupon is not None:
+        db.session.add(
+            CouponRedemption(user_id=user.id, coupon_code=coupon.code, redeemed_at=clock.now())
+        )
     db.session.commit()
     return subscription
 
@@ -233,11 +280,23 @@ def _self_serve_plan(plan_id: str) -> Plan:
     return plan
 
 
-def _coupon(code: str) -> Coupon:
-    """Return an active coupon by code (case-insensitive), or raise INVALID_COUPON."""
+def _coupon(code: str, user: User) -> Coupon:
+    """Return an active coupon the user may still use, or raise INVALID_COUPON."""
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
         raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", 400, "couponCode")
+    if coupon.code in FIRST_SUBSCRIPTION_COUPONS and db.session.scalar(
+        sa.select(CouponRedemption.id).where(
+            CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
+        )
+    ):
+        raise field_error(
+            "INVALID_COUPON",
+            f"The coupon {coupon.code} is for a first subscription and was already used.",
+            400,
+            "couponCode",
+            reason="already_redeemed",
+        )
     return coupon
 
 
@@ -251,17 +310,8 @@ def change_subscription(
     proration_behavior: str = "create_prorations",
     payment_method_id: str | None = None,
 ) -> ChangeResult:
-    """Apply one of the PUT actions to the user's paid subscription."""
-    user = as_model(user)
-    subscription = live_subscription(user)
-    if subscription is None:
-        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
-    if subscription.provider_subscription_id is None:
-        raise ApiError(
-            "INVALID_PLAN_CHANGE",
-            "This plan was arranged with SmartCV; contact support to change it.",
-            409,
-        )
+    """Apply one of the PUT actions to the user's paid subscription, one change at a time."""
+    subscription = _locked_paid_subscription(user)
     handler = {
         "upgrade": _change_plan,
         "downgrade": _change_plan,
@@ -280,14 +330,94 @@ def change_subscription(
     return result
 
 
-def _change_plan(subscription: Subscription, *, action, plan_id, proration_behavior, **_):
-    """Upgrade or downgrade now, prorating as asked."""
+def preview_change(
+    user: User, action: str, plan_id: str, proration_behavior: str = "create_prorations"
+) -> ChangePreview:
+    """Return what the same upgrade or downgrade would bill, from the change's own computation."""
+    subscription = _paid_subscription(live_subscription(user))
+    target = _target_plan(subscription, action, plan_id)
+    return _call(
+        get_gateway().preview_change,
+        subscription.provider_subscription_id,
+        target,
+        proration_behavior,
+    )
+
+
+def list_invoices(user: User) -> list[InvoiceSummary]:
+    """Return the user's invoices at the provider, newest first (none before a first create)."""
+    customer_id = as_model(user).billing_customer_id
+    if customer_id is None:
+        return []
+    return _call(get_gateway().list_invoices, customer_id)
+
+
+def _paid_subscription(subscription) -> Subscription:
+    """Refuse a missing subscription (404) and an operator-assigned one (409)."""
+    if subscription is None:
+        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
+    if subscription.provider_subscription_id is None:
+        raise ApiError(
+            "INVALID_PLAN_CHANGE",
+            "This plan was arranged with SmartCV; contact support to change it.",
+            409,
+        )
+    return subscription
+
+
+def _locked_paid_subscription(user: User) -> Subscription:
+    """Return the user's live paid subscription, locked for this transaction and re-read."""
+    user = as_model(user)
+    subscription = _paid_subscription(live_subscription(user))
+    locked = _lock(subscription.id)
+    if locked.status not in LIVE_STATUSES:  # it ended while we waited for the lock
+        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
+    return locked
+
+
+def _lock(subscription_id: int) -> Subscription:
+    """Lock a subscription's row until the transaction ends, bump its version, and re-read it.
+
+    PostgreSQL: `SELECT … FOR UPDATE`, a row lock. SQLite has no row locks: the version bump
+    is the transaction's first write, which takes SQLite's single write lock (waiting, up to
+    the busy timeout, for the holder's commit) before the row is read; reads before it ran
+    outside any transaction, so no stale snapshot is kept. Either way a concurrent change waits
+    here and then decides on the state the first one committed.
+    """
+    bump = (
+        sa.update(Subscription)
+        .where(Subscription.id == subscription_id)
+        .values(version=Subscription.version + 1)
+    )
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        db.session.execute(bump)
+    locked = db.session.scalars(
+        sa.select(Subscription)
+        .where(Subscription.id == subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if not sqlite:
+        db.session.execute(bump)
+        db.session.refresh(locked, ["version"])
+    return locked
+
+
+def _intent_key(subscription: Subscription, action: str, target: str = "") -> str:
+    """Return the idempotency key of one intended change: the same intent on the same state
+    (the row's version, bumped under the lock) is the same request to the provider."""
+    return f"{subscription.public_id}:{action}:{target}:v{subscription.version}"
+
+
+def _target_plan(subscription, action: str, plan_id: str | None) -> Plan:
+    """Return the plan an upgrade or downgrade moves to, or raise why it may not."""
     target = get_plan(plan_id)
     if target is None or (not target.self_serve and target.id != FREE_PLAN_ID):
         raise field_error(
             "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", 404, "planId"
         )
-    current = subscription.plan
+    current = get_plan(subscription.plan_id)
     if target.id == FREE_PLAN_ID:
         raise _invalid_change("To move to the free plan, cancel the subscription.")
     if target.id == current.id:
@@ -297,29 +427,53 @@ def _change_plan(subscription: Subscription, *, action, plan_id, proration_behav
         raise _invalid_change(f"{target.name} is not a {word} plan than {current.name}.")
     if subscription.status not in ("ACTIVE", "TRIALING"):
         raise _invalid_change("Settle the outstanding payment before changing plans.")
+    if subscription.pending_plan_id is not None:
+        raise _invalid_change("A plan change is waiting for its payment; complete it first.")
+    return target
+
+
+def _change_plan(subscription: Subscription, *, action, plan_id, proration_behavior, **_):
+    """Upgrade or downgrade now, prorating as asked (pending while the payment needs action)."""
+    target = _target_plan(subscription, action, plan_id)
     change = _call(
         get_gateway().change_plan,
         subscription.provider_subscription_id,
         target,
         proration_behavior,
-        f"{subscription.public_id}:{target.id}:{int(clock.now().timestamp())}",
+        _intent_key(subscription, action, f"{target.id}:{proration_behavior}"),
     )
     _apply(subscription, change.subscription)
+    provider = change.subscription
     return ChangeResult(
-        subscription.public_id, subscription.status, change.proration_cents, clock.now()
+        subscription.public_id,
+        subscription.status,
+        change.proration_cents,
+        clock.now(),
+        amount_due_now=change.amount_due_cents,
+        requires_action=provider.pending_plan_id is not None and provider.requires_action,
+        client_secret=provider.client_secret if provider.pending_plan_id else None,
+        next_action=provider.next_action if provider.pending_plan_id else None,
     )
 
 
 def _cancel(subscription: Subscription, **_):
-    """Cancel at period end (an unpaid INCOMPLETE one at once)."""
+    """Cancel at period end (an unpaid INCOMPLETE one at once, voiding its invoice)."""
     gateway = get_gateway()
     if subscription.status == "INCOMPLETE":
         # Nothing was paid: abandon it now rather than keep an unpaid plan to period end.
-        _apply(subscription, _call(gateway.cancel_now, subscription.provider_subscription_id))
+        provider = _call(
+            gateway.cancel_now,
+            subscription.provider_subscription_id,
+            _intent_key(subscription, "cancel_now"),
+        )
+        _apply(subscription, provider)
         return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
     if not subscription.cancel_at_period_end:
         provider = _call(
-            gateway.set_cancel_at_period_end, subscription.provider_subscription_id, True
+            gateway.set_cancel_at_period_end,
+            subscription.provider_subscription_id,
+            True,
+            _intent_key(subscription, "cancel"),
         )
         _apply(subscription, provider)
     return ChangeResult(
@@ -332,23 +486,49 @@ def _reactivate(subscription: Subscription, **_):
     if not subscription.cancel_at_period_end:
         raise _invalid_change("There is no pending cancellation to undo.")
     provider = _call(
-        get_gateway().set_cancel_at_period_end, subscription.provider_subscription_id, False
+        get_gateway().set_cancel_at_period_end,
+        subscription.provider_subscription_id,
+        False,
+        _intent_key(subscription, "reactivate"),
     )
     _apply(subscription, provider)
     return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
 
 
 def _update_payment_method(subscription: Subscription, *, payment_method_id, **_):
-    """Make a new card the default (and retry a past-due invoice with it)."""
+    """Make a new card the default; a PAST_DUE or INCOMPLETE subscription's open invoice is
+    paid with it at once (402 when that fails, the new card kept)."""
+    gateway = get_gateway()
     user = db.session.get(User, subscription.user_id)
     provider = _call(
-        get_gateway().update_payment_method,
+        gateway.update_payment_method,
         subscription.provider_subscription_id,
         user.billing_customer_id,
         payment_method_id,
+        _intent_key(subscription, "card", payment_method_id),
     )
     _apply(subscription, provider)
-    return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
+    if subscription.status in ("PAST_DUE", "INCOMPLETE"):
+        try:
+            provider = gateway.pay_open_invoice(
+                subscription.provider_subscription_id, _intent_key(subscription, "pay")
+            )
+        except PaymentDeclined as error:
+            db.session.commit()  # the card stays the default, as the contract says
+            raise _gateway_error(error) from None
+        except GatewayError as error:
+            db.session.rollback()
+            raise _gateway_error(error) from None
+        _apply(subscription, provider)
+    return ChangeResult(
+        subscription.public_id,
+        subscription.status,
+        0,
+        clock.now(),
+        requires_action=subscription.requires_action,
+        client_secret=subscription.client_secret if subscription.requires_action else None,
+        next_action=subscription.next_action,
+    )
 
 
 def _invalid_change(message: str) -> ApiError:
@@ -418,6 +598,9 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
         subscription.card_exp_year = card.exp_year
     subscription.client_secret = provider.client_secret
     subscription.next_action = provider.next_action
+    subscription.pending_plan_id = provider.pending_plan_id
+    subscription.pending_expires_at = provider.pending_expires_at
+    subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
     subscription.updated_at = now
 
 
