@@ -61,6 +61,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(internal.bp, url_prefix="/api/internal")
+    from .api import invoices, plans
+
+    app.register_blueprint(plans.bp, url_prefix="/api/plans")
+    app.register_blueprint(invoices.bp, url_prefix="/api/account/invoices")
 
 
 def register_request_hooks(app: Flask) -> None:

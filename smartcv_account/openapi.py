@@ -97,6 +97,7 @@ class Operation:
     envelope: bool = True
     message: bool = False  # the success envelope also carries a `message` string
     operation_id: str | None = None
+    many: bool = False  # `data` is a list of `response`
 
 
 OPERATIONS: list[Operation] = [
@@ -223,6 +224,39 @@ OPERATIONS: list[Operation] = [
         ),
         tag="subscription",
         operation_id="updateSubscription",
+    ),
+    Operation(
+        "/api/account/subscription/preview",
+        "get",
+        "Show what ?action=upgrade|downgrade&planId=…[&prorationBehavior=…] would bill.",
+        subscription_schemas.preview_schema,
+        errors=(
+            "VALIDATION_ERROR",
+            "SUBSCRIPTION_NOT_FOUND",
+            "PLAN_NOT_FOUND",
+            "INVALID_PLAN_CHANGE",
+        ),
+        tag="subscription",
+        operation_id="previewSubscriptionChange",
+    ),
+    Operation(
+        "/api/plans",
+        "get",
+        "List the free and self-serve plans, cheapest first.",
+        subscription_schemas.public_plan_schema,
+        many=True,
+        security=None,
+        tag="subscription",
+        operation_id="listPlans",
+    ),
+    Operation(
+        "/api/account/invoices",
+        "get",
+        "List the user's invoices, newest first.",
+        subscription_schemas.invoice_schema,
+        many=True,
+        tag="subscription",
+        operation_id="listInvoices",
     ),
     Operation(
         "/api/webhooks/stripe",
@@ -353,6 +387,8 @@ def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str
     data = operation.response
     if data is not None and not isinstance(data, dict):
         data = plugin.converter.resolve_nested_schema(data)
+    if operation.many:
+        data = {"type": "array", "items": data}
     if not operation.envelope:
         return data or {}
     properties: dict[str, Any] = {"success": {"const": True}}

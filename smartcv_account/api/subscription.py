@@ -1,11 +1,13 @@
 """The user's subscription: read, create and change it."""
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_login import current_user, login_required
 
 from ..schemas.base import load_body
 from ..schemas.subscription import (
     dump_subscription,
+    preview_query_schema,
+    preview_schema,
     subscription_changed_schema,
     subscription_create_schema,
     subscription_created_schema,
@@ -46,3 +48,12 @@ def update_subscription():
     fields = load_body(subscription_update_schema)
     result = billing.change_subscription(current_user._get_current_object(), **fields)
     return ok(subscription_changed_schema.dump(result))
+
+
+@bp.get("/preview")
+@login_required
+def preview_change():
+    """Show what an upgrade or downgrade would bill now and next, to the cent."""
+    fields = preview_query_schema.load(request.args.to_dict())
+    preview = billing.preview_change(current_user._get_current_object(), **fields)
+    return ok(preview_schema.dump(preview))

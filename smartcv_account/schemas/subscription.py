@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from ..catalogue import limits_for
 from ..payments.base import PRORATION_BEHAVIORS
 from ..services.billing import ACTIONS
 from .base import BaseSchema, Money, Timestamp, Trimmed, plain_dumper
@@ -62,9 +63,7 @@ class SubscriptionSchema(BaseSchema):
     usage = fields.Nested(UsageSchema)
     payment_method = fields.Nested(PaymentMethodSchema, data_key="paymentMethod", allow_none=True)
     next_billing = fields.Nested(NextBillingSchema, data_key="nextBilling", allow_none=True)
-    pending_change = fields.Nested(
-        PendingChangeSchema, data_key="pendingChange", allow_none=True
-    )
+    pending_change = fields.Nested(PendingChangeSchema, data_key="pendingChange", allow_none=True)
 
 
 class SubscriptionCreateSchema(BaseSchema):
@@ -118,6 +117,60 @@ class SubscriptionChangedSchema(BaseSchema):
     next_action = fields.Dict(data_key="nextAction", allow_none=True)
 
 
+class PublicPlanSchema(PlanSchema):
+    """A plan as GET /api/plans lists it, with its type and usage limits."""
+
+    type = fields.String()
+    limits = fields.Function(lambda plan: limits_for(plan.type))
+
+
+class InvoiceSchema(BaseSchema):
+    """An invoice as GET /api/account/invoices lists it (Stripe's meanings of the amounts)."""
+
+    id = fields.String()
+    number = fields.String(allow_none=True)
+    status = fields.String()
+    total = Money()
+    amount_due = Money(data_key="amountDue")
+    amount_paid = Money(data_key="amountPaid")
+    amount_remaining = Money(data_key="amountRemaining")
+    discount = Money()
+    currency = fields.String()
+    created_at = Timestamp(data_key="createdAt")
+    period_start = Timestamp(data_key="periodStart")
+    period_end = Timestamp(data_key="periodEnd")
+    plan_id = fields.String(data_key="planId", allow_none=True)
+    hosted_invoice_url = fields.String(data_key="hostedInvoiceUrl", allow_none=True)
+
+
+class PreviewQuerySchema(BaseSchema):
+    """The query of GET /api/account/subscription/preview."""
+
+    action = fields.String(required=True, validate=validate.OneOf(("upgrade", "downgrade")))
+    plan_id = Trimmed(data_key="planId", required=True, validate=ID_LENGTH)
+    proration_behavior = fields.String(
+        data_key="prorationBehavior", validate=validate.OneOf(PRORATION_BEHAVIORS)
+    )
+
+
+class PreviewBillingSchema(BaseSchema):
+    """The next invoice after the previewed change."""
+
+    date = Timestamp(attribute="next_billing_date")
+    amount = Money(attribute="next_billing_cents")
+
+
+class PreviewSchema(BaseSchema):
+    """What a plan change would bill, as GET /api/account/subscription/preview shows it."""
+
+    amount_due_now = Money(attribute="amount_due_cents", data_key="amountDueNow")
+    proration_amount = Money(attribute="proration_cents", data_key="prorationAmount")
+    currency = fields.Constant("USD")
+    next_billing = fields.Function(
+        lambda preview: PreviewBillingSchema().dump(preview), data_key="nextBilling"
+    )
+
+
 class WebhookReceiptSchema(BaseSchema):
     """The `data` of an accepted webhook delivery."""
 
@@ -132,3 +185,7 @@ subscription_create_schema = SubscriptionCreateSchema()
 subscription_created_schema = SubscriptionCreatedSchema()
 subscription_update_schema = SubscriptionUpdateSchema()
 subscription_changed_schema = SubscriptionChangedSchema()
+public_plan_schema = PublicPlanSchema()
+invoice_schema = InvoiceSchema()
+preview_query_schema = PreviewQuerySchema()
+preview_schema = PreviewSchema()

@@ -95,3 +95,11 @@ def _plan_written(mapper, connection, target) -> None:
     """Make every snapshot of this process stale once a plan is written."""
     global _generation
     _generation += 1
+
+
+def public_plans() -> list[PlanSnapshot]:
+    """Return the plans anyone can be on without sales: free and self-serve, cheapest first."""
+    plans = db.session.scalars(
+        sa.select(Plan).where(sa.or_(Plan.self_serve.is_(True), Plan.price_cents == 0))
+    )
+    return sorted((_freeze(plan) for plan in plans), key=lambda p: (p.price_cents or 0, p.rank))

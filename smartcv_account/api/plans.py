@@ -1,0 +1,15 @@
+"""The plans anyone may look at before signing in."""
+
+from flask import Blueprint
+
+from ..schemas.subscription import public_plan_schema
+from ..services.plans import public_plans
+from . import ok
+
+bp = Blueprint("plans", __name__)
+
+
+@bp.get("")
+def list_plans():
+    """List the free and self-serve plans, cheapest first (no sign-in)."""
+    return ok(public_plan_schema.dump(public_plans(), many=True))
