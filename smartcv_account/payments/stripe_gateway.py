@@ -194,7 +194,10 @@ class StripeGateway(PaymentGateway):
         except GatewayError:
             log.warning("no upcoming invoice preview for %s", provider.id)
             return provider
-        return replace(provider, next_invoice_amount_cents=int(preview["amount_due"]))
+        amount = _get(preview, "amount_due")
+        if amount is None:
+            return provider
+        return replace(provider, next_invoice_amount_cents=int(amount))
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, idempotency_key: str | None = None
@@ -223,7 +226,7 @@ class StripeGateway(PaymentGateway):
                     params={"expand": SUBSCRIPTION_EXPAND},
                     options=_options(idempotency_key),
                 )
-                invoice = _expanded(_get(subscription, "latest_invoice"))
+                invoice = self._latest_invoice(subscription)
                 if invoice is not None and invoice["status"] == "open":
                     self._client.v1.invoices.void_invoice(invoice["id"])
         except GatewayUnavailable:
@@ -262,6 +265,13 @@ class StripeGateway(PaymentGateway):
                 )
         return _subscription(subscription, card)
 
+    def _latest_invoice(self, subscription: Any) -> Any | None:
+        """Return the subscription's latest invoice, retrieving it when it was not expanded."""
+        latest = _get(subscription, "latest_invoice")
+        if latest is None or not isinstance(latest, str):
+            return latest
+        return self._client.v1.invoices.retrieve(latest)
+
     def pay_open_invoice(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
         """Pay the subscription's open invoice now with the customer's default card.
 
@@ -272,7 +282,8 @@ class StripeGateway(PaymentGateway):
             subscription = self._client.v1.subscriptions.retrieve(
                 subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
             )
-        invoice = _expanded(_get(subscription, "latest_invoice"))
+        with _translate_errors():
+            invoice = self._latest_invoice(subscription)
         if invoice is not None and invoice["status"] == "open":
             with _translate_errors():
                 self._client.v1.invoices.pay(
@@ -305,7 +316,7 @@ class StripeGateway(PaymentGateway):
         proration, due_now = self._preview(
             subscription, new_plan, proration_behavior, int(time.time())
         )
-        same_interval = _item(subscription)["plan"]["interval"] == new_plan.interval
+        same_interval = _interval(subscription) == new_plan.interval
         next_date = _timestamp(_period(subscription)[1]) if same_interval else None
         return ChangePreview(proration, due_now, next_date, None)
 
@@ -383,9 +394,7 @@ class StripeGateway(PaymentGateway):
         now is that, less the credit balance, when Stripe invoices at once (a new interval, or
         `always_invoice`); `create_prorations` on the same interval bills nothing now.
         """
-        if proration_behavior == "none" and (
-            _item(subscription)["plan"]["interval"] == new_plan.interval
-        ):
+        if proration_behavior == "none" and (_interval(subscription) == new_plan.interval):
             return 0, 0
         with _translate_errors():
             preview = self._client.v1.invoices.create_preview(
@@ -409,7 +418,7 @@ class StripeGateway(PaymentGateway):
             starts_before_end = int(line["period"]["start"]) < period_end
             if _is_proration(line) or starts_before_end:
                 total += int(line["amount"])
-        new_period = _item(subscription)["plan"]["interval"] != new_plan.interval
+        new_period = _interval(subscription) != new_plan.interval
         if not new_period and proration_behavior != "always_invoice":
             return total, 0
         balance = int(_get(preview, "starting_balance", 0))
@@ -644,6 +653,15 @@ def _timestamp(value: Any) -> datetime | None:
 def _item(subscription: Any) -> Any:
     """Return the subscription's one item (our subscriptions have exactly one)."""
     return subscription["items"]["data"][0]
+
+
+def _interval(subscription: Any) -> str | None:
+    """Return the billing interval of the subscription's item (a plan, or a price's recurring)."""
+    item = _item(subscription)
+    plan = _get(item, "plan")
+    if plan is not None:
+        return _get(plan, "interval")
+    return _get(_get(_get(item, "price"), "recurring"), "interval")
 
 
 def _period(subscription: Any) -> tuple[int, int]:

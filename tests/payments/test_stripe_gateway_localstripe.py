@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from smartcv_account.extensions import db
+from smartcv_account.models import User
 from smartcv_account.payments.base import (
     GatewayError,
     InvalidSignature,
@@ -129,7 +131,10 @@ def test_decline_at_charge_raises_and_leaves_no_live_subscription(catalogue, loc
 
     assert caught.value.decline_code == "card_declined"
     everything = localstripe_api.call("GET", "/v1/subscriptions?status=all")["data"]
-    assert [s["status"] for s in everything] == ["canceled"]
+    # Ended either way: localstripe expires it once its first invoice is voided.
+    assert [s["status"] in ("canceled", "incomplete_expired") for s in everything] == [True]
+    (invoice,) = localstripe_api.call("GET", "/v1/invoices")["data"]
+    assert invoice["status"] == "void"
 
 
 def test_three_d_secure_is_incomplete_until_authenticated(catalogue, localstripe_api):
@@ -188,18 +193,23 @@ def test_preview_proration_monthly_to_yearly_bills_the_difference(catalogue, loc
     credit is the whole month: it does not prorate by time)."""
     subscription = subscribe(catalogue, localstripe_api)
 
-    amount = catalogue.preview_proration(
+    previewed = catalogue.preview_change(
         subscription.id, plan("plan_premium_yearly"), "always_invoice"
     )
 
-    assert amount == 29999 - 2999
+    assert (previewed.proration_cents, previewed.amount_due_cents) == (27000, 27000)
 
 
-def test_preview_proration_none_is_zero(catalogue, localstripe_api):
-    """No proration bills nothing."""
-    subscription = subscribe(catalogue, localstripe_api)
+def test_cancel_now_of_an_incomplete_subscription_voids_its_open_invoice(
+    catalogue, localstripe_api
+):
+    """The first invoice of an abandoned incomplete subscription can no longer be paid."""
+    subscription = subscribe(catalogue, localstripe_api, number=THREE_D_SECURE)
 
-    assert catalogue.preview_proration(subscription.id, plan("plan_premium_yearly"), "none") == 0
+    assert catalogue.cancel_now(subscription.id, "cancel-key").status == "CANCELED"
+
+    found = localstripe_api.call("GET", f"/v1/invoices/{subscription.latest_invoice_id}")
+    assert found["status"] == "void"
 
 
 def test_sync_catalogue_creates_the_sold_plans(catalogue, localstripe_api):
@@ -324,6 +334,38 @@ def test_webhook_with_a_changed_byte_or_wrong_secret_is_rejected(
 
 
 # The whole service on the Stripe gateway
+
+
+def test_a_declined_first_attempt_keeps_the_stripe_customer_for_the_retry(
+    app_factory, localstripe, localstripe_api
+):
+    """The service keeps billing_customer_id after a decline, so the retry makes no second one."""
+    app = app_factory(
+        BILLING_PROVIDER="stripe",
+        STRIPE_SECRET_KEY=LOCALSTRIPE_KEY,
+        STRIPE_API_BASE=localstripe,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    with app.app_context():
+        try:
+            assert app.test_cli_runner().invoke(args=["seed-plans"]).exit_code == 0
+            user = UserFactory()
+            client = app.test_client()
+            login = {"email": user.email, "password": PASSWORD}
+            assert client.post("/api/auth/login", json=login).status_code == 200
+            card = localstripe_api.card(DECLINED_AT_CHARGE)
+            body = {"planId": "plan_premium_monthly", "paymentMethodId": card}
+            declined = client.post("/api/account/subscription", json=body)
+            db.session.expire_all()
+            kept = db.session.get(User, user.id).billing_customer_id
+            body["paymentMethodId"] = localstripe_api.card(VISA)
+            retried = client.post("/api/account/subscription", json=body)
+        finally:
+            app.extensions["smartcv_gateway"].close()
+
+    assert (declined.status_code, retried.status_code) == (402, 201)
+    customers = localstripe_api.call("GET", "/v1/customers")["data"]
+    assert [c["id"] for c in customers] == [kept]
 
 
 def test_the_service_subscribes_through_the_stripe_gateway(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,6 +37,10 @@ PERIOD_START = NOW - 10 * DAY
 PERIOD_END = PERIOD_START + 30 * DAY
 VISA = CardDetails("pm_visa", "card", "visa", "4242", 12, 2034)
 WELCOME20 = next(c for c in catalogue_coupons() if c.code == "WELCOME20")
+# A second monthly plan, for same-interval swaps.
+PRO_MONTHLY = SimpleNamespace(
+    id="plan_test_pro_monthly", name="Pro", price_cents=4999, currency="USD", interval="month"
+)
 
 
 @pytest.fixture
@@ -102,7 +107,12 @@ def subscription(
     `basil=True` gives the shape of API 2025-03-31 and later: periods on the item.
     """
     period = {"current_period_start": PERIOD_START, "current_period_end": PERIOD_END}
-    item = {"id": "si_1", "object": "subscription_item", "plan": {"id": plan_id}}
+    interval = "year" if plan_id.endswith("yearly") else "month"
+    item = {
+        "id": "si_1",
+        "object": "subscription_item",
+        "plan": {"id": plan_id, "interval": interval},
+    }
     customer = {
         "id": "cus_1",
         "object": "customer",
@@ -153,7 +163,8 @@ def test_every_request_sends_the_pinned_stripe_version(gateway, stub):
     gateway.ensure_customer("usr_1", "a@example.com", None)
     gateway.retrieve_subscription("sub_1")
 
-    assert [r.headers["stripe-version"] for r in stub.requests] == [STRIPE_API_VERSION] * 2
+    # The retrieve also asks for the upcoming invoice (404 here): three requests.
+    assert [r.headers["stripe-version"] for r in stub.requests] == [STRIPE_API_VERSION] * 3
     assert STRIPE_API_VERSION == "2025-02-24.acacia"
 
 
@@ -280,7 +291,7 @@ def test_three_d_secure_returns_the_secret_and_next_action(gateway, stub):
         ("incomplete", "INCOMPLETE"),
         ("canceled", "CANCELED"),
         ("incomplete_expired", "CANCELED"),
-        ("unpaid", "CANCELED"),
+        ("unpaid", "PAST_DUE"),
     ],
 )
 def test_subscription_statuses_map_to_ours(gateway, stub, stripe_status, ours):
@@ -377,7 +388,7 @@ def test_preview_proration_sends_the_swap_and_behavior(gateway, stub):
     answer_interval_change(stub)
     before = int(time.time())
 
-    gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "always_invoice")
+    gateway.preview_change("sub_1", plan("plan_premium_yearly"), "always_invoice")
 
     (request,) = stub.sent("POST", "/v1/invoices/create_preview")
     proration_date = int(request.form.pop("subscription_details[proration_date]"))
@@ -395,7 +406,9 @@ def test_preview_of_an_interval_change_bills_the_new_period_less_the_credit(gate
     """Monthly -> yearly bills 299.99 less the unused month, as the contract says."""
     answer_interval_change(stub)
 
-    amount = gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "create_prorations")
+    amount = gateway.preview_change(
+        "sub_1", plan("plan_premium_yearly"), "create_prorations"
+    ).proration_cents
 
     assert amount == 29999 - 2999
 
@@ -412,9 +425,8 @@ def test_preview_sums_lines_marked_as_prorations(gateway, stub):
         ),
     )
 
-    assert gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "always_invoice") == (
-        27000
-    )
+    previewed = gateway.preview_change("sub_1", PRO_MONTHLY, "always_invoice")
+    assert (previewed.proration_cents, previewed.amount_due_cents) == (27000, 27000)
 
 
 def test_preview_of_a_same_interval_change_ignores_the_next_regular_period(gateway, stub):
@@ -430,7 +442,9 @@ def test_preview_of_a_same_interval_change_ignores_the_next_regular_period(gatew
         ),
     )
 
-    amount = gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "create_prorations")
+    amount = gateway.preview_change(
+        "sub_1", plan("plan_premium_yearly"), "create_prorations"
+    ).proration_cents
 
     assert amount == 1000
 
@@ -447,21 +461,37 @@ def test_preview_reads_the_proration_flag_of_newer_api_versions(gateway, stub):
         preview(newer, line(2999, PERIOD_END, PERIOD_END + 30 * DAY, proration=False)),
     )
 
-    amount = gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "create_prorations")
+    amount = gateway.preview_change(
+        "sub_1", plan("plan_premium_yearly"), "create_prorations"
+    ).proration_cents
 
     assert amount == -500
 
 
-def test_preview_with_no_proration_is_zero_without_asking(gateway, stub):
-    """`none` bills nothing now; Stripe isn't asked."""
-    assert gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "none") == 0
-    assert stub.requests == []
+def test_preview_with_no_proration_on_the_same_interval_is_zero_without_asking(gateway, stub):
+    """`none` on the same interval bills nothing now; Stripe isn't asked for a preview."""
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
+    previewed = gateway.preview_change("sub_1", PRO_MONTHLY, "none")
+    assert (previewed.proration_cents, previewed.amount_due_cents) == (0, 0)
+    assert stub.sent("POST", "/v1/invoices/create_preview") == []
+
+
+def test_preview_with_no_proration_across_intervals_bills_the_new_period(gateway, stub):
+    """A new interval starts a period now and bills it whatever the behaviour (no credit)."""
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
+    stub.answer(
+        "POST",
+        "/v1/invoices/create_preview",
+        preview(line(29999, NOW, NOW + 365 * DAY, proration=False)),
+    )
+    previewed = gateway.preview_change("sub_1", plan("plan_premium_yearly"), "none")
+    assert (previewed.proration_cents, previewed.amount_due_cents) == (29999, 29999)
 
 
 def test_unknown_proration_behavior_is_refused(gateway):
     """Only Stripe's three behaviours are accepted."""
     with pytest.raises(ValueError):
-        gateway.preview_proration("sub_1", plan("plan_premium_yearly"), "sometimes")
+        gateway.preview_change("sub_1", plan("plan_premium_yearly"), "sometimes")
 
 
 def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
@@ -473,14 +503,14 @@ def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
         "sub_1", plan("plan_premium_yearly"), "always_invoice", "change-usr_1-1"
     )
 
-    (previewed,) = stub.sent("POST", "/v1/invoices/create_preview")
+    previewed = stub.sent("POST", "/v1/invoices/create_preview")[0]
     (request,) = stub.sent("POST", "/v1/subscriptions/sub_1")
     assert request.form == {
         "items[0][id]": "si_1",
         "items[0][plan]": "plan_premium_yearly",
         "proration_behavior": "always_invoice",
         "proration_date": previewed.form["subscription_details[proration_date]"],
-        "cancel_at_period_end": "false",
+        "payment_behavior": "pending_if_incomplete",
         "expand[0]": "latest_invoice.payment_intent",
         "expand[1]": "customer.invoice_settings.default_payment_method",
     }
@@ -488,18 +518,209 @@ def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
     assert (change.subscription.plan_id, change.proration_cents) == ("plan_premium_yearly", 27000)
 
 
-def test_change_plan_without_proration_skips_the_preview(gateway, stub):
-    """`none` swaps without a preview and reports zero."""
+def test_change_plan_without_proration_on_the_same_interval_skips_the_preview(gateway, stub):
+    """`none` on the same interval swaps without a preview and reports zero."""
     stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
-    stub.answer("POST", "/v1/subscriptions/sub_1", subscription(plan_id="plan_premium_yearly"))
+    stub.answer("POST", "/v1/subscriptions/sub_1", subscription(plan_id=PRO_MONTHLY.id))
 
-    change = gateway.change_plan("sub_1", plan("plan_premium_yearly"), "none", "k")
+    change = gateway.change_plan("sub_1", PRO_MONTHLY, "none", "k")
 
-    assert change.proration_cents == 0
-    assert stub.sent("POST", "/v1/invoices/create_preview") == []
+    assert (change.proration_cents, change.amount_due_cents) == (0, 0)
     (request,) = stub.sent("POST", "/v1/subscriptions/sub_1")
     assert request.form["proration_behavior"] == "none"
-    assert "proration_date" not in request.form
+    assert request.form["payment_behavior"] == "pending_if_incomplete"
+
+
+def pending(plan_id="plan_premium_yearly") -> dict:
+    """Return a subscription's `pending_update` for a swap to `plan_id`."""
+    return {
+        "expires_at": NOW + 23 * 3600,
+        "subscription_items": [{"id": "si_1", "plan": {"id": plan_id, "interval": "year"}}],
+    }
+
+
+def test_declined_swap_voids_its_invoice_and_changes_nothing(gateway, stub):
+    """pending_if_incomplete + decline: the update stays pending; voiding its invoice drops it."""
+    answer_interval_change(stub)
+    failed = intent(
+        "requires_payment_method",
+        last_payment_error={"code": "card_declined", "decline_code": "insufficient_funds"},
+    )
+    stub.answer(
+        "POST",
+        "/v1/subscriptions/sub_1",
+        subscription(
+            latest_invoice=invoice(27000, failed, billing_reason="subscription_update"),
+            pending_update=pending(),
+        ),
+    )
+    stub.answer("POST", "/v1/invoices/in_1/void", invoice(27000, status="void"))
+
+    with pytest.raises(PaymentDeclined) as raised:
+        gateway.change_plan("sub_1", plan("plan_premium_yearly"), "create_prorations", "k")
+
+    assert raised.value.decline_code == "insufficient_funds"
+    assert len(stub.sent("POST", "/v1/invoices/in_1/void")) == 1
+
+
+def test_swap_needing_authentication_is_pending_with_the_next_action(gateway, stub):
+    """pending_if_incomplete + 3-D Secure: the plan is unchanged, the update and action shown."""
+    answer_interval_change(stub)
+    waiting = intent("requires_action", next_action={"type": "use_stripe_sdk"})
+    stub.answer(
+        "POST",
+        "/v1/subscriptions/sub_1",
+        subscription(
+            latest_invoice=invoice(27000, waiting, billing_reason="subscription_update"),
+            pending_update=pending(),
+            cancel_at_period_end=True,
+        ),
+    )
+
+    change = gateway.change_plan("sub_1", plan("plan_premium_yearly"), "create_prorations", "k")
+
+    provider = change.subscription
+    assert (provider.plan_id, provider.pending_plan_id) == (
+        "plan_premium_monthly",
+        "plan_premium_yearly",
+    )
+    assert provider.pending_expires_at.timestamp() == NOW + 23 * 3600
+    assert (provider.next_action, provider.client_secret) == (
+        {"type": "use_stripe_sdk"},
+        "pi_1_secret_abc",
+    )
+    assert len(stub.sent("POST", "/v1/subscriptions/sub_1")) == 1  # the cancel is left alone
+    assert stub.sent("POST", "/v1/invoices/in_1/void") == []
+
+
+def test_applied_swap_clears_a_pending_cancel_in_a_second_call(gateway, stub):
+    """cancel_at_period_end is not a pending-update parameter: it is cleared once applied."""
+    answer_interval_change(stub)
+    stub.answer(
+        "POST",
+        "/v1/subscriptions/sub_1",
+        subscription(plan_id="plan_premium_yearly", cancel_at_period_end=True),
+    )
+    stub.answer("POST", "/v1/subscriptions/sub_1", subscription(plan_id="plan_premium_yearly"))
+
+    gateway.change_plan("sub_1", plan("plan_premium_yearly"), "create_prorations", "k")
+
+    swap, keep = stub.sent("POST", "/v1/subscriptions/sub_1")
+    assert "cancel_at_period_end" not in swap.form
+    assert keep.form["cancel_at_period_end"] == "false"
+    assert keep.headers["idempotency-key"] == "k:keep"
+
+
+def test_pay_open_invoice_pays_it_with_the_callers_key(gateway, stub):
+    """invoices.pay on the open invoice, keyed by the caller; the subscription is re-read."""
+    waiting = intent("requires_payment_method")
+    stub.answer(
+        "GET",
+        "/v1/subscriptions/sub_1",
+        subscription("past_due", latest_invoice=invoice(2999, waiting)),
+    )
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription("active"))
+    stub.answer("POST", "/v1/invoices/in_1/pay", invoice(2999))
+
+    paid = gateway.pay_open_invoice("sub_1", "sub_x:pay::v3")
+
+    (request,) = stub.sent("POST", "/v1/invoices/in_1/pay")
+    assert request.headers["idempotency-key"] == "sub_x:pay::v3"
+    assert request.form == {"off_session": "false"}
+    assert paid.status == "ACTIVE"
+
+
+def test_pay_open_invoice_declined_is_payment_declined(gateway, stub):
+    """A card error from invoices.pay is a decline with its code."""
+    waiting = intent("requires_payment_method")
+    stub.answer(
+        "GET",
+        "/v1/subscriptions/sub_1",
+        subscription("past_due", latest_invoice=invoice(2999, waiting)),
+    )
+    stub.answer(
+        "POST",
+        "/v1/invoices/in_1/pay",
+        stripe_error(
+            "card_error", "Declined", code="card_declined", decline_code="generic_decline"
+        ),
+        status=402,
+    )
+
+    with pytest.raises(PaymentDeclined) as raised:
+        gateway.pay_open_invoice("sub_1", "k")
+
+    assert raised.value.decline_code == "generic_decline"
+
+
+def test_cancel_now_of_an_incomplete_subscription_voids_its_open_invoice(gateway, stub):
+    """Canceling leaves the first invoice open at Stripe; it is voided so nothing pays it later."""
+    waiting = intent("requires_action", next_action={"type": "use_stripe_sdk"})
+    stub.answer(
+        "DELETE",
+        "/v1/subscriptions/sub_1",
+        subscription("canceled", latest_invoice=invoice(2999, waiting)),
+    )
+    stub.answer("POST", "/v1/invoices/in_1/void", invoice(2999, status="void"))
+
+    gateway.cancel_now("sub_1", "sub_x:cancel_now::v2")
+
+    (canceled,) = stub.sent("DELETE", "/v1/subscriptions/sub_1")
+    assert canceled.headers["idempotency-key"] == "sub_x:cancel_now::v2"
+    assert len(stub.sent("POST", "/v1/invoices/in_1/void")) == 1
+
+
+def test_next_invoice_amount_comes_from_the_upcoming_invoice_preview(gateway, stub):
+    """The upcoming invoice (credit balance, discounts, pending prorations) is Stripe's preview."""
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
+    stub.answer("POST", "/v1/invoices/create_preview", {"object": "invoice", "amount_due": 1958})
+
+    found = gateway.retrieve_subscription("sub_1")
+
+    (request,) = stub.sent("POST", "/v1/invoices/create_preview")
+    assert request.form == {"customer": "cus_1", "subscription": "sub_1"}
+    assert found.next_invoice_amount_cents == 1958
+
+
+def test_list_invoices_reads_stripes_amounts(gateway, stub):
+    """Invoices keep Stripe's meanings of total, amount due, paid, remaining and discount."""
+    listed = {
+        "object": "list",
+        "data": [
+            {
+                "id": "in_2",
+                "number": "ABC-0002",
+                "status": "open",
+                "total": 2399,
+                "amount_due": 2399,
+                "amount_paid": 0,
+                "amount_remaining": 2399,
+                "total_discount_amounts": [{"amount": 600, "discount": "di_1"}],
+                "currency": "usd",
+                "created": NOW,
+                "period_start": NOW,
+                "period_end": NOW,
+                "hosted_invoice_url": "https://invoice.stripe.com/i/x",
+                "lines": {"data": [{"plan": {"id": "plan_premium_monthly"}}]},
+            },
+            {"id": "in_d", "status": "draft", "created": NOW},
+        ],
+    }
+    stub.answer("GET", "/v1/invoices", listed)
+
+    (found,) = gateway.list_invoices("cus_1")
+
+    assert stub.sent("GET", "/v1/invoices")[0].query == {"customer": "cus_1", "limit": "100"}
+    assert (found.total, found.amount_remaining, found.discount, found.currency) == (
+        2399,
+        2399,
+        600,
+        "USD",
+    )
+    assert (found.plan_id, found.hosted_invoice_url) == (
+        "plan_premium_monthly",
+        "https://invoice.stripe.com/i/x",
+    )
 
 
 # Catalogue

@@ -54,11 +54,18 @@ def cleanup(live_gateway) -> Iterator[list[str]]:
         live_gateway.cancel_now(subscription_id)
 
 
-def subscribe(gateway, customer, cleanup, payment_method="pm_card_visa", coupon=None):
-    """Attach `payment_method` and subscribe to the monthly plan."""
+def subscribe(
+    gateway,
+    customer,
+    cleanup,
+    payment_method="pm_card_visa",
+    coupon=None,
+    plan_id="plan_premium_monthly",
+):
+    """Attach `payment_method` and subscribe to `plan_id` (the monthly plan by default)."""
     card = gateway.attach_payment_method(customer, payment_method)
     created = gateway.create_subscription(
-        customer, plan("plan_premium_monthly"), card, coupon, "live-" + secrets.token_hex(8)
+        customer, plan(plan_id), card, coupon, "live-" + secrets.token_hex(8)
     )
     cleanup.append(created.id)
     return created
@@ -120,11 +127,12 @@ def test_upgrade_to_yearly_bills_the_year_less_the_unused_month(live_gateway, cu
     created = subscribe(live_gateway, customer, cleanup)
     yearly = plan("plan_premium_yearly")
 
-    previewed = live_gateway.preview_proration(created.id, yearly, "always_invoice")
+    previewed = live_gateway.preview_change(created.id, yearly, "always_invoice")
     change = live_gateway.change_plan(created.id, yearly, "always_invoice", secrets.token_hex(8))
 
-    assert abs(previewed - 27000) <= 10
-    assert abs(change.proration_cents - previewed) <= 1
+    assert abs(previewed.proration_cents - 27000) <= 10
+    assert abs(change.proration_cents - previewed.proration_cents) <= 1
+    assert abs(change.amount_due_cents - previewed.amount_due_cents) <= 1
     assert (change.subscription.plan_id, change.subscription.status) == (yearly.id, "ACTIVE")
 
 
@@ -150,3 +158,67 @@ def test_cancel_now(live_gateway, customer, cleanup):
     created = subscribe(live_gateway, customer, cleanup)
 
     assert live_gateway.cancel_now(created.id).status == "CANCELED"
+
+
+def test_declined_swap_is_declined_and_leaves_the_plan(live_gateway, customer, cleanup):
+    """pending_if_incomplete: a declined swap stays pending; voiding its invoice discards it."""
+    created = subscribe(live_gateway, customer, cleanup)
+    live_gateway.update_payment_method(created.id, customer, "pm_card_chargeCustomerFail")
+    yearly = plan("plan_premium_yearly")
+
+    with pytest.raises(PaymentDeclined):
+        live_gateway.change_plan(created.id, yearly, "create_prorations", secrets.token_hex(8))
+
+    after = live_gateway.retrieve_subscription(created.id)
+    assert (after.plan_id, after.pending_plan_id, after.status) == (
+        "plan_premium_monthly",
+        None,
+        "ACTIVE",
+    )
+
+
+def test_swap_needing_authentication_is_pending(live_gateway, customer, cleanup):
+    """pending_if_incomplete: a swap whose payment needs 3-D Secure shows the pending update."""
+    created = subscribe(live_gateway, customer, cleanup)
+    live_gateway.update_payment_method(created.id, customer, "pm_card_authenticationRequired")
+    yearly = plan("plan_premium_yearly")
+
+    change = live_gateway.change_plan(created.id, yearly, "create_prorations", secrets.token_hex(8))
+
+    provider = change.subscription
+    assert (provider.plan_id, provider.pending_plan_id) == ("plan_premium_monthly", yearly.id)
+    assert provider.requires_action and provider.client_secret
+
+
+def test_cancel_now_voids_an_incomplete_subscriptions_invoice(live_gateway, customer, cleanup):
+    """Canceling an incomplete subscription leaves its invoice open at Stripe; it is voided."""
+    created = subscribe(live_gateway, customer, cleanup, "pm_card_authenticationRequired")
+
+    live_gateway.cancel_now(created.id, secrets.token_hex(8))
+
+    (invoice,) = [
+        i for i in live_gateway.list_invoices(customer) if i.id == created.latest_invoice_id
+    ]
+    assert invoice.status == "void"
+
+
+def test_new_card_pays_the_open_invoice(live_gateway, customer, cleanup):
+    """invoices.pay with the new default card completes an incomplete subscription."""
+    created = subscribe(live_gateway, customer, cleanup, "pm_card_authenticationRequired")
+    live_gateway.update_payment_method(created.id, customer, "pm_card_visa")
+
+    paid = live_gateway.pay_open_invoice(created.id, secrets.token_hex(8))
+
+    assert paid.status == "ACTIVE"
+
+
+def test_upcoming_invoice_amount_after_a_credit(live_gateway, customer, cleanup):
+    """A downgrade's credit lowers the upcoming invoice Stripe previews."""
+    created = subscribe(live_gateway, customer, cleanup, plan_id="plan_premium_yearly")
+    monthly = plan("plan_premium_monthly")
+
+    change = live_gateway.change_plan(
+        created.id, monthly, "create_prorations", secrets.token_hex(8)
+    )
+
+    assert change.subscription.next_invoice_amount_cents == 0
