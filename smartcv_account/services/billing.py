@@ -399,8 +399,8 @@ def _lock(subscription_id: int) -> Subscription:
         .execution_options(populate_existing=True)
     ).one()
     if not sqlite:
-        db.session.execute(bump)
-        db.session.refresh(locked, ["version"])
+        # Read under the row lock, so the increment is exact; written with the change's flush.
+        locked.version += 1
     return locked
 
 
