@@ -313,12 +313,7 @@ class StripeGateway(PaymentGateway):
         _check_behavior(proration_behavior)
         with _translate_errors():
             subscription = self._client.v1.subscriptions.retrieve(subscription_id)
-        proration, due_now = self._preview(
-            subscription, new_plan, proration_behavior, int(time.time())
-        )
-        same_interval = _interval(subscription) == new_plan.interval
-        next_date = _timestamp(_period(subscription)[1]) if same_interval else None
-        return ChangePreview(proration, due_now, next_date, None)
+        return self._preview(subscription, new_plan, proration_behavior, int(time.time()))
 
     def change_plan(
         self,
@@ -341,9 +336,9 @@ class StripeGateway(PaymentGateway):
         # Stripe's clock, not the service's (tests freeze that one); the same second for the
         # preview and the swap makes the amount we report the amount Stripe bills.
         proration_date = int(time.time())
-        proration_cents, _ = self._preview(
+        proration_cents = self._preview(
             subscription, new_plan, proration_behavior, proration_date
-        )
+        ).proration_cents
         params: dict[str, Any] = {
             "items": [{"id": _item(subscription)["id"], "plan": new_plan.id}],
             "proration_behavior": proration_behavior,
@@ -387,15 +382,14 @@ class StripeGateway(PaymentGateway):
         new_plan: PlanLike,
         proration_behavior: str,
         proration_date: int,
-    ) -> tuple[int, int]:
-        """Return (amount the swap creates, amount billed now) from Stripe's invoice preview.
+    ) -> ChangePreview:
+        """Work out a swap from Stripe's invoice preview of it: created, billed now, billed next.
 
-        The amount created sums the prorations and a new period starting now; what is billed
-        now is that, less the credit balance, when Stripe invoices at once (a new interval, or
-        `always_invoice`); `create_prorations` on the same interval bills nothing now.
+        The amount created sums the prorations and a new period starting now. When Stripe
+        invoices at once (a new interval, or `always_invoice`) that is billed now, less the
+        credit balance, and the next invoice is the new plan's price less any credit left;
+        otherwise nothing is billed now and the preview is the next invoice itself.
         """
-        if proration_behavior == "none" and (_interval(subscription) == new_plan.interval):
-            return 0, 0
         with _translate_errors():
             preview = self._client.v1.invoices.create_preview(
                 params={
@@ -410,7 +404,8 @@ class StripeGateway(PaymentGateway):
                 }
             )
         period_end = _period(subscription)[1]
-        total = 0
+        new_period = _interval(subscription) != new_plan.interval
+        total, next_end = 0, period_end
         for line in preview["lines"]["data"]:
             # A line of the next regular period (same interval) is billed then, not by this
             # change. A change of interval restarts the period now: its first period line is
@@ -418,11 +413,23 @@ class StripeGateway(PaymentGateway):
             starts_before_end = int(line["period"]["start"]) < period_end
             if _is_proration(line) or starts_before_end:
                 total += int(line["amount"])
-        new_period = _interval(subscription) != new_plan.interval
-        if not new_period and proration_behavior != "always_invoice":
-            return total, 0
+            if new_period and not _is_proration(line):
+                next_end = int(line["period"]["end"])
         balance = int(_get(preview, "starting_balance", 0))
-        return total, max(0, total + balance)
+        if not new_period and proration_behavior != "always_invoice":
+            if proration_behavior == "none":
+                total = 0
+            upcoming = _get(preview, "amount_due")
+            return ChangePreview(
+                total, 0, _timestamp(period_end), None if upcoming is None else int(upcoming)
+            )
+        left = min(0, total + balance)
+        return ChangePreview(
+            total,
+            max(0, total + balance),
+            _timestamp(next_end),
+            max(0, (new_plan.price_cents or 0) + left),
+        )
 
     def _abandon(self, subscription_id: str) -> None:
         """Cancel a subscription whose first payment failed, so nothing is left half-made."""

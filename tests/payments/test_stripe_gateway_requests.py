@@ -468,12 +468,35 @@ def test_preview_reads_the_proration_flag_of_newer_api_versions(gateway, stub):
     assert amount == -500
 
 
-def test_preview_with_no_proration_on_the_same_interval_is_zero_without_asking(gateway, stub):
-    """`none` on the same interval bills nothing now; Stripe isn't asked for a preview."""
+def test_preview_on_the_same_interval_bills_nothing_now_and_the_preview_next(gateway, stub):
+    """`none` and `create_prorations` on the same interval bill nothing now; the preview is
+    then the next invoice itself (its amount due: the new price, prorations, less credit)."""
     stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
-    previewed = gateway.preview_change("sub_1", PRO_MONTHLY, "none")
-    assert (previewed.proration_cents, previewed.amount_due_cents) == (0, 0)
-    assert stub.sent("POST", "/v1/invoices/create_preview") == []
+    upcoming = preview(
+        line(-1999, NOW, PERIOD_END, proration=True),
+        line(3333, NOW, PERIOD_END, proration=True),
+        line(4999, PERIOD_END, PERIOD_END + 30 * DAY, proration=False),
+    )
+    stub.answer("POST", "/v1/invoices/create_preview", {**upcoming, "amount_due": 6333})
+
+    none = gateway.preview_change("sub_1", PRO_MONTHLY, "none")
+    later = gateway.preview_change("sub_1", PRO_MONTHLY, "create_prorations")
+
+    assert (none.proration_cents, none.amount_due_cents, none.next_billing_cents) == (0, 0, 6333)
+    assert (later.proration_cents, later.amount_due_cents) == (1334, 0)
+    assert later.next_billing_date.timestamp() == PERIOD_END
+
+
+def test_preview_of_an_interval_change_bills_next_the_new_price_at_the_new_period_end(
+    gateway, stub
+):
+    """A new period starts now: the next invoice is at its end, for the new price less credit."""
+    answer_interval_change(stub)
+
+    previewed = gateway.preview_change("sub_1", plan("plan_premium_yearly"), "create_prorations")
+
+    assert previewed.next_billing_date.timestamp() == NOW + 365 * DAY
+    assert previewed.next_billing_cents == 29999
 
 
 def test_preview_with_no_proration_across_intervals_bills_the_new_period(gateway, stub):
@@ -518,9 +541,14 @@ def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
     assert (change.subscription.plan_id, change.proration_cents) == ("plan_premium_yearly", 27000)
 
 
-def test_change_plan_without_proration_on_the_same_interval_skips_the_preview(gateway, stub):
-    """`none` on the same interval swaps without a preview and reports zero."""
+def test_change_plan_without_proration_on_the_same_interval_reports_zero(gateway, stub):
+    """`none` on the same interval swaps and reports zero created and billed."""
     stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
+    stub.answer(
+        "POST",
+        "/v1/invoices/create_preview",
+        preview(line(4999, PERIOD_END, PERIOD_END + 30 * DAY, proration=False)),
+    )
     stub.answer("POST", "/v1/subscriptions/sub_1", subscription(plan_id=PRO_MONTHLY.id))
 
     change = gateway.change_plan("sub_1", PRO_MONTHLY, "none", "k")
