@@ -98,6 +98,7 @@ class Operation:
     message: bool = False  # the success envelope also carries a `message` string
     operation_id: str | None = None
     many: bool = False  # `data` is a list of `response`
+    query: Schema | None = None  # the query string's parameters
 
 
 OPERATIONS: list[Operation] = [
@@ -228,8 +229,9 @@ OPERATIONS: list[Operation] = [
     Operation(
         "/api/account/subscription/preview",
         "get",
-        "Show what ?action=upgrade|downgrade&planId=…[&prorationBehavior=…] would bill.",
+        "Show what an upgrade or downgrade would bill now and next.",
         subscription_schemas.preview_schema,
+        query=subscription_schemas.preview_query_schema,
         errors=(
             "VALIDATION_ERROR",
             "SUBSCRIPTION_NOT_FOUND",
@@ -377,6 +379,8 @@ def _operation(plugin: MarshmallowPlugin, operation: Operation) -> dict[str, Any
                 }
             },
         }
+    if operation.query is not None:
+        result["parameters"] = plugin.converter.schema2parameters(operation.query, location="query")
     if operation.security is not None:
         result["security"] = [{operation.security: []}]
     return result
