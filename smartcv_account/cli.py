@@ -8,7 +8,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
-from . import catalogue
+from . import catalogue, idempotency
 from .extensions import db
 from .models import User
 from .payments import get_gateway
@@ -24,6 +24,7 @@ def register_cli(app: Flask) -> None:
         assign_plan_command,
         advance_subscriptions_command,
         local_authenticate_command,
+        prune_idempotency_command,
     ):
         app.cli.add_command(command)
 
@@ -85,3 +86,11 @@ def local_authenticate_command(payment_intent_id: str, fail: bool) -> None:
     body = gateway.authenticate_payment(payment_intent_id, succeed=not fail)
     billing.handle_webhook(body, gateway.signed_event(body))
     click.echo(f"delivered {json.loads(body)['type']} for {payment_intent_id}")
+
+
+@click.command("prune-idempotency")
+def prune_idempotency_command() -> None:
+    """Delete the Idempotency-Key answers older than 24 hours (run it from cron)."""
+    count = idempotency.prune()
+    db.session.commit()
+    click.echo(f"deleted {count} expired idempotency key(s)")

@@ -84,6 +84,9 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
         "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
+        # A request under an Idempotency-Key holds its key this long; after that a repeat
+        # presumes it died (longer than gunicorn's worker timeout, which kills it first).
+        "IDEMPOTENCY_LOCK_SECONDS": _int("IDEMPOTENCY_LOCK_SECONDS", 60),
         "PLAN_CACHE_SECONDS": _int("PLAN_CACHE_SECONDS", 60),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # Proxies (load balancers) in front of the service whose X-Forwarded-For/-Proto to

@@ -16,6 +16,7 @@ from .billing import (
     Subscription,
     WebhookEvent,
 )
+from .idempotency import IdempotencyKey
 
 __all__ = [
     "ENTITLED_STATUSES",
@@ -23,6 +24,7 @@ __all__ = [
     "AuthSession",
     "BackupCode",
     "Coupon",
+    "IdempotencyKey",
     "LocalCustomer",
     "LocalInvoice",
     "LocalPaymentMethod",

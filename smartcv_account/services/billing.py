@@ -16,6 +16,7 @@ from .. import clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import LIVE_STATUSES, Coupon, Plan, Subscription, User, WebhookEvent
 from ..payments import get_gateway
 from ..payments.base import (
@@ -219,7 +220,7 @@ def create_subscription(
         raise _gateway_error(error) from None
     _apply(subscription, provider)
     user.current_subscription = subscription
-    db.session.commit()
+    commit_change()
     return subscription
 
 
@@ -276,7 +277,7 @@ def change_subscription(
         proration_behavior=proration_behavior,
         payment_method_id=payment_method_id,
     )
-    db.session.commit()
+    commit_change()
     return result
 
 

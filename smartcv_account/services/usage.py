@@ -34,6 +34,7 @@ from .. import clock
 from ..catalogue import limits_for
 from ..errors import ApiError, validation_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import User
 from ..models.types import UTCDateTime
 from . import accounts
@@ -159,5 +160,8 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
             429,
             {"metric": metric, "limit": limit, "used": used},
         )
-    db.session.commit()  # expires `user`: read the stored values back
-    return current_usage(_load_user(User.id == user_id))
+    # The answer is read inside the transaction: nothing can fail after the commit.
+    db.session.refresh(user)
+    usage_now = current_usage(user)
+    commit_change()
+    return usage_now
