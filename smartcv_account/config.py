@@ -87,6 +87,8 @@ def load_config(instance_path: Path) -> dict:
         # A request under an Idempotency-Key holds its key this long; after that a repeat
         # presumes it died (longer than gunicorn's worker timeout, which kills it first).
         "IDEMPOTENCY_LOCK_SECONDS": _int("IDEMPOTENCY_LOCK_SECONDS", 60),
+        # Exact origins whose pages may call the API with credentials (comma-separated).
+        "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", ""),
         "PLAN_CACHE_SECONDS": _int("PLAN_CACHE_SECONDS", 60),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # Proxies (load balancers) in front of the service whose X-Forwarded-For/-Proto to
