@@ -15,6 +15,7 @@ from ..services import accounts
 from . import ok
 
 bp = Blueprint("account", __name__)
+GUESSES = ("INVALID_PASSWORD", "INVALID_TWO_FACTOR_CODE")
 
 
 @bp.get("")
@@ -40,9 +41,9 @@ def _user_key() -> str:
 
 
 def _wrong_current_password(response) -> bool:
-    """Count only refusals of the current password toward the guessing limit."""
+    """Count only refusals of the current password or code toward the guessing limit."""
     body = response.get_json(silent=True)
-    return isinstance(body, dict) and body.get("code") == "INVALID_PASSWORD"
+    return isinstance(body, dict) and body.get("code") in GUESSES
 
 
 @bp.put("/security")
