@@ -79,7 +79,7 @@ def idempotent(caller: Callable[[], str]) -> Callable:
         def wrapper(*args: Any, **kwargs: Any):
             key = request.headers.get(HEADER)
             if key is None:
-                return view(*args, **kwargs)
+                return _answer_then_commit(view, args, kwargs)
             row, owner = claim(caller(), _valid_key(key), _fingerprint())
             if owner is None:
                 return _replay(row)
@@ -88,6 +88,28 @@ def idempotent(caller: Callable[[], str]) -> Callable:
         return wrapper
 
     return decorate
+
+
+def answer_then_commit(view: Callable) -> Callable:
+    """Build a view's answer before its change is committed, so that no failure can follow
+    the commit: an error answer then always means that nothing changed."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        return _answer_then_commit(view, args, kwargs)
+
+    return wrapper
+
+
+def _answer_then_commit(view: Callable, args: tuple, kwargs: dict) -> Response:
+    """Run the view with its service's final commit deferred, then commit."""
+    db.session.info[_DEFERRED] = True
+    try:
+        response = current_app.make_response(view(*args, **kwargs))
+    finally:
+        db.session.info.pop(_DEFERRED, None)
+    db.session.commit()
+    return response
 
 
 def _valid_key(key: str) -> str:

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
+from ..idempotency import answer_then_commit
 from ..schemas.account import (
     account_update_schema,
     dump_account,
@@ -28,6 +29,7 @@ def get_account():
 
 @bp.put("")
 @login_required
+@answer_then_commit
 def update_account():
     """Update name, avatar and preferences (only the fields sent)."""
     changes = load_body(account_update_schema)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User
 from . import credentials, plans, sessions
 from .sessions import SignedInUser
@@ -284,7 +285,7 @@ def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
         setattr(user, name, value)
     if changes:
         user.updated_at = clock.now()
-    db.session.commit()
+    commit_change()
     return user
 
 
