@@ -78,7 +78,7 @@ def test_without_a_key_every_call_counts(client, user):
     assert stored(user.public_id)[0] == 2
 
 
-def test_keys_belong_to_their_caller(app, user):
+def test_a_key_reused_on_another_path_is_422(app, user):
     other = UserFactory()
     client = app.test_client()
     post_usage(client, user.public_id, RESUME, headers=keyed("shared"))
