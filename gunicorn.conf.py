@@ -8,6 +8,15 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
+# gunicorn answers a request line over 4094 bytes (414), a header over 8190 bytes or more than
+# 100 headers (400/431) with its own HTML page, before the app sees it. Raised here so such
+# requests reach the app and get the contract's JSON envelope: the request line unbounded
+# (gunicorn still stops at 1 MiB), headers up to 32 KiB each and 1000 of them (at most 32 MiB
+# held per request). The proxy in front caps below that (docs/reliability.md, "Limits at the
+# edge").
+limit_request_line = 0
+limit_request_fields = 1000
+limit_request_field_size = 32768
 # The app writes its own JSON line per request (smartcv_account/http.py); gunicorn's access
 # log is off unless asked for, so each request is logged once.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

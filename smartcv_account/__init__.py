@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
+    register_browser_rules(app)
     register_errors(app)
     register_commands(app)
     return app
@@ -72,6 +73,13 @@ def register_request_hooks(app: Flask) -> None:
     from .http import register_http_hooks
 
     register_http_hooks(app)
+
+
+def register_browser_rules(app: Flask) -> None:
+    """Answer CORS for the listed origins and refuse writes from other origins."""
+    from .cors import register_cors
+
+    register_cors(app)
 
 
 def register_errors(app: Flask) -> None:

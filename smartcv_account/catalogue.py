@@ -101,3 +101,20 @@ COUPONS: list[dict] = [
 def limits_for(plan_type: str) -> dict[str, int | str | bool]:
     """Return the usage limits of a plan type."""
     return PLAN_LIMITS[plan_type]
+
+
+# Plan types from smallest to largest, and how a user gets each one.
+PLAN_TYPE_ORDER = ("FREE", "PREMIUM", "ENTERPRISE")
+HOW_TO_GET = {
+    "PREMIUM": "Premium (plan_premium_monthly or plan_premium_yearly)",
+    "ENTERPRISE": "Enterprise (contact sales)",
+}
+
+
+def plan_that_lifts(plan_type: str, limit_key: str, needed: int) -> str | None:
+    """Name the smallest plan above `plan_type` whose `limit_key` allows `needed`, if any."""
+    for larger in PLAN_TYPE_ORDER[PLAN_TYPE_ORDER.index(plan_type) + 1 :]:
+        limit = int(PLAN_LIMITS[larger][limit_key])
+        if limit == -1 or limit >= needed:
+            return HOW_TO_GET[larger]
+    return None

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Callable
 
 import click
+import flask_migrate.cli
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
-from . import catalogue
+from . import catalogue, idempotency
+from .config import ConfigError
+from .errors import ApiError
 from .extensions import db
 from .models import User
 from .payments import get_gateway
+from .payments.base import GatewayError
 from .payments.local import LocalGateway
 from .services import accounts, billing, sessions
 
@@ -24,8 +32,54 @@ def register_cli(app: Flask) -> None:
         assign_plan_command,
         advance_subscriptions_command,
         local_authenticate_command,
+        prune_idempotency_command,
     ):
-        app.cli.add_command(command)
+        app.cli.add_command(operator_errors(command))
+    # Flask-Migrate's `db` commands reach the operator through the same `flask` entry point.
+    for command in flask_migrate.cli.db.commands.values():
+        operator_errors(command)
+
+
+def operator_errors(command: click.Command) -> click.Command:
+    """Make every failure of `command` one `Error: ...` line and exit status 1, no traceback."""
+    if getattr(command.callback, "reports_operator_errors", False):
+        return command
+    command.callback = _reporting(command.callback)
+    return command
+
+
+def _reporting(callback: Callable) -> Callable:
+    """Wrap a command's callback so that its exceptions become click's one-line errors."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
+        except (ConfigError, GatewayError, LookupError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+        except SQLAlchemyError as error:
+            raise click.ClickException(_database_problem(error)) from None
+        except Exception as error:  # noqa: BLE001 - an operator gets a line, the log the trace
+            logging.getLogger(__name__).debug("command failed", exc_info=True)
+            raise click.ClickException(f"{type(error).__name__}: {error}") from None
+
+    run.reports_operator_errors = True  # type: ignore[attr-defined]
+    return run
+
+
+def _database_problem(error: SQLAlchemyError) -> str:
+    """Say what an operator can do about a database error."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return (
+            f"the database is missing or not migrated ({text}); check DATABASE_URL and run"
+            " `flask --app wsgi db upgrade`"
+        )
+    return f"the database refused the command ({text}); check DATABASE_URL and that it is up"
 
 
 def _user_by_email(email: str) -> User:
@@ -59,10 +113,11 @@ def seed_plans_command() -> None:
 def assign_plan_command(email: str, plan_id: str) -> None:
     """Put EMAIL on PLAN_ID without billing (enterprise or comped); plan_free ends it."""
     user = _user_by_email(email)
-    try:
-        subscription = billing.assign_plan(user, plan_id)
-    except (LookupError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    before = user.current_subscription
+    subscription = billing.assign_plan(user, plan_id)
+    if subscription is not None and subscription is before:
+        click.echo(f"{user.email} is already on {plan_id} ({subscription.public_id}); no change")
+        return
     label = subscription.public_id if subscription else "the free plan"
     click.echo(f"{user.email} is now on {plan_id} ({label})")
 
@@ -85,3 +140,11 @@ def local_authenticate_command(payment_intent_id: str, fail: bool) -> None:
     body = gateway.authenticate_payment(payment_intent_id, succeed=not fail)
     billing.handle_webhook(body, gateway.signed_event(body))
     click.echo(f"delivered {json.loads(body)['type']} for {payment_intent_id}")
+
+
+@click.command("prune-idempotency")
+def prune_idempotency_command() -> None:
+    """Delete the Idempotency-Key answers older than 24 hours (run it from cron)."""
+    count = idempotency.prune()
+    db.session.commit()
+    click.echo(f"deleted {count} expired idempotency key(s)")

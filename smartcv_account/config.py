@@ -6,7 +6,13 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from zxcvbn import zxcvbn
+
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+ENVIRONMENTS = ("development", "test", "production")
+# zxcvbn's estimate of the guesses a production SECRET_KEY needs (10**30, about 100 bits): a
+# random 32-character hex string passes, a repeated or dictionary-built one does not.
+MIN_SECRET_GUESSES_LOG10 = 30
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -40,6 +46,8 @@ class ConfigError(RuntimeError):
 def load_config(instance_path: Path) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("SMARTCV_ENV", os.environ.get("FLASK_ENV", "development"))
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"SMARTCV_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
     database_url = _database_url(instance_path)
     config = {
         "ENV_NAME": env,
@@ -84,6 +92,11 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
         "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
+        # A request under an Idempotency-Key holds its key this long; after that a repeat
+        # presumes it died (longer than gunicorn's worker timeout, which kills it first).
+        "IDEMPOTENCY_LOCK_SECONDS": _int("IDEMPOTENCY_LOCK_SECONDS", 60),
+        # Exact origins whose pages may call the API with credentials (comma-separated).
+        "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", ""),
         "PLAN_CACHE_SECONDS": _int("PLAN_CACHE_SECONDS", 60),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # Proxies (load balancers) in front of the service whose X-Forwarded-For/-Proto to
@@ -112,9 +125,20 @@ def check_production_safety(config: dict) -> None:
     """Refuse to run in production with development secrets or insecure cookies."""
     if config["ENV_NAME"] != "production":
         return
-    if config["SECRET_KEY"] in ("", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
+    secret = config["SECRET_KEY"]
+    if secret in ("", DEV_SECRET_KEY) or len(secret) < 32:
         raise ConfigError(
             "SECRET_KEY must be set to a random value of 32+ characters in production"
         )
+    if not _unguessable(secret):
+        raise ConfigError(
+            "SECRET_KEY must be set to a random value in production (it is too predictable);"
+            " make one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
     if config["STRIPE_WEBHOOK_SECRET"] == "whsec_local_development":
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be set in production")
+
+
+def _unguessable(secret: str) -> bool:
+    """Tell whether zxcvbn rates the secret as random enough (it scores the first 100 chars)."""
+    return zxcvbn(secret[:100])["guesses_log10"] >= MIN_SECRET_GUESSES_LOG10

@@ -56,12 +56,17 @@ ERROR_CODES: dict[str, int] = {
     "INVALID_SIGNATURE": 400,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "IDEMPOTENCY_KEY_IN_USE": 409,
 }
+# Answers of an operation that honours Idempotency-Key (smartcv_account/idempotency.py).
+IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
 
 # Codes any endpoint can answer with, by what the endpoint is.
 ALWAYS = ("INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
-# http.py checks the Content-Type of any body sent with these methods, even where none is read.
-BODY_METHOD_ERRORS = ("UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE")
+# http.py checks the Content-Type of any body sent with these methods, even where none is read,
+# and cors.py the Origin of every request sent with them.
+BODY_METHOD_ERRORS = ("UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "FORBIDDEN")
 JSON_BODY_ERRORS = ("INVALID_JSON", "VALIDATION_ERROR")
 SECURITY_ERRORS = {"session": ("UNAUTHORIZED",), "internal": ("UNAUTHORIZED", "FORBIDDEN")}
 
@@ -207,6 +212,7 @@ OPERATIONS: list[Operation] = [
             "PAYMENT_FAILED",
             "INVALID_COUPON",
             "SUBSCRIPTION_ALREADY_EXISTS",
+            *IDEMPOTENCY_ERRORS,
         ),
         tag="subscription",
         operation_id="createSubscription",
@@ -222,6 +228,7 @@ OPERATIONS: list[Operation] = [
             "PLAN_NOT_FOUND",
             "INVALID_PLAN_CHANGE",
             "PAYMENT_FAILED",
+            *IDEMPOTENCY_ERRORS,
         ),
         tag="subscription",
         operation_id="updateSubscription",
@@ -276,7 +283,7 @@ OPERATIONS: list[Operation] = [
         "Record a usage delta for a user (other SmartCV services only).",
         usage_schemas.usage_schema,
         request=usage_schemas.usage_change_schema,
-        errors=("USER_NOT_FOUND", "SUBSCRIPTION_LIMIT_EXCEEDED"),
+        errors=("USER_NOT_FOUND", "SUBSCRIPTION_LIMIT_EXCEEDED", *IDEMPOTENCY_ERRORS),
         security="internal",
         tag="internal",
         operation_id="recordUsage",

@@ -266,11 +266,12 @@ def test_enabling_two_factor_twice_keeps_the_first_codes(auth_client, app, user,
     assert login(app.test_client(), user.email, code=code).status_code == 200
 
 
-def test_enabling_two_factor_keeps_existing_sessions(app, auth_client, user):
+def test_enabling_two_factor_ends_other_sessions(app, auth_client, user):
     other = app.test_client()
     login(other, user.email)
     security(auth_client, currentPassword=PASSWORD, twoFactorEnabled=True)
-    assert other.get("/api/account").status_code == 200
+    assert other.get("/api/account").status_code == 401
+    assert auth_client.get("/api/account").status_code == 200
 
 
 def test_password_change_and_two_factor_together(auth_client):
@@ -296,24 +297,25 @@ def test_two_factor_flag_must_be_a_boolean(auth_client, value, assert_error):
 # --- turning two-factor authentication off ----------------------------------------------------
 
 
-def disable(client):
-    """Turn two-factor authentication off through the API."""
-    return security(client, currentPassword=PASSWORD, twoFactorEnabled=False)
+def disable(client, two_factor=None):
+    """Turn two-factor authentication off through the API (with a backup code when it is on)."""
+    fields = {"twoFactorCode": two_factor["backupCodes"][-1]} if two_factor else {}
+    return security(client, currentPassword=PASSWORD, twoFactorEnabled=False, **fields)
 
 
 def test_disabling_two_factor_answers_it_is_off(auth_client, two_factor):
-    response = disable(auth_client)
+    response = disable(auth_client, two_factor)
     assert response.status_code == 200
     assert response.json["data"] == {"passwordUpdated": False, "twoFactorEnabled": False}
 
 
 def test_disabling_two_factor_lets_login_go_without_a_code(auth_client, app, user, two_factor):
-    disable(auth_client)
+    disable(auth_client, two_factor)
     assert login(app.test_client(), user.email).status_code == 200
 
 
 def test_disabling_two_factor_deletes_secret_and_codes(auth_client, user, two_factor):
-    disable(auth_client)
+    disable(auth_client, two_factor)
     stored = stored_user(user)
     assert stored.totp_secret_encrypted is None
     assert (
@@ -325,7 +327,7 @@ def test_disabling_two_factor_deletes_secret_and_codes(auth_client, user, two_fa
 
 
 def test_old_backup_code_does_not_work_after_re_enabling(auth_client, app, user, two_factor):
-    disable(auth_client)
+    disable(auth_client, two_factor)
     security(auth_client, currentPassword=PASSWORD, twoFactorEnabled=True)
     code = two_factor["backupCodes"][0]
     response = login(app.test_client(), user.email, code=code)
@@ -333,7 +335,7 @@ def test_old_backup_code_does_not_work_after_re_enabling(auth_client, app, user,
 
 
 def test_re_enabling_two_factor_makes_a_new_secret(auth_client, two_factor):
-    disable(auth_client)
+    disable(auth_client, two_factor)
     again = security(auth_client, currentPassword=PASSWORD, twoFactorEnabled=True).json["data"]
     assert again["secret"] != two_factor["secret"]
     assert set(again["backupCodes"]).isdisjoint(two_factor["backupCodes"])

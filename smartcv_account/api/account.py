@@ -4,6 +4,7 @@ from flask import Blueprint, current_app
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
+from ..idempotency import answer_then_commit
 from ..schemas.account import (
     account_update_schema,
     dump_account,
@@ -15,6 +16,7 @@ from ..services import accounts
 from . import ok
 
 bp = Blueprint("account", __name__)
+GUESSES = ("INVALID_PASSWORD", "INVALID_TWO_FACTOR_CODE")
 
 
 @bp.get("")
@@ -27,6 +29,7 @@ def get_account():
 
 @bp.put("")
 @login_required
+@answer_then_commit
 def update_account():
     """Update name, avatar and preferences (only the fields sent)."""
     changes = load_body(account_update_schema)
@@ -40,9 +43,9 @@ def _user_key() -> str:
 
 
 def _wrong_current_password(response) -> bool:
-    """Count only refusals of the current password toward the guessing limit."""
+    """Count only refusals of the current password or code toward the guessing limit."""
     body = response.get_json(silent=True)
-    return isinstance(body, dict) and body.get("code") == "INVALID_PASSWORD"
+    return isinstance(body, dict) and body.get("code") in GUESSES
 
 
 @bp.put("/security")

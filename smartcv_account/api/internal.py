@@ -7,6 +7,7 @@ import hmac
 from flask import Blueprint, current_app, request
 
 from ..errors import ApiError
+from ..idempotency import idempotent, token_caller
 from ..schemas.base import load_body
 from ..schemas.usage import usage_change_schema, usage_schema
 from ..services import usage
@@ -36,6 +37,7 @@ def require_internal_token() -> None:
 
 
 @bp.post("/users/<user_id>/usage")
+@idempotent(token_caller)
 def record_usage(user_id: str):
     """Record a change to one of a user's usage counters, within the plan's limits."""
     change = load_body(usage_change_schema)

@@ -3,6 +3,7 @@
 from flask import Blueprint, request
 from flask_login import current_user, login_required
 
+from ..idempotency import idempotent, session_caller
 from ..schemas.base import load_body
 from ..schemas.subscription import (
     dump_subscription,
@@ -29,6 +30,7 @@ def get_subscription():
 
 @bp.post("")
 @login_required
+@idempotent(session_caller)
 def create_subscription():
     """Subscribe to a plan and pay the first invoice."""
     fields = load_body(subscription_create_schema)
@@ -43,6 +45,7 @@ def create_subscription():
 
 @bp.put("")
 @login_required
+@idempotent(session_caller)
 def update_subscription():
     """Upgrade, downgrade, cancel, reactivate or change the card."""
     fields = load_body(subscription_update_schema)

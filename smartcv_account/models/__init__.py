@@ -19,6 +19,7 @@ from .billing import (
     Subscription,
     WebhookEvent,
 )
+from .idempotency import IdempotencyKey
 
 __all__ = [
     "ENTITLED_STATUSES",
@@ -27,6 +28,7 @@ __all__ = [
     "BackupCode",
     "Coupon",
     "CouponRedemption",
+    "IdempotencyKey",
     "LocalCustomer",
     "LocalIdempotencyKey",
     "LocalInvoice",

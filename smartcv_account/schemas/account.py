@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import available_timezones
 
+from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from ..services.credentials import MAX_PASSWORD_LENGTH
@@ -61,17 +63,60 @@ class AccountSchema(BaseSchema):
     last_login_at = Timestamp(data_key="lastLoginAt")
 
 
+class AvatarUrl(fields.String):
+    """An `https://` URL on a public host name, loaded in its normalised form.
+
+    Refused: other schemes, user info (`user:pass@`, a phishing and credential-leak vector), IP
+    literals in any notation, and local names (`localhost`, a name without a dot): the front end
+    would load the image from wherever the URL points. Normalised: the host in lower-case IDNA
+    (A-label) form, the default port dropped, an empty path as `/`.
+    """
+
+    default_error_messages = {"invalid": "Must be an https:// URL on a public host name."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            raise self.make_error("invalid") from None
+        host = _public_host(parts.hostname or "")
+        if parts.scheme.lower() != "https" or host is None or "@" in parts.netloc:
+            raise self.make_error("invalid")
+        if any(char.isspace() or ord(char) < 0x20 for char in text):
+            raise self.make_error("invalid")
+        netloc = host if port in (None, 443) else f"{host}:{port}"
+        return urlunsplit(("https", netloc, parts.path or "/", parts.query, parts.fragment))
+
+
+def _public_host(host: str) -> str | None:
+    """Return the host name in lower-case IDNA form, or None for an IP or a local name."""
+    host = host.rstrip(".")
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    labels = ascii_host.split(".")
+    # A top-level domain is letters (or an IDNA A-label): this also refuses every IP notation
+    # (127.0.0.1, 127.1, 0x7f000001, [::1]) and names without a dot such as `localhost`.
+    top = labels[-1]
+    if len(labels) < 2 or not (top.isalpha() or top.startswith("xn--")) or "" in labels:
+        return None
+    if top in LOCAL_TOP_LEVEL or ascii_host.endswith(".localhost"):
+        return None
+    return ascii_host
+
+
+# Names that resolve only on the local machine or network (RFC 6761, RFC 6762, RFC 8375).
+LOCAL_TOP_LEVEL = frozenset({"localhost", "local", "internal", "lan", "home", "arpa", "test"})
+
+
 class AccountUpdateSchema(BaseSchema):
     """PUT /api/account: a partial update; only the fields sent change."""
 
     name = Trimmed(validate=NAME_LENGTH)
-    avatar = fields.String(
-        allow_none=True,
-        validate=[
-            validate.Length(max=2048),
-            validate.URL(schemes={"https"}, error="Must be an https:// URL."),
-        ],
-    )
+    avatar = AvatarUrl(allow_none=True, validate=validate.Length(max=2048))
     preferences = fields.Nested(PreferencesSchema)
 
 
@@ -84,8 +129,12 @@ class RegisterSchema(BaseSchema):
 
     @validates("email")
     def _email_syntax(self, value: str, **kwargs) -> None:
-        """Check the email's syntax only (no deliverability look-up)."""
-        validate.Email(error="Must be a valid email address.")(value)
+        """Check the email's syntax only (no deliverability look-up; the service runs offline),
+        refusing special-use domains such as `localhost` and IP literals."""
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValidationError(f"Must be a valid email address: {error}") from None
 
     @validates("password")
     def _password_length(self, value: str, **kwargs) -> None:
@@ -113,6 +162,9 @@ class SecurityUpdateSchema(BaseSchema):
     new_password = fields.String(data_key="newPassword")
     confirm_password = fields.String(data_key="confirmPassword")
     two_factor_enabled = StrictBoolean(data_key="twoFactorEnabled")
+    two_factor_code = Trimmed(
+        data_key="twoFactorCode", load_only=True, validate=validate.Length(max=16)
+    )
 
     @validates("new_password")
     def _password_length(self, value: str, **kwargs) -> None:

@@ -108,6 +108,11 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", 415)
     raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body carries no length: Werkzeug stops reading at the limit without saying
+        # so, and the cut-off JSON would read as INVALID_JSON. Reaching the limit is too large.
+        raise ApiError("PAYLOAD_TOO_LARGE", "The request body is larger than 1 MiB.", 413)
     if not raw.strip():
         raise ApiError("INVALID_JSON", "The request body is empty; send a JSON object.", 400)
     try:

@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User
 from . import credentials, plans, sessions
 from .sessions import SignedInUser
@@ -27,8 +29,17 @@ def new_public_id(prefix: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    """Trim and lower-case an email address for storage and comparison."""
-    return email.strip().lower()
+    """Return an address as it is stored and compared: trimmed, Unicode NFC, the domain
+    checked as IDNA (its A-label and U-label forms are one domain), all in lower case.
+
+    Something that is not an address is only trimmed and lower-cased: a look-up finds nothing.
+    """
+    email = email.strip()
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError:
+        pass
+    return email.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,27 +200,36 @@ def login(
     if not credentials.check_password(password, user.password_hash):
         raise _invalid_credentials()
     if user.two_factor_enabled:
-        if not two_factor_code:
-            raise field_error(
-                "TWO_FACTOR_REQUIRED",
-                "Enter the code from your authenticator app or a backup code.",
-                401,
-                "twoFactorCode",
-            )
-        if not _accept_second_factor(user, two_factor_code):
-            db.session.rollback()
-            raise field_error(
-                "INVALID_TWO_FACTOR_CODE",
-                "The two-factor code is incorrect or has already been used.",
-                401,
-                "twoFactorCode",
-            )
+        _require_second_factor(user, two_factor_code)
     if replaces is not None:
         sessions.revoke_session(replaces)
+    if credentials.needs_rehash(user.password_hash):
+        # A changed BCRYPT_ROUNDS reaches every account at its next login, so no account's
+        # login time gives away how old its hash is.
+        user.password_hash = credentials.hash_password(password)
     user.last_login_at = clock.now()
     sessions.start_session(user)
     db.session.commit()
     return user
+
+
+def _require_second_factor(user: User, code: str | None) -> None:
+    """Refuse unless `code` is a current TOTP code or an unused backup code of the user."""
+    if not code:
+        raise field_error(
+            "TWO_FACTOR_REQUIRED",
+            "Enter the code from your authenticator app or a backup code.",
+            401,
+            "twoFactorCode",
+        )
+    if not _accept_second_factor(user, code):
+        db.session.rollback()
+        raise field_error(
+            "INVALID_TWO_FACTOR_CODE",
+            "The two-factor code is incorrect or has already been used.",
+            401,
+            "twoFactorCode",
+        )
 
 
 def _accept_second_factor(user: User, code: str) -> bool:
@@ -265,7 +285,7 @@ def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
         setattr(user, name, value)
     if changes:
         user.updated_at = clock.now()
-    db.session.commit()
+    commit_change()
     return user
 
 
@@ -276,6 +296,9 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         raise field_error(
             "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
         )
+    wanted = changes.get("two_factor_enabled")
+    if wanted is False and user.two_factor_enabled:
+        _require_second_factor(user, changes.get("two_factor_code"))
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
@@ -290,12 +313,14 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         if user.session_token:
             sessions.restamp_session(user.session_token)
         result["password_updated"] = True
-    wanted = changes.get("two_factor_enabled")
     two_factor_before = user.two_factor_enabled
     if wanted is True and not user.two_factor_enabled:
         result.update(_enable_two_factor(user))
     elif wanted is False and user.two_factor_enabled:
         _disable_two_factor(user)
+    if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
+        # A session signed in under the other setting must sign in again under this one.
+        sessions.revoke_user_sessions(user, keep_token=user.session_token)
     # Asking for the state 2FA is already in changes nothing, updatedAt included.
     if result["password_updated"] or user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()

@@ -30,6 +30,7 @@ from .. import clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import (
     LIVE_STATUSES,
     Coupon,
@@ -266,7 +267,7 @@ def create_subscription(
         db.session.add(
             CouponRedemption(user_id=user.id, coupon_code=coupon.code, redeemed_at=clock.now())
         )
-    db.session.commit()
+    commit_change()
     return subscription
 
 
@@ -326,7 +327,7 @@ def change_subscription(
         proration_behavior=proration_behavior,
         payment_method_id=payment_method_id,
     )
-    db.session.commit()
+    commit_change()
     return result
 
 
@@ -690,8 +691,10 @@ def assign_plan(user: User, plan_id: str) -> Subscription | None:
         raise LookupError(f"no plan {plan_id}")
     current = user.current_subscription
     if current is not None and current.status in LIVE_STATUSES:
+        if current.provider_subscription_id is None and current.plan_id == plan.id:
+            return current  # already on it: assigning again changes nothing
         if current.provider_subscription_id is not None:
-            raise ValueError("the user has a paid subscription: cancel it before assigning a plan")
+            raise ValueError(_paid_subscription_in_the_way(current))
         current.status = "CANCELED"
         current.canceled_at = clock.now()
         db.session.flush()
@@ -713,6 +716,21 @@ def assign_plan(user: User, plan_id: str) -> Subscription | None:
     user.current_subscription = subscription
     db.session.commit()
     return subscription
+
+
+def _paid_subscription_in_the_way(subscription: Subscription) -> str:
+    """Explain to an operator why a paid subscription blocks assigning a plan, and what to do."""
+    if subscription.cancel_at_period_end:
+        return (
+            f"the user's paid subscription {subscription.public_id} is already canceled and runs"
+            f" until {clock.isoformat(subscription.current_period_end)}, which the customer paid"
+            " for; assign the plan after that date (once `advance-subscriptions` has ended it)"
+        )
+    return (
+        f"the user has a paid subscription ({subscription.public_id}, {subscription.status}):"
+        " the customer cancels it (PUT /api/account/subscription, action cancel) and the plan"
+        " is assigned once it has ended"
+    )
 
 
 def seed_plans(plans: list[dict], coupons: list[dict]) -> tuple[int, int]:

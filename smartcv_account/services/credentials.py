@@ -35,6 +35,13 @@ def hash_password(password: str) -> str:
     return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Tell whether a bcrypt hash (`$2b$12$...`) was made at another cost than BCRYPT_ROUNDS."""
+    parts = password_hash.split("$")
+    cost = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+    return cost != current_app.config["BCRYPT_ROUNDS"]
+
+
 def check_password(password: str, password_hash: str) -> bool:
     """Tell whether `password` matches `password_hash`, in constant time."""
     return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))

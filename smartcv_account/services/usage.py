@@ -31,14 +31,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from .. import clock
-from ..catalogue import limits_for
+from ..catalogue import limits_for, plan_that_lifts
 from ..errors import ApiError, validation_error
 from ..extensions import db
+from ..idempotency import commit_change
 from ..models import User
 from ..models.types import UTCDateTime
 from . import accounts
 
 UNLIMITED = -1
+# The counters are BIGINT: a delta that would pass this is refused, never wrapped or turned
+# into a float (SQLite's arithmetic does that silently).
+MAX_COUNTER = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,8 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         raise validation_error({"delta": [f"{metric} only counts up; send a positive delta."]})
     user = find_user(public_id)
     user_id = user.id  # kept: a rollback expires `user`, and the row may be gone by then
-    limit = int(limits_for(accounts.effective_plan_type(user))[spec.limit_key])
+    plan_type = accounts.effective_plan_type(user)
+    limit = int(limits_for(plan_type)[spec.limit_key])
     now = clock.now()
 
     column = getattr(User, spec.column)
@@ -144,6 +149,10 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     statement = sa.update(User).where(User.id == user_id).values(values)
     if limit != UNLIMITED and delta > 0:
         statement = statement.where(new_value <= sa.literal(limit, sa.BigInteger()))
+    if delta > 0:
+        # Compared before the addition, so the database never computes a value out of range.
+        start = column if spec.gauge else sa.case((due, zero), else_=column)
+        statement = statement.where(start <= sa.literal(MAX_COUNTER - delta, sa.BigInteger()))
     result = db.session.execute(statement.execution_options(synchronize_session=False))
     if result.rowcount != 1:
         # Refused (or the user was deleted meanwhile): end the transaction, then report the
@@ -153,11 +162,20 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         if user is None:
             raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
         used = current_usage(user)[spec.column]
+        if used + delta > MAX_COUNTER:
+            raise validation_error(
+                {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}
+            )
+        lifts = plan_that_lifts(plan_type, spec.limit_key, used + delta)
         raise ApiError(
             "SUBSCRIPTION_LIMIT_EXCEEDED",
-            f"This would pass your plan's {metric} limit of {limit}.",
+            f"This would pass your plan's {metric} limit of {limit} ({used} used)."
+            + (f" {lifts} lifts it." if lifts else ""),
             429,
             {"metric": metric, "limit": limit, "used": used},
         )
-    db.session.commit()  # expires `user`: read the stored values back
-    return current_usage(_load_user(User.id == user_id))
+    # The answer is read inside the transaction: nothing can fail after the commit.
+    db.session.refresh(user)
+    usage_now = current_usage(user)
+    commit_change()
+    return usage_now
