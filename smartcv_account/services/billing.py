@@ -22,6 +22,7 @@ from ..payments.base import (
     GatewayError,
     GatewayUnavailable,
     InvalidSignature,
+    MalformedEvent,
     PaymentDeclined,
     ProviderSubscription,
     UnknownPaymentMethod,
@@ -437,6 +438,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         raise ApiError(
             "INVALID_SIGNATURE", "The webhook signature is missing or invalid.", 400
         ) from None
+    except MalformedEvent as error:
+        raise ApiError("VALIDATION_ERROR", f"The event is not well formed: {error}.", 400) from None
     db.session.add(WebhookEvent(id=event.id, type=event.type, received_at=clock.now()))
     try:
         db.session.flush()
