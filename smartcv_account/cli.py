@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import sqlalchemy as sa
 from flask import Flask
 
-from . import catalogue
+from . import catalogue, clock
 from .extensions import db
 from .models import User
 from .payments import get_gateway
 from .payments.local import LocalGateway
-from .services import accounts, billing, sessions
+from .services import accounts, billing, renewals, sessions
 
 
 def register_cli(app: Flask) -> None:
@@ -24,6 +26,7 @@ def register_cli(app: Flask) -> None:
         assign_plan_command,
         advance_subscriptions_command,
         local_authenticate_command,
+        clock_group,
     ):
         app.cli.add_command(command)
 
@@ -70,7 +73,7 @@ def assign_plan_command(email: str, plan_id: str) -> None:
 @click.command("advance-subscriptions")
 def advance_subscriptions_command() -> None:
     """Renew or end every subscription whose period is over (run it from cron)."""
-    count = billing.advance_due_subscriptions()
+    count = renewals.run_due_work()
     click.echo(f"advanced {count} subscription(s)")
 
 
@@ -85,3 +88,42 @@ def local_authenticate_command(payment_intent_id: str, fail: bool) -> None:
     body = gateway.authenticate_payment(payment_intent_id, succeed=not fail)
     billing.handle_webhook(body, gateway.signed_event(body))
     click.echo(f"delivered {json.loads(body)['type']} for {payment_intent_id}")
+
+
+@contextmanager
+def _clock_refusals() -> Iterator[None]:
+    """Report a refused test-clock command as one `Error: ...` line and exit status 1."""
+    try:
+        yield
+    except renewals.ClockRefused as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group("clock")
+def clock_group() -> None:
+    """Move the local test clock, as Stripe's test clocks do (never in production)."""
+
+
+@clock_group.command("advance")
+@click.argument("duration")
+def clock_advance_command(duration: str) -> None:
+    """Move time forward by DURATION (90m, 12h, 31d) and do what fell due."""
+    with _clock_refusals():
+        moment, count = renewals.advance_clock(renewals.parse_duration(duration))
+    click.echo(f"the clock is at {clock.isoformat(moment)}; advanced {count} subscription(s)")
+
+
+@clock_group.command("show")
+def clock_show_command() -> None:
+    """Print the time the service sees and how far it was moved."""
+    with _clock_refusals():
+        renewals.check_clock_allowed()
+    click.echo(f"{clock.isoformat(clock.now())} (moved {clock.offset()} ahead of real time)")
+
+
+@clock_group.command("reset")
+def clock_reset_command() -> None:
+    """Go back to real time."""
+    with _clock_refusals():
+        moment = renewals.reset_clock()
+    click.echo(f"the clock is back at real time: {clock.isoformat(moment)}")
