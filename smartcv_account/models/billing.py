@@ -78,6 +78,8 @@ class Subscription(db.Model):
     # The payment awaiting customer action, if any (strong customer authentication).
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     next_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # When the provider next retries a failed renewal (local dunning); None when none is due.
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

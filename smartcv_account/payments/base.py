@@ -81,6 +81,9 @@ class ProviderSubscription:
     # while that payment waits for the customer (3-D Secure).
     client_secret: str | None = None
     next_action: dict[str, Any] | None = None
+    # When a failed invoice will be charged again (the local gateway's dunning; Stripe runs
+    # its own retries and reports nothing here).
+    next_payment_attempt: datetime | None = None
 
     @property
     def requires_action(self) -> bool:

@@ -62,6 +62,9 @@ TEST_CARDS: dict[str, TestCard] = {
 }
 
 INCOMPLETE_EXPIRY = timedelta(hours=23)
+# Local dunning: a failed renewal is charged again this long after it failed; when the last
+# retry fails the subscription is canceled (Stripe's "Smart Retries" pick their own times).
+RETRY_DELAYS = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
 
 STRIPE_STATUS = {
     "active": "ACTIVE",
@@ -290,9 +293,15 @@ class LocalGateway(PaymentGateway):
             # As Stripe does: a first payment not completed within 23 hours expires it.
             subscription.status = "incomplete_expired"
             subscription.ended_at = now
-        while subscription.status in ("active", "past_due", "trialing") and (
-            subscription.current_period_end <= now
-        ):
+        while True:
+            retry = self._due_retry(subscription, now)
+            if retry is not None:
+                self._retry(subscription, retry)
+                continue
+            if subscription.status not in ("active", "past_due", "trialing") or (
+                subscription.current_period_end > now
+            ):
+                break
             if subscription.cancel_at_period_end or subscription.status == "past_due":
                 # A pending cancel takes effect; an invoice still unpaid a whole period later
                 # ends the subscription, as Stripe's default dunning settings do.
@@ -325,7 +334,40 @@ class LocalGateway(PaymentGateway):
             start,
         )
         self._pay(invoice, subscription, on_session=False)
-        subscription.status = "active" if invoice.status == "paid" else "past_due"
+        invoice.attempt_count = 1
+        if invoice.status == "paid":
+            subscription.status = "active"
+        else:
+            subscription.status = "past_due"
+            invoice.next_payment_attempt = invoice.created_at + RETRY_DELAYS[0]
+
+    def _due_retry(self, subscription: LocalSubscription, now: datetime) -> LocalInvoice | None:
+        """Return the past-due invoice whose next retry falls before `now` and the period end."""
+        if subscription.status != "past_due":
+            return None
+        invoice = self._latest_invoice(subscription)
+        if invoice is None or invoice.status != "open" or invoice.next_payment_attempt is None:
+            return None
+        due = invoice.next_payment_attempt
+        return invoice if due <= now and due < subscription.current_period_end else None
+
+    def _retry(self, subscription: LocalSubscription, invoice: LocalInvoice) -> None:
+        """Charge the default card again; after the last failed retry, cancel the subscription."""
+        attempted_at = invoice.next_payment_attempt
+        self._pay(invoice, subscription, on_session=False)
+        invoice.attempt_count += 1
+        if invoice.status == "paid":
+            subscription.status = "active"
+        elif invoice.attempt_count > len(RETRY_DELAYS):
+            # Stripe's subscription setting "cancel the subscription" after all retries fail,
+            # with the invoice marked uncollectible: nothing more will be tried.
+            invoice.status, invoice.next_payment_attempt = "uncollectible", None
+            subscription.status = "canceled"
+            subscription.ended_at = attempted_at
+        else:
+            invoice.next_payment_attempt = (
+                invoice.created_at + RETRY_DELAYS[invoice.attempt_count - 1]
+            )
 
     # --- test-mode helpers -------------------------------------------------------------------
 
@@ -499,6 +541,7 @@ class LocalGateway(PaymentGateway):
             invoice.payment_status = "succeeded"
             invoice.status = "paid"
             invoice.amount_paid = due
+            invoice.next_payment_attempt = None
         if invoice.status != "paid":
             customer.balance_cents = due - invoice.amount_due  # restore the credit unused
 
@@ -524,6 +567,7 @@ class LocalGateway(PaymentGateway):
             latest_invoice_amount_cents=invoice.amount_due if invoice else None,
             client_secret=invoice.client_secret if invoice else None,
             next_action={"type": "use_stripe_sdk"} if waiting else None,
+            next_payment_attempt=invoice.next_payment_attempt if invoice else None,
         )
 
 

@@ -154,6 +154,9 @@ def is_due(subscription) -> bool:
     end = subscription.current_period_end
     if end is not None and end <= now:
         return True
+    retry = subscription.next_payment_attempt
+    if subscription.status == "PAST_DUE" and retry is not None and retry <= now:
+        return True
     return (
         subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
     )
@@ -419,6 +422,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
         subscription.card_exp_year = card.exp_year
     subscription.client_secret = provider.client_secret
     subscription.next_action = provider.next_action
+    subscription.next_payment_attempt = provider.next_payment_attempt
     subscription.updated_at = now
 
 
@@ -473,6 +477,9 @@ def advance_due_subscriptions(limit: int = 500) -> int:
             Subscription.provider_subscription_id.is_not(None),
             sa.or_(
                 Subscription.current_period_end <= now,
+                sa.and_(
+                    Subscription.status == "PAST_DUE", Subscription.next_payment_attempt <= now
+                ),
                 sa.and_(
                     Subscription.status == "INCOMPLETE",
                     Subscription.created_at <= now - INCOMPLETE_EXPIRY,
