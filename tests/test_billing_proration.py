@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from smartcv_account import clock
+from smartcv_account.services import renewals
 
 from .billing_helpers import add_monthly_plan, change, paid_invoices, subscribe
 
@@ -17,8 +18,9 @@ JAN_1 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def at(*args) -> None:
-    """Move the pinned clock."""
+    """Move the pinned clock and run what fell due, as cron (`advance-subscriptions`) does."""
     clock.freeze(datetime(*args, tzinfo=UTC))
+    renewals.run_due_work()
 
 
 @pytest.fixture

@@ -10,15 +10,19 @@ from ..payments.local_models import (  # noqa: E402
 from .account import AuthSession, BackupCode, User
 from .billing import (
     ENTITLED_STATUSES,
+    INCOMPLETE_EXPIRY,
     LIVE_STATUSES,
     Coupon,
     Plan,
     Subscription,
+    UnreconciledSubscription,
     WebhookEvent,
+    status_at,
 )
 
 __all__ = [
     "ENTITLED_STATUSES",
+    "INCOMPLETE_EXPIRY",
     "LIVE_STATUSES",
     "AuthSession",
     "BackupCode",
@@ -29,6 +33,8 @@ __all__ = [
     "LocalSubscription",
     "Plan",
     "Subscription",
+    "UnreconciledSubscription",
     "User",
     "WebhookEvent",
+    "status_at",
 ]

@@ -160,12 +160,21 @@ class PaymentGateway(ABC):
         payment_method: CardDetails,
         coupon: CouponLike | None,
         idempotency_key: str,
+        user_public_id: str | None = None,
     ) -> ProviderSubscription:
-        """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
+        """Subscribe the customer and charge the first invoice (raises PaymentDeclined).
+
+        `user_public_id` goes into the subscription's `metadata.user_id`, as it does on the
+        customer, so a subscription with no row here can be traced to its user.
+        """
 
     @abstractmethod
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
         """Read the subscription's current state from the provider."""
+
+    @abstractmethod
+    def customer_user_id(self, customer_id: str) -> str | None:
+        """Return the user public id kept in the customer's `metadata.user_id`, if any."""
 
     @abstractmethod
     def preview_proration(

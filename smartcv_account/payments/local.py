@@ -23,6 +23,7 @@ from ..models import Plan
 from .base import (
     CardDetails,
     CouponLike,
+    GatewayError,
     PaymentDeclined,
     PaymentGateway,
     PlanChange,
@@ -169,6 +170,7 @@ class LocalGateway(PaymentGateway):
         payment_method: CardDetails,
         coupon: CouponLike | None,
         idempotency_key: str,
+        user_public_id: str | None = None,
     ) -> ProviderSubscription:
         """Start a subscription and pay its first invoice on-session (3-D Secure may be needed)."""
         existing = db.session.scalar(
@@ -211,8 +213,16 @@ class LocalGateway(PaymentGateway):
         return self._view(subscription)
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
-        """Read a local subscription."""
-        return self._view(self._get(subscription_id))
+        """Read a local subscription (an unknown id is a GatewayError, as Stripe's 404 is)."""
+        subscription = db.session.get(LocalSubscription, subscription_id)
+        if subscription is None:
+            raise GatewayError(f"No such subscription: {subscription_id!r}")
+        return self._view(subscription)
+
+    def customer_user_id(self, customer_id: str) -> str | None:
+        """Return the user a local customer was made for."""
+        customer = db.session.get(LocalCustomer, customer_id)
+        return customer.user_public_id if customer is not None else None
 
     def preview_proration(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str

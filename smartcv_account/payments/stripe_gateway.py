@@ -137,6 +137,7 @@ class StripeGateway(PaymentGateway):
         payment_method: CardDetails,
         coupon: CouponLike | None,
         idempotency_key: str,
+        user_public_id: str | None = None,
     ) -> ProviderSubscription:
         """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
         params: dict[str, Any] = {
@@ -150,6 +151,8 @@ class StripeGateway(PaymentGateway):
         }
         if coupon is not None:
             params["discounts"] = [{"coupon": coupon.code}]
+        if user_public_id is not None:
+            params["metadata"] = {"user_id": user_public_id}
         with _translate_errors():
             subscription = self._client.v1.subscriptions.create(
                 params=params, options={"idempotency_key": idempotency_key}
@@ -161,6 +164,12 @@ class StripeGateway(PaymentGateway):
             self._abandon(subscription["id"])
             raise PaymentDeclined(decline_code, _get(error, "message") or "The card was declined.")
         return _subscription(subscription, payment_method)
+
+    def customer_user_id(self, customer_id: str) -> str | None:
+        """Return the user public id in the Stripe customer's metadata."""
+        with _translate_errors():
+            customer = self._client.v1.customers.retrieve(customer_id)
+        return _get(_get(customer, "metadata"), "user_id")
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
         """Read the subscription, its latest payment and its card from Stripe."""

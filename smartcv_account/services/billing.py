@@ -16,7 +16,16 @@ from .. import clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
-from ..models import LIVE_STATUSES, Coupon, Plan, Subscription, User, WebhookEvent
+from ..models import (
+    INCOMPLETE_EXPIRY,
+    LIVE_STATUSES,
+    Coupon,
+    Plan,
+    Subscription,
+    User,
+    WebhookEvent,
+    status_at,
+)
 from ..payments import get_gateway
 from ..payments.base import (
     GatewayError,
@@ -27,6 +36,7 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
+from . import webhooks
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -34,8 +44,6 @@ from .sessions import SignedInSubscription
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
 PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
-# Stripe expires a subscription whose first payment was not completed after 23 hours.
-INCOMPLETE_EXPIRY = timedelta(hours=23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +80,12 @@ def subscription_view(user: User) -> SubscriptionView:
     """Assemble the user's subscription, plan, usage, card and next bill.
 
     The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
+    Nothing here calls the provider or writes: an ended period shows as ended (`status_at`).
     """
     from .usage import current_usage
 
-    subscription = live_subscription(user)
-    if subscription is None:
+    subscription = user.current_subscription
+    if subscription is None or status_at(subscription, clock.now()) not in LIVE_STATUSES:
         return SubscriptionView(
             id=None,
             type="FREE",
@@ -210,11 +219,17 @@ def create_subscription(
 
     gateway = get_gateway()
     try:
-        customer_id = gateway.ensure_customer(user.public_id, user.email, user.billing_customer_id)
+        user_public_id = user.public_id  # read once: the local gateway's commits expire `user`
+        customer_id = gateway.ensure_customer(user_public_id, user.email, user.billing_customer_id)
         user.billing_customer_id = customer_id
         card = gateway.attach_payment_method(customer_id, payment_method_id)
         provider = gateway.create_subscription(
-            customer_id, plan, card, coupon, idempotency_key=subscription.public_id
+            customer_id,
+            plan,
+            card,
+            coupon,
+            idempotency_key=subscription.public_id,
+            user_public_id=user_public_id,
         )
     except GatewayError as error:
         db.session.rollback()
@@ -459,6 +474,10 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         if subscription is not None:
             provider = _call(gateway.retrieve_subscription, event.subscription_id)
             _apply(subscription, provider)
+        else:
+            webhooks.reconcile_unknown_subscription(gateway, event)
+    if event.type in webhooks.PAYMENT_METHOD_EVENTS:
+        webhooks.refresh_payment_method(gateway, event)
     try:
         db.session.commit()
     except IntegrityError:
