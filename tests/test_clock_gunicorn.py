@@ -8,7 +8,6 @@ renewal paid by a new card, dunning that runs out, and the monthly usage reset.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from .gunicorn_helpers import flask_cli, gunicorns, service_env
+from .gunicorn_helpers import flask_cli, gunicorns, migrated_database, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +27,7 @@ INTERNAL_TOKEN = "multi-instance-internal-token"  # gunicorn_helpers.service_env
 @pytest.fixture(scope="module")
 def migrated_url(tmp_path_factory) -> str:
     """The database the service runs on, migrated once by the operator's CLI."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql")):
-        url = f"sqlite:///{tmp_path_factory.mktemp('clock') / 'clock.db'}"
-    flask_cli(service_env(url), "db", "upgrade")
-    return url
+    return migrated_database(tmp_path_factory.mktemp("clock"))
 
 
 @dataclass
