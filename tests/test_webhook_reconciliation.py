@@ -226,3 +226,13 @@ def test_reads_never_reach_the_stripe_api(app_factory, plans, frozen_clock):
         account = client.get("/api/account")
     assert (subscription.status_code, subscription.json["data"]["type"]) == (200, "FREE")
     assert (account.status_code, account.json["data"]["subscriptionStatus"]) == (200, "CANCELED")
+
+
+def test_incomplete_past_stripes_23_hours_shows_free_without_writing(
+    auth_client, plans, frozen_clock
+):
+    subscribe(auth_client, payment_method="pm_card_authenticationRequired")
+    clock.freeze(datetime(2025, 1, 1, 23, 0, 1, tzinfo=UTC))
+    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["type"] == "FREE"
+    assert auth_client.get("/api/account").json["data"]["subscriptionStatus"] == "CANCELED"
+    assert db.session.scalar(sa.select(Subscription.status)) == "INCOMPLETE"
