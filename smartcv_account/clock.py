@@ -5,8 +5,9 @@ assert amounts to the cent and periods to the second.
 
 Outside production the time can also be moved forward, as Stripe's test clocks move a
 customer's time: the offset is kept in a small file (`TEST_CLOCK_FILE`, in the instance folder
-by default) that every worker and instance on the machine reads. Reading it costs one `stat`
-per call: the file is only re-read when it was replaced, so the hot paths stay as they were.
+by default) that every worker and instance on the machine reads. A worker `stat`s it at most
+once per RECHECK_SECONDS and re-reads it only when it was replaced, so the hot paths stay as
+they were.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from functools import lru_cache
 from pathlib import Path
 
 ZERO = timedelta(0)
+# A worker looks at the offset file at most this often: a burst of reads shares one `stat`, and
+# a `flask clock advance` in another process takes far longer than this to finish.
+RECHECK_SECONDS = 0.01
 
 _frozen: datetime | None = None
 _offset_file: Path | None = None
 # (inode, mtime, size) of the offset file when it was last read, and the offset it held.
 _seen: tuple[tuple[int, int, int] | None, timedelta] = (None, ZERO)
+_checked_at = float("-inf")
 
 
 def now() -> datetime:
@@ -42,9 +47,9 @@ def freeze(moment: datetime | None) -> None:
 
 def use_offset_file(path: Path | None) -> None:
     """Read the moved time from `path` (None: real time only, as in production)."""
-    global _offset_file, _seen
+    global _offset_file, _seen, _checked_at
     _offset_file = path
-    _seen = (None, ZERO)
+    _seen, _checked_at = (None, ZERO), float("-inf")
 
 
 def offset_file() -> Path | None:
@@ -54,17 +59,29 @@ def offset_file() -> Path | None:
 
 def offset() -> timedelta:
     """Return how far the test clock has been moved forward (zero when it never was)."""
-    global _seen
+    global _seen, _checked_at
     if _offset_file is None:
         return ZERO
+    checked_at = time.monotonic()
+    if checked_at - _checked_at < RECHECK_SECONDS:
+        return _seen[1]
+    _checked_at = checked_at
     try:
         stat = os.stat(_offset_file)
     except FileNotFoundError:
+        _seen = (None, ZERO)
         return ZERO
     key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     if _seen[0] != key:
         _seen = (key, _read_offset(_offset_file))
     return _seen[1]
+
+
+def _current_offset() -> timedelta:
+    """Return the offset in the file now, ignoring the recheck interval (for a writer)."""
+    global _checked_at
+    _checked_at = float("-inf")
+    return offset()
 
 
 def _read_offset(path: Path) -> timedelta:
@@ -80,7 +97,7 @@ def move_forward(delta: timedelta) -> datetime:
     global _seen
     if _offset_file is None:
         raise RuntimeError("the test clock is not enabled")
-    total = offset() + delta
+    total = _current_offset() + delta
     previous = _seen[0][1] if _seen[0] is not None else 0
     # Replace, never rewrite in place: a reader sees the old file or the new one, not half.
     temporary = _offset_file.with_name(f".{_offset_file.name}.{os.getpid()}")
@@ -96,8 +113,10 @@ def move_forward(delta: timedelta) -> datetime:
 
 def reset() -> None:
     """Go back to real time."""
+    global _seen
     if _offset_file is not None:
         _offset_file.unlink(missing_ok=True)
+        _seen = (None, ZERO)
 
 
 def isoformat(moment: datetime | None) -> str | None:
