@@ -7,8 +7,11 @@ import sys
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from smartcv_account import clock
+from smartcv_account.extensions import db
+from smartcv_account.models import Subscription
 
 from .billing_helpers import SUBSCRIPTION_URL, paid_invoices, subscribe
 from .factories import PASSWORD, UserFactory
@@ -158,3 +161,21 @@ def test_advance_renews_what_fell_due(clock_app, plans):
     # 32 days outlive the 30-day session: sign in again.
     client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert client.get(SUBSCRIPTION_URL).json["data"]["currentPeriodStart"] == first_end
+
+
+def test_advance_records_expiries_and_period_ends(clock_app, plans):
+    clients = []
+    for payment_method in ("pm_card_authenticationRequired", "pm_card_visa"):
+        user = UserFactory()
+        client = clock_app.test_client()
+        client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+        assert subscribe(client, payment_method=payment_method).status_code == 201
+        clients.append(client)
+    assert clients[1].put(SUBSCRIPTION_URL, json={"action": "cancel"}).status_code == 200
+    run(clock_app, "advance", "1d")
+    statuses = db.session.scalars(sa.select(Subscription.status).order_by(Subscription.id))
+    assert list(statuses) == ["CANCELED", "ACTIVE"]
+    run(clock_app, "advance", "31d")
+    db.session.expire_all()
+    statuses = db.session.scalars(sa.select(Subscription.status).order_by(Subscription.id))
+    assert list(statuses) == ["CANCELED", "CANCELED"]
