@@ -142,7 +142,10 @@ def get_plan(plan_id: str) -> Plan | None:
 
 
 def live_subscription(user) -> Subscription | SignedInSubscription | None:
-    """Return the user's subscription unless it has ended, after bringing it up to now."""
+    """Return the user's subscription unless it has ended, after bringing it up to now.
+
+    For writers (create, change) only: it may call the provider. Reads use `status_at`.
+    """
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
@@ -172,7 +175,7 @@ def is_due(subscription) -> bool:
 
 
 def refresh_if_due(subscription: Subscription) -> Subscription:
-    """Run renewals or a pending cancel whose time has come, so no read shows an ended period."""
+    """Run renewals, retries or a pending cancel whose time has come (cron and writers only)."""
     if is_due(subscription):
         provider = _call(get_gateway().advance, subscription.provider_subscription_id)
         _apply(subscription, provider)
