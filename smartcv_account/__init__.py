@@ -18,6 +18,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False  # keep the document's field order in responses
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    register_clock(app)
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -25,6 +26,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_errors(app)
     register_commands(app)
     return app
+
+
+def register_clock(app: Flask) -> None:
+    """Let every process see the test clock's moved time, except in production."""
+    from . import clock
+
+    path = app.config.get("TEST_CLOCK_FILE")
+    enabled = path and app.config["ENV_NAME"] != "production"
+    clock.use_offset_file(Path(path) if enabled else None)
 
 
 def register_extensions(app: Flask) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 import flask_migrate.cli
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import catalogue, idempotency
+from . import catalogue, clock, idempotency
 from .config import ConfigError
 from .errors import ApiError
 from .extensions import db
@@ -21,7 +22,7 @@ from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
-from .services import accounts, billing, sessions
+from .services import accounts, billing, renewals, sessions
 
 
 def register_cli(app: Flask) -> None:
@@ -33,6 +34,7 @@ def register_cli(app: Flask) -> None:
         advance_subscriptions_command,
         local_authenticate_command,
         prune_idempotency_command,
+        clock_group,
     ):
         app.cli.add_command(operator_errors(command))
     # Flask-Migrate's `db` commands reach the operator through the same `flask` entry point.
@@ -42,7 +44,10 @@ def register_cli(app: Flask) -> None:
 
 def operator_errors(command: click.Command) -> click.Command:
     """Make every failure of `command` one `Error: ...` line and exit status 1, no traceback."""
-    if getattr(command.callback, "reports_operator_errors", False):
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            operator_errors(subcommand)
+    if command.callback is None or getattr(command.callback, "reports_operator_errors", False):
         return command
     command.callback = _reporting(command.callback)
     return command
@@ -125,7 +130,7 @@ def assign_plan_command(email: str, plan_id: str) -> None:
 @click.command("advance-subscriptions")
 def advance_subscriptions_command() -> None:
     """Renew or end every subscription whose period is over (run it from cron)."""
-    count = billing.advance_due_subscriptions()
+    count = renewals.run_due_work()
     click.echo(f"advanced {count} subscription(s)")
 
 
@@ -148,3 +153,42 @@ def prune_idempotency_command() -> None:
     count = idempotency.prune()
     db.session.commit()
     click.echo(f"deleted {count} expired idempotency key(s)")
+
+
+@contextmanager
+def _clock_refusals() -> Iterator[None]:
+    """Report a refused test-clock command as one `Error: ...` line and exit status 1."""
+    try:
+        yield
+    except renewals.ClockRefused as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group("clock")
+def clock_group() -> None:
+    """Move the local test clock, as Stripe's test clocks do (never in production)."""
+
+
+@clock_group.command("advance")
+@click.argument("duration")
+def clock_advance_command(duration: str) -> None:
+    """Move time forward by DURATION (90m, 12h, 31d) and do what fell due."""
+    with _clock_refusals():
+        moment, count = renewals.advance_clock(renewals.parse_duration(duration))
+    click.echo(f"the clock is at {clock.isoformat(moment)}; advanced {count} subscription(s)")
+
+
+@clock_group.command("show")
+def clock_show_command() -> None:
+    """Print the time the service sees and how far it was moved."""
+    with _clock_refusals():
+        renewals.check_clock_allowed()
+    click.echo(f"{clock.isoformat(clock.now())} (moved {clock.offset()} ahead of real time)")
+
+
+@clock_group.command("reset")
+def clock_reset_command() -> None:
+    """Go back to real time."""
+    with _clock_refusals():
+        moment = renewals.reset_clock()
+    click.echo(f"the clock is back at real time: {clock.isoformat(moment)}")

@@ -88,6 +88,10 @@ def load_config(instance_path: Path) -> dict:
             "RATELIMIT_REGISTER_PER_EMAIL", "5 per hour"
         ),
         "BILLING_PROVIDER": os.environ.get("BILLING_PROVIDER", "local"),
+        # Where `flask clock` keeps the moved time (never read in production; "" disables).
+        "TEST_CLOCK_FILE": os.environ.get(
+            "TEST_CLOCK_FILE", str(instance_path / "test-clock.json")
+        ),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),

@@ -272,7 +272,7 @@ OPERATIONS: list[Operation] = [
         "post",
         "Verify a signed provider event and bring the subscription in step with it.",
         subscription_schemas.webhook_receipt_schema,
-        errors=("INVALID_SIGNATURE",),
+        errors=("INVALID_SIGNATURE", "VALIDATION_ERROR"),
         security=None,
         tag="webhooks",
         operation_id="stripeWebhook",

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
+from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import LocalInvoice, Plan
+from smartcv_account.services import renewals
 
 SUBSCRIPTION_URL = "/api/account/subscription"
+
+
+def at(*args) -> None:
+    """Move the pinned clock and run what fell due, as cron (`advance-subscriptions`) does."""
+    clock.freeze(datetime(*args, tzinfo=UTC))
+    renewals.run_due_work()
 
 
 def subscribe(client, plan_id="plan_premium_monthly", payment_method="pm_card_visa", **extra):

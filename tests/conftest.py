@@ -30,6 +30,7 @@ TEST_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "RATELIMIT_STORAGE_URI": "memory://",
     "BILLING_PROVIDER": "local",
+    "TEST_CLOCK_FILE": "",  # real (or frozen) time only; tests of `flask clock` set their own
     "INTERNAL_API_TOKEN": "test-internal-token",
     "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
     "SECRET_KEY": "test-secret-key-that-is-long-enough-000000",

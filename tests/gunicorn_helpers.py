@@ -61,6 +61,15 @@ def flask_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subproces
     return result
 
 
+def migrated_database(directory: Path) -> str:
+    """Return DATABASE_URL's PostgreSQL database, or a SQLite file in `directory`, migrated."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql")):
+        url = f"sqlite:///{directory / 'shared.db'}"
+    flask_cli(service_env(url), "db", "upgrade")
+    return url
+
+
 @dataclass
 class Instance:
     """A running gunicorn: its base URL, process and log file."""

@@ -11,14 +11,9 @@ import pytest
 
 from smartcv_account import clock
 
-from .billing_helpers import add_monthly_plan, change, paid_invoices, subscribe
+from .billing_helpers import add_monthly_plan, at, change, paid_invoices, subscribe
 
 JAN_1 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def at(*args) -> None:
-    """Move the pinned clock."""
-    clock.freeze(datetime(*args, tzinfo=UTC))
 
 
 @pytest.fixture

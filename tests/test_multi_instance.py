@@ -8,7 +8,6 @@ migrated with `flask --app wsgi db upgrade`, as the Procfile's release step does
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import types
 import uuid
@@ -23,7 +22,14 @@ from smartcv_account.config import DEV_SECRET_KEY, ConfigError
 from smartcv_account.extensions import db
 
 from .conftest import TEST_CONFIG
-from .gunicorn_helpers import ROOT, flask_cli, gunicorns, service_env, start, stop
+from .gunicorn_helpers import (
+    ROOT,
+    gunicorns,
+    migrated_database,
+    service_env,
+    start,
+    stop,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +41,7 @@ REDIS_URI = "redis://127.0.0.1:6379/14"
 @pytest.fixture(scope="module")
 def migrated_url(tmp_path_factory) -> str:
     """The database both instances use, migrated once by the operator's CLI."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql")):
-        url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'shared.db'}"
-    flask_cli(service_env(url), "db", "upgrade")
-    return url
+    return migrated_database(tmp_path_factory.mktemp("shared"))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 
 from smartcv_account import clock
 from smartcv_account.catalogue import PREMIUM_FEATURES
+from smartcv_account.services import renewals
 
 from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe
 
@@ -238,6 +239,7 @@ def test_reactivate_undoes_a_pending_cancel(auth_client, plans, frozen_clock):
     change(auth_client, "cancel")
     assert change(auth_client, "reactivate").status_code == 200
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
+    renewals.run_due_work()
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "ACTIVE"
     assert len(paid_invoices()) == 2
 
@@ -276,6 +278,7 @@ def test_failed_renewal_is_past_due_with_free_limits(auth_client, plans, frozen_
     subscribe(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
+    renewals.run_due_work()
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "PAST_DUE"
     account = auth_client.get("/api/account").json["data"]
     assert (account["subscriptionStatus"], account["resumesLimit"]) == ("PAST_DUE", 5)
@@ -285,7 +288,7 @@ def test_new_card_settles_a_past_due_subscription(auth_client, plans, frozen_clo
     subscribe(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
-    auth_client.get(SUBSCRIPTION_URL)
+    renewals.run_due_work()
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_visa")
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "ACTIVE"
     assert [invoice.amount_paid for invoice in paid_invoices()] == [2999, 2999]
@@ -295,6 +298,7 @@ def test_unpaid_for_a_whole_period_ends_the_subscription(auth_client, plans, fro
     subscribe(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 3, 1, tzinfo=UTC))
+    renewals.run_due_work()
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["type"] == "FREE"
     assert auth_client.get("/api/account").json["data"]["subscriptionStatus"] == "CANCELED"
 

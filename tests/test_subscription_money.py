@@ -5,13 +5,11 @@ The local gateway, through the HTTP API, with the clock pinned.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import (
     LocalCustomer,
@@ -26,6 +24,7 @@ from smartcv_account.payments.base import IdempotencyKeyReused, UnknownPaymentMe
 
 from .billing_helpers import (
     SUBSCRIPTION_URL,
+    at,
     authenticate,
     change,
     paid_invoices,
@@ -35,11 +34,6 @@ from .test_webhooks import deliver
 
 PAYMENTS = Path(__file__).resolve().parent.parent / "smartcv_account" / "payments"
 PREVIEW_URL = SUBSCRIPTION_URL + "/preview"
-
-
-def at(*args) -> None:
-    """Move the pinned clock."""
-    clock.freeze(datetime(*args, tzinfo=UTC))
 
 
 def provider_subscription() -> LocalSubscription:

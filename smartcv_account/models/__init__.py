@@ -12,17 +12,21 @@ from ..payments.local_models import (  # noqa: E402
 from .account import AuthSession, BackupCode, User
 from .billing import (
     ENTITLED_STATUSES,
+    INCOMPLETE_EXPIRY,
     LIVE_STATUSES,
     Coupon,
     CouponRedemption,
     Plan,
     Subscription,
+    UnreconciledSubscription,
     WebhookEvent,
+    status_at,
 )
 from .idempotency import IdempotencyKey
 
 __all__ = [
     "ENTITLED_STATUSES",
+    "INCOMPLETE_EXPIRY",
     "LIVE_STATUSES",
     "AuthSession",
     "BackupCode",
@@ -37,6 +41,8 @@ __all__ = [
     "LocalSubscription",
     "Plan",
     "Subscription",
+    "UnreconciledSubscription",
     "User",
     "WebhookEvent",
+    "status_at",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,26 @@ from .types import UTCDateTime
 LIVE_STATUSES = ("ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE")
 # Statuses that grant the plan's paid limits.
 ENTITLED_STATUSES = ("ACTIVE", "TRIALING")
+# Stripe expires a subscription whose first payment was not completed after 23 hours.
+INCOMPLETE_EXPIRY = timedelta(hours=23)
+
+
+def status_at(subscription: Any, now: datetime) -> str:
+    """Return the status a read shows at `now`: CANCELED once it has ended by the clock.
+
+    Reads never call the provider or write: a cancel at period end whose period is over, or an
+    INCOMPLETE subscription past Stripe's expiry, shows as ended before the job that records it
+    (`flask advance-subscriptions`, a webhook) has run. A renewal not yet run shows as it was.
+    """
+    status = subscription.status
+    if status not in LIVE_STATUSES or subscription.provider_subscription_id is None:
+        return status
+    end = subscription.current_period_end
+    if subscription.cancel_at_period_end and end is not None and end <= now:
+        return "CANCELED"
+    if status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY:
+        return "CANCELED"
+    return status
 
 
 class Plan(db.Model):
@@ -86,6 +106,8 @@ class Subscription(db.Model):
     next_invoice_amount_cents: Mapped[int | None] = mapped_column(sa.Integer)
     # Bumped by every change made under the row lock; part of each change's idempotency key.
     version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # When the provider next retries a failed renewal (local dunning); None when none is due.
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -127,6 +149,30 @@ class CouponRedemption(db.Model):
 
     def __repr__(self) -> str:
         return f"<CouponRedemption {self.user_id} {self.coupon_code}>"
+
+
+class UnreconciledSubscription(db.Model):
+    """A provider subscription with no row here that could not be adopted: the operator's list.
+
+    Written when a webhook names a subscription this service does not know (a create whose
+    worker died after the provider charged, say) and its customer's user already has a live
+    subscription, or no user can be found. Nothing is dropped silently.
+    """
+
+    __tablename__ = "unreconciled_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_subscription_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    customer_id: Mapped[str | None] = mapped_column(sa.String(64))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str | None] = mapped_column(sa.String(20))
+    # user_has_live_subscription | unknown_customer | ended | provider_error
+    reason: Mapped[str] = mapped_column(sa.String(40))
+    event_id: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<UnreconciledSubscription {self.provider_subscription_id} {self.reason}>"
 
 
 class WebhookEvent(db.Model):

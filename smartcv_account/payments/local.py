@@ -26,6 +26,7 @@ from .base import (
     CardDetails,
     ChangePreview,
     CouponLike,
+    GatewayError,
     IdempotencyKeyReused,
     InvoiceSummary,
     PaymentDeclined,
@@ -76,6 +77,9 @@ TEST_CARDS: dict[str, TestCard] = {
 INCOMPLETE_EXPIRY = timedelta(hours=23)
 # Stripe discards a pending update whose payment was not completed within 23 hours.
 PENDING_UPDATE_EXPIRY = timedelta(hours=23)
+# Local dunning: a failed renewal is charged again this long after it failed; when the last
+# retry fails the subscription is canceled (Stripe's "Smart Retries" pick their own times).
+RETRY_DELAYS = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
 
 STRIPE_STATUS = {
     "active": "ACTIVE",
@@ -198,6 +202,7 @@ class LocalGateway(PaymentGateway):
         payment_method: CardDetails,
         coupon: CouponLike | None,
         idempotency_key: str,
+        user_public_id: str | None = None,
     ) -> ProviderSubscription:
         """Start a subscription and pay its first invoice on-session (3-D Secure may be needed).
 
@@ -250,8 +255,16 @@ class LocalGateway(PaymentGateway):
         return self._view(subscription)
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
-        """Read a local subscription."""
-        return self._view(self._get(subscription_id))
+        """Read a local subscription (an unknown id is a GatewayError, as Stripe's 404 is)."""
+        subscription = db.session.get(LocalSubscription, subscription_id)
+        if subscription is None:
+            raise GatewayError(f"No such subscription: {subscription_id!r}")
+        return self._view(subscription)
+
+    def customer_user_id(self, customer_id: str) -> str | None:
+        """Return the user a local customer was made for."""
+        customer = db.session.get(LocalCustomer, customer_id)
+        return customer.user_public_id if customer is not None else None
 
     def preview_change(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str
@@ -428,9 +441,15 @@ class LocalGateway(PaymentGateway):
                 self._void(invoice)
         if subscription.pending_expires_at is not None and subscription.pending_expires_at <= now:
             self._discard_pending_update(subscription)
-        while subscription.status in ("active", "past_due", "trialing") and (
-            subscription.current_period_end <= now
-        ):
+        while True:
+            retry = self._due_retry(subscription, now)
+            if retry is not None:
+                self._retry(subscription, retry)
+                continue
+            if subscription.status not in ("active", "past_due", "trialing") or (
+                subscription.current_period_end > now
+            ):
+                break
             if subscription.cancel_at_period_end or subscription.status == "past_due":
                 # A pending cancel takes effect; an invoice still unpaid a whole period later
                 # ends the subscription, as Stripe's default dunning settings do.
@@ -462,7 +481,40 @@ class LocalGateway(PaymentGateway):
         for item in items:
             item.invoice_id = invoice.id
         self._pay(invoice, subscription, on_session=False)
-        subscription.status = "active" if invoice.status == "paid" else "past_due"
+        invoice.attempt_count = 1
+        if invoice.status == "paid":
+            subscription.status = "active"
+        else:
+            subscription.status = "past_due"
+            invoice.next_payment_attempt = invoice.created_at + RETRY_DELAYS[0]
+
+    def _due_retry(self, subscription: LocalSubscription, now: datetime) -> LocalInvoice | None:
+        """Return the past-due invoice whose next retry falls before `now` and the period end."""
+        if subscription.status != "past_due":
+            return None
+        invoice = self._latest_invoice(subscription)
+        if invoice is None or invoice.status != "open" or invoice.next_payment_attempt is None:
+            return None
+        due = invoice.next_payment_attempt
+        return invoice if due <= now and due < subscription.current_period_end else None
+
+    def _retry(self, subscription: LocalSubscription, invoice: LocalInvoice) -> None:
+        """Charge the default card again; after the last failed retry, cancel the subscription."""
+        attempted_at = invoice.next_payment_attempt
+        self._charge(invoice, subscription, on_session=False)
+        invoice.attempt_count += 1
+        if invoice.status == "paid":
+            subscription.status = "active"
+        elif invoice.attempt_count > len(RETRY_DELAYS):
+            # Stripe's subscription setting "cancel the subscription" after all retries fail,
+            # with the invoice marked uncollectible: nothing more will be tried.
+            invoice.status, invoice.next_payment_attempt = "uncollectible", None
+            subscription.status = "canceled"
+            subscription.ended_at = attempted_at
+        else:
+            invoice.next_payment_attempt = (
+                invoice.created_at + RETRY_DELAYS[invoice.attempt_count - 1]
+            )
 
     def _discard_pending_update(self, subscription: LocalSubscription) -> None:
         """Drop a pending plan swap and void the invoice that would have paid for it."""
@@ -782,6 +834,7 @@ class LocalGateway(PaymentGateway):
             invoice.payment_status = "succeeded"
             invoice.status = "paid"
             invoice.amount_paid = invoice.amount_due
+            invoice.next_payment_attempt = None
 
     def _void(self, invoice: LocalInvoice) -> None:
         """Void an open invoice, giving back the credit balance it had used (as Stripe does)."""
@@ -819,6 +872,7 @@ class LocalGateway(PaymentGateway):
             pending_plan_id=subscription.pending_plan_id,
             pending_expires_at=subscription.pending_expires_at,
             next_invoice_amount_cents=self._next_amount(subscription),
+            next_payment_attempt=invoice.next_payment_attempt if invoice else None,
         )
 
     def _next_amount(self, subscription: LocalSubscription) -> int | None:
@@ -846,6 +900,7 @@ def _decode(data: dict[str, Any]) -> ProviderSubscription:
         "current_period_end",
         "trial_end",
         "pending_expires_at",
+        "next_payment_attempt",
     ):
         if values.get(key) is not None:
             values[key] = datetime.fromisoformat(values[key])

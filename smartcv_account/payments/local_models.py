@@ -96,7 +96,7 @@ class LocalInvoice(db.Model):
     amount_due: Mapped[int] = mapped_column(sa.Integer)
     amount_paid: Mapped[int] = mapped_column(sa.Integer, default=0)
     currency: Mapped[str] = mapped_column(sa.String(3))
-    # draft | open | paid | void
+    # draft | open | paid | void | uncollectible
     status: Mapped[str] = mapped_column(sa.String(20))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -106,6 +106,9 @@ class LocalInvoice(db.Model):
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     decline_code: Mapped[str | None] = mapped_column(sa.String(40))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # Dunning, as Stripe's invoice fields: charges tried so far and when the next one runs.
+    attempt_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
-from ..models import ENTITLED_STATUSES, BackupCode, User
+from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
 from . import credentials, plans, sessions
 from .sessions import SignedInUser
 
@@ -79,7 +79,7 @@ def as_model(user: User | SignedInUser) -> User:
 def effective_plan_type(user: User) -> str:
     """Return the plan type whose limits apply: paid only while the subscription is paid up."""
     subscription = user.current_subscription
-    if subscription is not None and subscription.status in ENTITLED_STATUSES:
+    if subscription is not None and status_at(subscription, clock.now()) in ENTITLED_STATUSES:
         return _plan_type(subscription.plan_id)
     return "FREE"
 
@@ -90,16 +90,13 @@ def _plan_type(plan_id: str) -> str:
 
 
 def account_view(user: User) -> AccountView:
-    """Assemble the account as the API shows it, with renewals and usage resets applied."""
-    from . import billing, usage  # billing and usage build on this module
+    """Assemble the account as the API shows it, as of the clock, without writing."""
+    from . import usage  # usage builds on this module
 
     subscription = user.current_subscription
-    if subscription is not None and billing.is_due(subscription):
-        user = as_model(user)
-        billing.refresh_if_due(user.current_subscription)
-        subscription = user.current_subscription
+    status = status_at(subscription, clock.now()) if subscription is not None else "ACTIVE"
     counters = usage.current_usage(user)
-    ended = subscription is None or subscription.status == "CANCELED"
+    ended = subscription is None or status == "CANCELED"
     return AccountView(
         id=user.public_id,
         email=user.email,
@@ -108,7 +105,7 @@ def account_view(user: User) -> AccountView:
         email_verified=user.email_verified_at is not None,
         email_verified_at=user.email_verified_at,
         subscription_type="FREE" if ended else _plan_type(subscription.plan_id),
-        subscription_status=subscription.status if subscription else "ACTIVE",
+        subscription_status=status,
         subscription_expires_at=None if ended else subscription.current_period_end,
         resumes_created=counters["resumes_created"],
         resumes_limit=counters["resumes_limit"],

@@ -32,6 +32,7 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..models import (
+    INCOMPLETE_EXPIRY,
     LIVE_STATUSES,
     Coupon,
     CouponRedemption,
@@ -39,6 +40,7 @@ from ..models import (
     Subscription,
     User,
     WebhookEvent,
+    status_at,
 )
 from ..payments import get_gateway
 from ..payments.base import (
@@ -47,10 +49,12 @@ from ..payments.base import (
     GatewayUnavailable,
     InvalidSignature,
     InvoiceSummary,
+    MalformedEvent,
     PaymentDeclined,
     ProviderSubscription,
     UnknownPaymentMethod,
 )
+from . import webhooks
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -58,8 +62,6 @@ from .sessions import SignedInSubscription
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
 PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
-# Stripe expires a subscription whose first payment was not completed after 23 hours.
-INCOMPLETE_EXPIRY = timedelta(hours=23)
 
 
 # Coupons that only a customer's first paid subscription may use.
@@ -105,11 +107,12 @@ def subscription_view(user: User) -> SubscriptionView:
     """Assemble the user's subscription, plan, usage, card and next bill.
 
     The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
+    Nothing here calls the provider or writes: an ended period shows as ended (`status_at`).
     """
     from .usage import current_usage
 
-    subscription = live_subscription(user)
-    if subscription is None:
+    subscription = user.current_subscription
+    if subscription is None or status_at(subscription, clock.now()) not in LIVE_STATUSES:
         return SubscriptionView(
             id=None,
             type="FREE",
@@ -175,7 +178,10 @@ def get_plan(plan_id: str) -> Plan | None:
 
 
 def live_subscription(user) -> Subscription | SignedInSubscription | None:
-    """Return the user's subscription unless it has ended, after bringing it up to now."""
+    """Return the user's subscription unless it has ended, after bringing it up to now.
+
+    For writers (create, change) only: it may call the provider. Reads use `status_at`.
+    """
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
@@ -196,13 +202,16 @@ def is_due(subscription) -> bool:
     end = subscription.current_period_end
     if end is not None and end <= now:
         return True
+    retry = subscription.next_payment_attempt
+    if subscription.status == "PAST_DUE" and retry is not None and retry <= now:
+        return True
     return (
         subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
     )
 
 
 def refresh_if_due(subscription: Subscription) -> Subscription:
-    """Run renewals or a pending cancel whose time has come, so no read shows an ended period."""
+    """Run renewals, retries or a pending cancel whose time has come (cron and writers only)."""
     if is_due(subscription):
         provider = _call(get_gateway().advance, subscription.provider_subscription_id)
         _apply(subscription, provider)
@@ -249,11 +258,17 @@ def create_subscription(
 
     gateway = get_gateway()
     try:
-        customer_id = gateway.ensure_customer(user.public_id, user.email, user.billing_customer_id)
+        user_public_id = user.public_id  # read once: the local gateway's commits expire `user`
+        customer_id = gateway.ensure_customer(user_public_id, user.email, user.billing_customer_id)
         user.billing_customer_id = customer_id
         card = gateway.attach_payment_method(customer_id, payment_method_id)
         provider = gateway.create_subscription(
-            customer_id, plan, card, coupon, idempotency_key=subscription.public_id
+            customer_id,
+            plan,
+            card,
+            coupon,
+            idempotency_key=subscription.public_id,
+            user_public_id=user_public_id,
         )
     except GatewayError as error:
         # Keep what the provider kept (its customer, an attached card), as Stripe keeps them:
@@ -602,6 +617,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
     subscription.pending_plan_id = provider.pending_plan_id
     subscription.pending_expires_at = provider.pending_expires_at
     subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
+    subscription.next_payment_attempt = provider.next_payment_attempt
     subscription.updated_at = now
 
 
@@ -621,6 +637,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         raise ApiError(
             "INVALID_SIGNATURE", "The webhook signature is missing or invalid.", 400
         ) from None
+    except MalformedEvent as error:
+        raise ApiError("VALIDATION_ERROR", f"The event is not well formed: {error}.", 400) from None
     db.session.add(WebhookEvent(id=event.id, type=event.type, received_at=clock.now()))
     try:
         db.session.flush()
@@ -636,6 +654,10 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         if subscription is not None:
             provider = _call(gateway.retrieve_subscription, event.subscription_id)
             _apply(subscription, provider)
+        else:
+            webhooks.reconcile_unknown_subscription(gateway, event)
+    if event.type in webhooks.PAYMENT_METHOD_EVENTS:
+        webhooks.refresh_payment_method(gateway, event)
     try:
         db.session.commit()
     except IntegrityError:
@@ -654,6 +676,9 @@ def advance_due_subscriptions(limit: int = 500) -> int:
             Subscription.provider_subscription_id.is_not(None),
             sa.or_(
                 Subscription.current_period_end <= now,
+                sa.and_(
+                    Subscription.status == "PAST_DUE", Subscription.next_payment_attempt <= now
+                ),
                 sa.and_(
                     Subscription.status == "INCOMPLETE",
                     Subscription.created_at <= now - INCOMPLETE_EXPIRY,

@@ -60,6 +60,20 @@ def test_ensure_customer_creates_a_customer_tagged_with_the_user(gateway, locals
     assert customer["email"] == "abc@example.com"
 
 
+def test_subscription_and_customer_name_the_user_in_metadata(catalogue, localstripe_api):
+    """Reconciliation can trace a subscription with no row to its user through either."""
+    gateway = catalogue
+    customer_id = gateway.ensure_customer("usr_meta", "meta@example.com", None)
+    card = gateway.attach_payment_method(customer_id, localstripe_api.card(VISA))
+    created = gateway.create_subscription(
+        customer_id, plan("plan_premium_monthly"), card, None, "idem-meta", "usr_meta"
+    )
+
+    subscription = localstripe_api.call("GET", f"/v1/subscriptions/{created.id}")
+    assert subscription["metadata"] == {"user_id": "usr_meta"}
+    assert gateway.customer_user_id(customer_id) == "usr_meta"
+
+
 def test_ensure_customer_reuses_a_known_customer(gateway, localstripe_api):
     """A user who already has a customer id keeps it and no customer is created."""
     assert gateway.ensure_customer("usr_abc", "abc@example.com", "cus_known") == "cus_known"

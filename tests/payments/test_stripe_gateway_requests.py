@@ -944,3 +944,22 @@ def test_unreachable_server_is_unavailable():
             gateway.retrieve_subscription("sub_1")
     finally:
         gateway.close()
+
+
+def test_create_subscription_carries_the_user_in_metadata(gateway, stub):
+    """The subscription, like its customer, names the user in `metadata.user_id`."""
+    stub.answer("POST", "/v1/subscriptions", subscription())
+
+    gateway.create_subscription(
+        "cus_1", plan("plan_premium_monthly"), VISA, None, "k", user_public_id="usr_1"
+    )
+
+    assert stub.sent("POST", "/v1/subscriptions")[0].form["metadata[user_id]"] == "usr_1"
+
+
+def test_customer_user_id_reads_the_customers_metadata(gateway, stub):
+    """Reconciliation finds the user of a customer from `metadata.user_id`."""
+    customer = {"id": "cus_1", "object": "customer", "metadata": {"user_id": "usr_9"}}
+    stub.answer("GET", "/v1/customers/cus_1", customer)
+
+    assert gateway.customer_user_id("cus_1") == "usr_9"

@@ -1,0 +1,179 @@
+"""Webhook events beyond "re-read this subscription": reconciling and refreshing the card.
+
+- A subscription event for a subscription with no row here is reconciled through its customer:
+  adopted when the customer's user has no live subscription, otherwise recorded in
+  `unreconciled_subscriptions` for the operator and logged. Nothing is dropped silently.
+- `customer.updated` and `payment_method.attached/detached/automatically_updated` re-read the
+  customer's live subscription, so the card shown is the provider's current default.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import clock
+from ..errors import ApiError
+from ..extensions import db
+from ..models import LIVE_STATUSES, Subscription, UnreconciledSubscription, User
+from ..payments.base import (
+    GatewayError,
+    GatewayUnavailable,
+    PaymentGateway,
+    ProviderSubscription,
+    WebhookEvent,
+)
+from .accounts import new_public_id
+
+log = logging.getLogger(__name__)
+
+PAYMENT_METHOD_EVENTS = (
+    "customer.updated",
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.automatically_updated",
+)
+
+
+def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:
+    """Adopt or record a provider subscription that has no row here (flushes, never commits)."""
+    from .billing import PLACEHOLDER_TIMEOUT, _apply
+
+    try:
+        provider = gateway.retrieve_subscription(event.subscription_id)
+    except GatewayUnavailable:
+        raise _retry_later() from None
+    except GatewayError:
+        _record(event, None, None, "provider_error", None)
+        return
+    user = _customer_user(gateway, provider.customer_id)
+    if user is None:
+        _record(event, provider, None, "unknown_customer", provider.customer_id)
+        return
+    live = db.session.scalar(
+        sa.select(Subscription)
+        .where(Subscription.user_id == user.id, Subscription.status.in_(LIVE_STATUSES))
+        .with_for_update()
+    )
+    if live is not None and live.provider_subscription_id is None:
+        if live.created_at > clock.now() - PLACEHOLDER_TIMEOUT:
+            # A create is still running and will record this subscription itself; if it dies,
+            # the provider's next delivery (after the placeholder is released) adopts it.
+            raise _retry_later()
+    if provider.status not in LIVE_STATUSES:
+        _record(event, provider, user, "ended", provider.customer_id)
+        return
+    if live is not None:
+        _record(event, provider, user, "user_has_live_subscription", provider.customer_id)
+        return
+    now = clock.now()
+    subscription = Subscription(
+        public_id=new_public_id("sub"),
+        user_id=user.id,
+        plan_id=provider.plan_id,
+        status=provider.status,
+        cancel_at_period_end=provider.cancel_at_period_end,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(subscription)
+    _apply(subscription, provider)
+    user.current_subscription = subscription
+    user.billing_customer_id = user.billing_customer_id or provider.customer_id
+    db.session.flush()
+    log.warning(
+        "adopted provider subscription %s for user %s from event %s",
+        provider.id,
+        user.public_id,
+        event.id,
+    )
+
+
+def refresh_payment_method(gateway: PaymentGateway, event: WebhookEvent) -> None:
+    """Re-read the subscription whose card a customer or payment-method event may change."""
+    from .billing import _apply, _call
+
+    obj: dict[str, Any] = event.payload["data"]["object"]
+    customer_id = obj.get("id") if event.type == "customer.updated" else obj.get("customer")
+    conditions = [Subscription.payment_method_id == obj.get("id")]
+    if customer_id is not None:
+        conditions.append(
+            Subscription.user_id.in_(
+                sa.select(User.id).where(User.billing_customer_id == customer_id)
+            )
+        )
+    subscriptions = db.session.scalars(
+        sa.select(Subscription).where(
+            Subscription.status.in_(LIVE_STATUSES),
+            Subscription.provider_subscription_id.is_not(None),
+            sa.or_(*conditions),
+        )
+    ).all()
+    for subscription in subscriptions:
+        provider = _call(gateway.retrieve_subscription, subscription.provider_subscription_id)
+        _apply(subscription, provider)
+        if provider.payment_method is None:
+            _forget_card(subscription)
+
+
+def _forget_card(subscription: Subscription) -> None:
+    """Show no card once the provider has none (the default was detached)."""
+    subscription.payment_method_id = None
+    subscription.payment_method_type = None
+    subscription.card_brand = None
+    subscription.card_last4 = None
+    subscription.card_exp_month = None
+    subscription.card_exp_year = None
+
+
+def _customer_user(gateway: PaymentGateway, customer_id: str) -> User | None:
+    """Return the user behind a provider customer: by our link, else the customer's metadata."""
+    user = db.session.scalar(sa.select(User).where(User.billing_customer_id == customer_id))
+    if user is not None:
+        return user
+    try:
+        public_id = gateway.customer_user_id(customer_id)
+    except GatewayUnavailable:
+        raise _retry_later() from None
+    except GatewayError:
+        return None
+    if public_id is None:
+        return None
+    return db.session.scalar(sa.select(User).where(User.public_id == public_id))
+
+
+def _record(
+    event: WebhookEvent,
+    provider: ProviderSubscription | None,
+    user: User | None,
+    reason: str,
+    customer_id: str | None,
+) -> None:
+    """Keep an unreconciled subscription for the operator, and say so in the log."""
+    db.session.add(
+        UnreconciledSubscription(
+            provider_subscription_id=event.subscription_id,
+            customer_id=customer_id,
+            user_id=user.id if user is not None else None,
+            status=provider.status if provider is not None else None,
+            reason=reason,
+            event_id=event.id,
+            created_at=clock.now(),
+        )
+    )
+    db.session.flush()
+    log.warning(
+        "provider subscription %s has no row here and was not adopted (%s); event %s",
+        event.subscription_id,
+        reason,
+        event.id,
+    )
+
+
+def _retry_later() -> ApiError:
+    """The 503 that makes the provider deliver the event again later (nothing is recorded)."""
+    return ApiError(
+        "SERVICE_UNAVAILABLE", "The event cannot be applied yet; deliver it again later.", 503
+    )
