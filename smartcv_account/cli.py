@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 
 from . import catalogue
 from .extensions import db
 from .models import User
 from .payments import get_gateway
 from .payments.local import LocalGateway
-from .services import accounts, billing, sessions
+from .services import accounts, activity, billing, sessions
 
 
 def register_cli(app: Flask) -> None:
@@ -24,6 +25,7 @@ def register_cli(app: Flask) -> None:
         assign_plan_command,
         advance_subscriptions_command,
         local_authenticate_command,
+        prune_activity_command,
     ):
         app.cli.add_command(command)
 
@@ -85,3 +87,13 @@ def local_authenticate_command(payment_intent_id: str, fail: bool) -> None:
     body = gateway.authenticate_payment(payment_intent_id, succeed=not fail)
     billing.handle_webhook(body, gateway.signed_event(body))
     click.echo(f"delivered {json.loads(body)['type']} for {payment_intent_id}")
+
+
+@click.command("prune-activity")
+@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: config).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+def prune_activity_command(days: int | None, batch_size: int) -> None:
+    """Delete activity events older than ACTIVITY_RETENTION_DAYS (365), in small batches."""
+    keep = days or current_app.config["ACTIVITY_RETENTION_DAYS"]
+    count = activity.prune(timedelta(days=keep), batch_size)
+    click.echo(f"deleted {count} activity event(s) older than {keep} days")

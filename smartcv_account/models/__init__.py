@@ -8,6 +8,7 @@ from ..payments.local_models import (  # noqa: E402
     LocalSubscription,
 )
 from .account import AuthSession, BackupCode, User
+from .activity import ACTIVITY_TYPES, ActivityEvent
 from .billing import (
     ENTITLED_STATUSES,
     LIVE_STATUSES,
@@ -18,6 +19,8 @@ from .billing import (
 )
 
 __all__ = [
+    "ACTIVITY_TYPES",
+    "ActivityEvent",
     "ENTITLED_STATUSES",
     "LIVE_STATUSES",
     "AuthSession",

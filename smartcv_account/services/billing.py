@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
+from .. import client, clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
@@ -26,6 +26,7 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
+from . import activity
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -219,6 +220,7 @@ def create_subscription(
         raise _gateway_error(error) from None
     _apply(subscription, provider)
     user.current_subscription = subscription
+    activity.record(user.id, "subscription_created", {"subscriptionId": subscription.public_id})
     db.session.commit()
     return subscription
 
@@ -276,8 +278,24 @@ def change_subscription(
         proration_behavior=proration_behavior,
         payment_method_id=payment_method_id,
     )
+    _record_change(subscription, action)
     db.session.commit()
     return result
+
+
+def _record_change(subscription: Subscription, action: str) -> None:
+    """Record what the user did; an immediate cancel was recorded by `_apply` already."""
+    details = {"subscriptionId": subscription.public_id, "action": action}
+    if action != "cancel":
+        activity.record(
+            subscription.user_id,
+            "subscription_changed",
+            {**details, "planId": subscription.plan_id},
+        )
+    elif subscription.status != "CANCELED":
+        activity.record(
+            subscription.user_id, "subscription_canceled", {**details, "atPeriodEnd": True}
+        )
 
 
 def _change_plan(subscription: Subscription, *, action, plan_id, proration_behavior, **_):
@@ -351,6 +369,15 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
     return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
 
 
+def cancel_immediately(subscription: Subscription) -> None:
+    """End a subscription at the provider now (account deletion); GatewayError propagates."""
+    if subscription.provider_subscription_id is None:
+        # Arranged by an operator, never billed: nothing to tell the provider.
+        subscription.status, subscription.canceled_at = "CANCELED", clock.now()
+        return
+    _apply(subscription, get_gateway().cancel_now(subscription.provider_subscription_id))
+
+
 def _invalid_change(message: str) -> ApiError:
     """Make the 409 for a plan change the rules do not allow."""
     return ApiError("INVALID_PLAN_CHANGE", message, 409)
@@ -403,6 +430,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
         db.session.refresh(subscription, ["plan"])
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
+    _record_transition(subscription, provider.status)
     subscription.status = provider.status
     subscription.current_period_start = provider.current_period_start
     subscription.current_period_end = provider.current_period_end
@@ -419,6 +447,17 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
     subscription.client_secret = provider.client_secret
     subscription.next_action = provider.next_action
     subscription.updated_at = now
+
+
+def _record_transition(subscription: Subscription, new_status: str) -> None:
+    """Record the provider's verdicts: a payment that failed, a subscription that ended."""
+    if subscription.id is None or new_status == subscription.status:
+        return
+    details = {"subscriptionId": subscription.public_id}
+    if new_status == "PAST_DUE":
+        activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
+    elif new_status == "CANCELED":
+        activity.record(subscription.user_id, "subscription_canceled", details, client.NOBODY)
 
 
 # --- webhooks and time --------------------------------------------------------------------------
@@ -444,10 +483,12 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         db.session.rollback()
         return False
     if event.subscription_id:
+        # Locked: an account deletion canceling this subscription meanwhile waits, or is
+        # waited for, so neither writes over the other's provider state.
         subscription = db.session.scalar(
-            sa.select(Subscription).where(
-                Subscription.provider_subscription_id == event.subscription_id
-            )
+            sa.select(Subscription)
+            .where(Subscription.provider_subscription_id == event.subscription_id)
+            .with_for_update()
         )
         if subscription is not None:
             provider = _call(gateway.retrieve_subscription, event.subscription_id)
