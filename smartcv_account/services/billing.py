@@ -220,7 +220,9 @@ def create_subscription(
         raise _gateway_error(error) from None
     _apply(subscription, provider)
     user.current_subscription = subscription
-    activity.record(user.id, "subscription_created", {"subscriptionId": subscription.public_id})
+    activity.record(
+        subscription.user_id, "subscription_created", {"subscriptionId": subscription.public_id}
+    )
     db.session.commit()
     return subscription
 

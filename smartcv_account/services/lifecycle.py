@@ -117,6 +117,9 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
         "subscription": billing.subscription_view(model),
         "subscriptions": _newest_first(Subscription, model.id),
     }
+    # Everything is flushed and the document only reads from here on: detached, its rows are
+    # not expired by the commit, so dumping it reads none of them again.
+    db.session.expunge_all()
     db.session.commit()
     return document
 
