@@ -15,6 +15,7 @@ from smartcv_account.models import (
     ActivityEvent,
     AuthSession,
     BackupCode,
+    LocalCustomer,
     LocalInvoice,
     LocalSubscription,
     Subscription,
@@ -132,6 +133,15 @@ def test_paid_subscription_is_canceled_at_once_and_invoices_are_kept(
     clock.freeze(datetime(2025, 3, 1, tzinfo=UTC))
     get_gateway().advance(provider.id)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LocalInvoice)) == 1
+
+
+def test_provider_customer_keeps_no_email_or_old_id(auth_client, user, plans):
+    subscribe(auth_client)
+    assert delete(auth_client).status_code == 200
+    db.session.expire_all()
+    customer = db.session.scalar(sa.select(LocalCustomer))
+    assert customer.email == "" and customer.user_public_id == reloaded(user).public_id
+    assert db.session.scalar(sa.select(LocalInvoice.customer_id)) == customer.id
 
 
 def test_incomplete_subscription_is_canceled_too(auth_client, plans):

@@ -175,6 +175,13 @@ class PaymentGateway(ABC):
         """End the subscription immediately (used to abandon a failed create)."""
 
     @abstractmethod
+    def forget_customer(self, customer_id: str, user_public_id: str) -> None:
+        """Remove the customer's email and name (account deletion); its invoices stay.
+
+        `user_public_id` replaces the user id the customer was tagged with.
+        """
+
+    @abstractmethod
     def update_payment_method(
         self, subscription_id: str, customer_id: str, payment_method_id: str
     ) -> ProviderSubscription:

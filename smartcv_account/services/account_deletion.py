@@ -19,6 +19,7 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import LIVE_STATUSES, ActivityEvent, AuthSession, BackupCode, Subscription, User
+from ..payments import get_gateway
 from ..payments.base import GatewayError
 from . import accounts, billing, credentials
 
@@ -51,22 +52,32 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
     """
     user = db.session.scalar(sa.select(User).where(User.id == signed_in.id).with_for_update())
     _confirm(user, current_password, two_factor_code)
-    subscription = _live_subscription(user)
-    if subscription is not None:
-        try:
-            billing.cancel_immediately(subscription)
-        except GatewayError:
-            db.session.rollback()
-            raise ApiError(
-                "SERVICE_UNAVAILABLE",
-                "The payment provider could not cancel your subscription, so nothing was "
-                "deleted; try again shortly.",
-                503,
-            ) from None
+    new_public_id = f"deleted_{secrets.token_hex(12)}"
+    try:
+        _settle_with_provider(user, new_public_id)
+    except GatewayError:
+        db.session.rollback()
+        raise ApiError(
+            "SERVICE_UNAVAILABLE",
+            "The payment provider could not be reached, so nothing was deleted; try again shortly.",
+            503,
+        ) from None
     # The goodbye notice is written to the outbox here, in this transaction and while the
     # address is still known: notices.account_deleted(user.email, user.name).
-    _erase(user)
+    _erase(user, new_public_id)
     db.session.commit()
+
+
+def _settle_with_provider(user: User, new_public_id: str) -> None:
+    """Cancel the live subscription now and strip the provider's customer of email and name.
+
+    Both are safe to repeat, so a retry after a 503 in between finishes the job.
+    """
+    subscription = _live_subscription(user)
+    if subscription is not None:
+        billing.cancel_immediately(subscription)
+    if user.billing_customer_id is not None:
+        get_gateway().forget_customer(user.billing_customer_id, new_public_id)
 
 
 def _confirm(user: User, current_password: str, two_factor_code: str | None) -> None:
@@ -93,16 +104,15 @@ def _live_subscription(user: User) -> Subscription | None:
     )
 
 
-def _erase(user: User) -> None:
+def _erase(user: User, new_public_id: str) -> None:
     """Erase everything personal about the user; keep the row for the invoices (no commit)."""
     now = clock.now()
     for table in (AuthSession, ActivityEvent, BackupCode):
         db.session.execute(sa.delete(table).where(table.user_id == user.id))
     for name, value in ERASED_VALUES.items():
         setattr(user, name, value)
-    token = secrets.token_hex(16)
-    user.email = f"deleted:{token}"
-    user.public_id = f"deleted_{token[:24]}"
+    user.email = f"deleted:{secrets.token_hex(16)}"
+    user.public_id = new_public_id
     # A hash of a random secret nobody holds: no password ever matches it.
     user.password_hash = credentials.hash_password(secrets.token_urlsafe(32))
     user.credential_version = User.credential_version + 1

@@ -64,6 +64,9 @@ def test_deletion_cancels_the_subscription_at_stripe(subscribed, localstripe_api
     response = client.delete("/api/account", json={"currentPassword": PASSWORD})
     assert response.status_code == 200, response.json
     assert provider_status(localstripe_api) == "canceled"
+    [customer] = localstripe_api.call("GET", "/v1/customers")["data"]
+    assert customer["email"] in ("", None) and customer["name"] in ("", None)
+    assert customer["metadata"]["user_id"].startswith("deleted_")
     db.session.expire_all()
     assert db.session.scalar(sa.select(Subscription.status)) == "CANCELED"
     assert db.session.get(User, user.id).deleted_at is not None
