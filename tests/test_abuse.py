@@ -126,6 +126,14 @@ def endpoints(user_email: str) -> dict[str, dict[str, Any]]:
                 "twoFactorEnabled": {"currentPassword": PASSWORD, "twoFactorEnabled": True},
             },
         },
+        "delete_account": {
+            "method": "DELETE",
+            "url": "/api/account",
+            "fields": {
+                "currentPassword": {"currentPassword": PASSWORD},
+                "twoFactorCode": {"currentPassword": "not the password"},
+            },
+        },
         "subscription_update": {
             "method": "PUT",
             "url": "/api/account/subscription",
