@@ -218,7 +218,7 @@ def test_bad_limits_are_validation_errors(auth_client, assert_error):
 def test_unknown_or_foreign_cursor_is_a_validation_error(app, user, auth_client, assert_error):
     other = signed_in(app, UserFactory().email)
     foreign = events(other)[0]["id"]
-    for cursor in ("evt_nope", foreign):
+    for cursor in ("evt_nope", "evt_" + "0" * 24, "evt\x00", "x" * 300, foreign):
         response = auth_client.get(ACTIVITY_URL, query_string={"before": cursor})
         assert_error(response, 400, "VALIDATION_ERROR", "before")
 

@@ -107,7 +107,9 @@ def test_another_users_session_is_not_found_and_stays_live(app, user, assert_err
 
 
 def test_unknown_session_id_is_not_found(auth_client, assert_error):
-    assert_error(auth_client.delete(f"{SESSIONS_URL}/sess_nope"), 404, "SESSION_NOT_FOUND")
+    for unknown in ("sess_nope", "sess_" + "0" * 24, "sess%00x", "x" * 300, "%F0%9F%98%80"):
+        response = auth_client.delete(f"{SESSIONS_URL}/{unknown}")
+        assert_error(response, 404, "SESSION_NOT_FOUND")
 
 
 def test_a_revoked_session_is_gone_from_the_list_and_not_found_again(app, user, assert_error):

@@ -42,7 +42,11 @@ class ActivityQuerySchema(BaseSchema):
     limit = fields.Integer(
         load_default=DEFAULT_ACTIVITY_PAGE, validate=validate.Range(1, MAX_ACTIVITY_PAGE)
     )
-    before = Trimmed(validate=validate.Length(min=1, max=40))
+    before = Trimmed(
+        validate=validate.Regexp(
+            r"evt_[0-9a-f]{24}\Z", error="Unknown cursor: pass a nextCursor as given."
+        )
+    )
 
 
 class ActivityEventSchema(BaseSchema):

@@ -7,6 +7,7 @@ cookie's token hash to one session row and returns that row's id with the user
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import ActivityEvent, AuthSession, BackupCode, Subscription, User
 from . import accounts, activity, billing
+
+SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +73,13 @@ def list_sessions(user, current_session_id: int | None) -> list[SessionView]:
 
 def revoke_session(user, public_id: str, current_session_id: int | None) -> bool:
     """Revoke one live session of the user; return whether it was the current one."""
-    target = db.session.scalar(
-        sa.select(AuthSession).where(_live(user), AuthSession.public_id == public_id)
-    )
+    # Anything not shaped like an id is not looked up: a NUL in the path would be a
+    # PostgreSQL error rather than a 404.
+    target = None
+    if SESSION_ID.fullmatch(public_id):
+        target = db.session.scalar(
+            sa.select(AuthSession).where(_live(user), AuthSession.public_id == public_id)
+        )
     if target is None:
         raise ApiError(
             "SESSION_NOT_FOUND", "You have no active session with this id.", 404, {"field": "id"}
