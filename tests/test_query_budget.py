@@ -40,8 +40,8 @@ BUDGET = {
     "POST /api/internal/users/<id>/usage": 3,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of the other sessions, this session's new credential version, and updatedAt (skipped by
-    # the ORM when the second has not changed since the last write).
-    "PUT /api/account/security (password)": 6,
+    # the ORM when the second has not changed since the last write), the activity event's INSERT.
+    "PUT /api/account/security (password)": 7,
     # The user by email, the new session's INSERT, the last-login UPDATE, the activity event's
     # INSERT, the re-read.
     "POST /api/auth/login": 5,
