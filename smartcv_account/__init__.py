@@ -69,6 +69,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs.bp, url_prefix="/api")
     app.register_blueprint(auth.bp, url_prefix="/api/auth")
     app.register_blueprint(account.bp, url_prefix="/api/account")
+    from .api import lifecycle
+
+    app.register_blueprint(lifecycle.bp, url_prefix="/api/account")
     app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(internal.bp, url_prefix="/api/internal")

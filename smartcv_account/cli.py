@@ -7,11 +7,12 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import click
 import flask_migrate.cli
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import catalogue, clock, idempotency
@@ -22,7 +23,7 @@ from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
-from .services import accounts, billing, renewals, sessions
+from .services import accounts, activity, billing, renewals, sessions
 
 
 def register_cli(app: Flask) -> None:
@@ -35,6 +36,7 @@ def register_cli(app: Flask) -> None:
         local_authenticate_command,
         prune_idempotency_command,
         clock_group,
+        prune_activity_command,
     ):
         app.cli.add_command(operator_errors(command))
     # Flask-Migrate's `db` commands reach the operator through the same `flask` entry point.
@@ -192,3 +194,13 @@ def clock_reset_command() -> None:
     with _clock_refusals():
         moment = renewals.reset_clock()
     click.echo(f"the clock is back at real time: {clock.isoformat(moment)}")
+
+
+@click.command("prune-activity")
+@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: config).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+def prune_activity_command(days: int | None, batch_size: int) -> None:
+    """Delete activity events older than ACTIVITY_RETENTION_DAYS (365), in small batches."""
+    keep = days or current_app.config["ACTIVITY_RETENTION_DAYS"]
+    count = activity.prune(timedelta(days=keep), batch_size)
+    click.echo(f"deleted {count} activity event(s) older than {keep} days")

@@ -109,6 +109,9 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_SECURITY_FAILURES_PER_USER": os.environ.get(
             "RATELIMIT_SECURITY_FAILURES_PER_USER", "10 per 15 minutes"
         ),
+        "RATELIMIT_EXPORT_PER_USER": os.environ.get("RATELIMIT_EXPORT_PER_USER", "5 per hour"),
+        # Activity events older than this are deleted by `flask prune-activity`.
+        "ACTIVITY_RETENTION_DAYS": _int("ACTIVITY_RETENTION_DAYS", 365),
     }
     return config
 

@@ -20,6 +20,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from .schemas import account as account_schemas
+from .schemas import lifecycle as lifecycle_schemas
 from .schemas import subscription as subscription_schemas
 from .schemas import usage as usage_schemas
 from .schemas.base import Money, Timestamp
@@ -58,6 +59,7 @@ ERROR_CODES: dict[str, int] = {
     "SERVICE_UNAVAILABLE": 503,
     "IDEMPOTENCY_KEY_REUSED": 422,
     "IDEMPOTENCY_KEY_IN_USE": 409,
+    "SESSION_NOT_FOUND": 404,
 }
 # Answers of an operation that honours Idempotency-Key (smartcv_account/idempotency.py).
 IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
@@ -287,6 +289,58 @@ OPERATIONS: list[Operation] = [
         security="internal",
         tag="internal",
         operation_id="recordUsage",
+    ),
+    # Sessions, activity, export and deletion (api/lifecycle.py).
+    Operation(
+        "/api/account/sessions",
+        "get",
+        "List the user's live sessions, newest first.",
+        lifecycle_schemas.sessions_schema,
+        tag="sessions",
+        operation_id="listSessions",
+    ),
+    Operation(
+        "/api/account/sessions",
+        "delete",
+        "Revoke every session of the user but this one.",
+        lifecycle_schemas.revoked_schema,
+        tag="sessions",
+        operation_id="revokeOtherSessions",
+    ),
+    Operation(
+        "/api/account/sessions/{session_id}",
+        "delete",
+        "Revoke one session; revoking the current one signs this browser out.",
+        None,
+        errors=("SESSION_NOT_FOUND",),
+        tag="sessions",
+        operation_id="revokeSession",
+    ),
+    Operation(
+        "/api/account/activity",
+        "get",
+        "Page through the account's activity, newest first (query: limit, before).",
+        lifecycle_schemas.activity_page_schema,
+        errors=("VALIDATION_ERROR",),
+        tag="sessions",
+        operation_id="listActivity",
+    ),
+    Operation(
+        "/api/account/export",
+        "get",
+        "Return everything the service holds about the user, as one JSON document.",
+        lifecycle_schemas.export_schema,
+        errors=("RATE_LIMITED",),
+        operation_id="exportAccount",
+    ),
+    Operation(
+        "/api/account",
+        "delete",
+        "Delete the account: cancel the paid subscription, end every session, erase the data.",
+        None,
+        request=lifecycle_schemas.account_delete_schema,
+        errors=("INVALID_PASSWORD", "TWO_FACTOR_REQUIRED", "INVALID_TWO_FACTOR_CODE"),
+        operation_id="deleteAccount",
     ),
 ]
 

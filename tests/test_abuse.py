@@ -126,6 +126,14 @@ def endpoints(user_email: str) -> dict[str, dict[str, Any]]:
                 "twoFactorEnabled": {"currentPassword": PASSWORD, "twoFactorEnabled": True},
             },
         },
+        "delete_account": {
+            "method": "DELETE",
+            "url": "/api/account",
+            "fields": {
+                "currentPassword": {"currentPassword": PASSWORD},
+                "twoFactorCode": {"currentPassword": "not the password"},
+            },
+        },
         "subscription_update": {
             "method": "PUT",
             "url": "/api/account/subscription",
@@ -174,6 +182,17 @@ def snapshot() -> dict[str, list[tuple]]:
         rows[table.name] = sorted((tuple(map(repr, row)) for row in result), key=repr)
     db.session.rollback()
     return rows
+
+
+# Refusals the activity log records (a failed login for a known account), by design.
+RECORDED_REFUSALS = {"INVALID_CREDENTIALS", "INVALID_TWO_FACTOR_CODE"}
+
+
+def unrecorded(rows: dict[str, list[tuple]], response) -> dict[str, list[tuple]]:
+    """`rows` without the activity log's when `response` is a refusal the log records."""
+    if response.get_json()["code"] not in RECORDED_REFUSALS:
+        return rows
+    return {name: table for name, table in rows.items() if name != "activity_events"}
 
 
 @pytest.fixture
@@ -232,7 +251,9 @@ def test_hostile_value_in_every_field_is_refused_and_changes_nothing(target, end
                 assert response.get_json()["success"] is True, label
                 continue
             check_refused(response, label)
-            assert snapshot() == before, f"{label} was refused but changed the database"
+            assert unrecorded(snapshot(), response) == unrecorded(before, response), (
+                f"{label} was refused but changed the database"
+            )
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINT_NAMES)

@@ -28,7 +28,7 @@ def _security_headers_present(response) -> None:
         ("get", "/healthz", {}, 200),
         ("get", "/api/account", {}, 401),
         ("get", "/api/no-such-thing", {}, 404),
-        ("delete", "/api/account", {}, 405),
+        ("patch", "/api/account", {}, 405),
         ("post", "/api/auth/login", {"data": "x", "content_type": "text/plain"}, 415),
         ("post", "/api/auth/login", {"data": "{", "content_type": "application/json"}, 400),
         ("post", "/api/auth/login", {"json": {"email": "a@example.com", "password": "nope"}}, 401),

@@ -40,21 +40,38 @@ BUDGET = {
     "POST /api/internal/users/<id>/usage": 3,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of the other sessions, this session's new credential version, and updatedAt (skipped by
-    # the ORM when the second has not changed since the last write).
-    "PUT /api/account/security (password)": 6,
-    # The user by email, the new session's INSERT, the last-login UPDATE, the re-read.
-    "POST /api/auth/login": 4,
-    # Session+user, the revocation's UPDATE.
-    "POST /api/auth/logout": 2,
+    # the ORM when the second has not changed since the last write), the activity event's INSERT.
+    "PUT /api/account/security (password)": 7,
+    # The user by email, the new session's INSERT, the last-login UPDATE, the activity event's
+    # INSERT, the re-read.
+    "POST /api/auth/login": 5,
+    # Session+user, the revocation's UPDATE, the activity event's INSERT.
+    "POST /api/auth/logout": 3,
     # The user's INSERT, the session's INSERT, the re-read.
     "POST /api/auth/register": 3,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
     # Writes read the user, the subscription and its plan as they need them (no eager joins:
     # the hot reads use one Core row instead).
-    "POST /api/account/subscription": 34,
-    "PUT /api/account/subscription (cancel)": 12,
+    # Each also writes its activity event (one INSERT).
+    "POST /api/account/subscription": 35,
+    "PUT /api/account/subscription (cancel)": 13,
     "GET /healthz": 1,
+    # Session+user, the live sessions.
+    "GET /api/account/sessions": 2,
+    # Session+user, the target session, its revocation's UPDATE, the activity event's INSERT.
+    "DELETE /api/account/sessions/<id>": 4,
+    # Session+user, one UPDATE for all the others, the activity event's INSERT.
+    "DELETE /api/account/sessions": 3,
+    # Session+user, the page; with a cursor, the cursor event's (created_at, id) first.
+    "GET /api/account/activity": 2,
+    "GET /api/account/activity (cursor)": 3,
+    # Session+user, the model, the event's INSERT, the current subscription, the backup codes
+    # count, sessions, events, subscriptions (plans come from the in-process snapshot).
+    "GET /api/account/export": 8,
+    # Session+user, the user locked, the live subscription locked, the DELETEs of sessions,
+    # events and backup codes, the user's UPDATE.
+    "DELETE /api/account": 7,
 }
 # What the issue asks of the hot path, whatever the table above says.
 HOT_PATH_LIMIT = 2
@@ -253,6 +270,55 @@ def test_cancel_subscription(premium_client, count_queries):
 def test_health(client, count_queries):
     count, statements = issued(count_queries, lambda: client.get("/healthz"))
     within("GET /healthz", count, statements)
+
+
+# --- sessions, activity, export and deletion ---------------------------------------------------
+
+
+def test_list_sessions(auth_client, count_queries):
+    count, statements = issued(count_queries, lambda: auth_client.get("/api/account/sessions"))
+    within("GET /api/account/sessions", count, statements)
+
+
+def test_revoke_one_session(app, user, auth_client, count_queries):
+    other = app.test_client()
+    other.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+    target = next(
+        s["id"] for s in auth_client.get("/api/account/sessions").json["data"] if not s["current"]
+    )
+    count, statements = issued(
+        count_queries, lambda: auth_client.delete(f"/api/account/sessions/{target}")
+    )
+    within("DELETE /api/account/sessions/<id>", count, statements)
+
+
+def test_revoke_other_sessions(auth_client, count_queries):
+    count, statements = issued(count_queries, lambda: auth_client.delete("/api/account/sessions"))
+    within("DELETE /api/account/sessions", count, statements)
+
+
+def test_activity_pages(app, user, auth_client, count_queries):
+    app.test_client().post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
+    url = "/api/account/activity?limit=1"
+    count, statements = issued(count_queries, lambda: auth_client.get(url))
+    within("GET /api/account/activity", count, statements)
+    cursor = auth_client.get(url).json["data"]["nextCursor"]
+    count, statements = issued(count_queries, lambda: auth_client.get(f"{url}&before={cursor}"))
+    within("GET /api/account/activity (cursor)", count, statements)
+
+
+def test_export(premium_client, count_queries):
+    premium_client.get(SUBSCRIPTION_URL)  # the plan snapshot is filled once per process and TTL
+    count, statements = issued(count_queries, lambda: premium_client.get("/api/account/export"))
+    within("GET /api/account/export", count, statements)
+
+
+def test_delete_account(auth_client, count_queries):
+    count, statements = issued(
+        count_queries,
+        lambda: auth_client.delete("/api/account", json={"currentPassword": PASSWORD}),
+    )
+    within("DELETE /api/account", count, statements)
 
 
 # --- bcrypt stays on the paths that need it -----------------------------------------------------

@@ -10,6 +10,7 @@ from ..payments.local_models import (  # noqa: E402
     LocalSubscription,
 )
 from .account import AuthSession, BackupCode, User
+from .activity import ACTIVITY_TYPES, ActivityEvent
 from .billing import (
     ENTITLED_STATUSES,
     INCOMPLETE_EXPIRY,
@@ -25,6 +26,8 @@ from .billing import (
 from .idempotency import IdempotencyKey
 
 __all__ = [
+    "ACTIVITY_TYPES",
+    "ActivityEvent",
     "ENTITLED_STATUSES",
     "INCOMPLETE_EXPIRY",
     "LIVE_STATUSES",

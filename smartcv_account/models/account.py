@@ -57,6 +57,9 @@ class User(db.Model):
     # Bumped by every password change; a session is live only while it carries the same
     # number (services/sessions.py), which closes the login-versus-password-change race.
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when the account is deleted: the row stays, erased (services/account_deletion.py),
+    # for the invoices that refer to it.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     current_subscription: Mapped[Subscription | None] = relationship(
         foreign_keys=[current_subscription_id], post_update=True
@@ -85,16 +88,25 @@ class AuthSession(db.Model):
     __tablename__ = "auth_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The id the session list shows (`sess_…`): neither the token nor its hash.
+    public_id: Mapped[str] = mapped_column(sa.String(40))
     # SHA-256 of the cookie's token: a database leak does not hand out live sessions.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written at most every TOUCH_INTERVAL (services/sessions.py), so reads stay reads.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The client as seen through TRUSTED_PROXIES when the session started.
+    ip_address: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(512))
     # The user's credential_version when this session's password check ran.
     credential_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship()
+
+    __table_args__ = (sa.Index("ix_auth_sessions_public_id", "public_id", unique=True),)
 
     def __repr__(self) -> str:
         return f"<AuthSession {self.id} user={self.user_id} revoked={self.revoked_at}>"

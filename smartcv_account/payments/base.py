@@ -258,6 +258,13 @@ class PaymentGateway(ABC):
         """End the subscription now; an INCOMPLETE one's open invoice is voided."""
 
     @abstractmethod
+    def forget_customer(self, customer_id: str, user_public_id: str) -> None:
+        """Remove the customer's email and name (account deletion); its invoices stay.
+
+        `user_public_id` replaces the user id the customer was tagged with.
+        """
+
+    @abstractmethod
     def update_payment_method(
         self,
         subscription_id: str,

@@ -387,6 +387,14 @@ class LocalGateway(PaymentGateway):
 
         return _decode(self._once(idempotency_key, "cancel", subscription_id, {}, run))
 
+    def forget_customer(self, customer_id: str, user_public_id: str) -> None:
+        """Blank the customer's email and re-tag it; its invoices stay (no commit)."""
+        customer = db.session.get(LocalCustomer, customer_id)
+        if customer is not None:
+            customer.email = ""
+            customer.user_public_id = user_public_id
+            db.session.flush()
+
     def update_payment_method(
         self,
         subscription_id: str,

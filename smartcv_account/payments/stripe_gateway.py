@@ -118,6 +118,14 @@ class StripeGateway(PaymentGateway):
             )
         return customer["id"]
 
+    def forget_customer(self, customer_id: str, user_public_id: str) -> None:
+        """Unset the customer's email and name (Stripe unsets a field sent empty)."""
+        with _translate_errors():
+            self._client.v1.customers.update(
+                customer_id,
+                params={"email": "", "name": "", "metadata": {"user_id": user_public_id}},
+            )
+
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
         """Attach the payment method and make it the customer's default for invoices."""
         with _translate_errors(payment_method=True):

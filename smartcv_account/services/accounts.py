@@ -17,7 +17,7 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
-from . import credentials, plans, sessions
+from . import activity, credentials, plans, sessions
 from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
@@ -182,6 +182,26 @@ def _invalid_credentials() -> ApiError:
     return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
 
 
+def two_factor_required() -> ApiError:
+    """The answer when the second factor is on and no code was sent."""
+    return field_error(
+        "TWO_FACTOR_REQUIRED",
+        "Enter the code from your authenticator app or a backup code.",
+        401,
+        "twoFactorCode",
+    )
+
+
+def invalid_two_factor_code() -> ApiError:
+    """The answer for a wrong or already used second-factor code."""
+    return field_error(
+        "INVALID_TWO_FACTOR_CODE",
+        "The two-factor code is incorrect or has already been used.",
+        401,
+        "twoFactorCode",
+    )
+
+
 def login(
     email: str, password: str, two_factor_code: str | None, replaces: str | None = None
 ) -> User:
@@ -195,9 +215,13 @@ def login(
         credentials.burn_password_check(password)
         raise _invalid_credentials()
     if not credentials.check_password(password, user.password_hash):
-        raise _invalid_credentials()
+        _refuse_login(user, "password")
     if user.two_factor_enabled:
-        _require_second_factor(user, two_factor_code)
+        if not two_factor_code:
+            raise two_factor_required()
+        if not accept_second_factor(user, two_factor_code):
+            db.session.rollback()
+            _refuse_login(user, "twoFactorCode")
     if replaces is not None:
         sessions.revoke_session(replaces)
     if credentials.needs_rehash(user.password_hash):
@@ -206,6 +230,7 @@ def login(
         user.password_hash = credentials.hash_password(password)
     user.last_login_at = clock.now()
     sessions.start_session(user)
+    activity.record(user.id, "login_succeeded")
     db.session.commit()
     return user
 
@@ -213,23 +238,20 @@ def login(
 def _require_second_factor(user: User, code: str | None) -> None:
     """Refuse unless `code` is a current TOTP code or an unused backup code of the user."""
     if not code:
-        raise field_error(
-            "TWO_FACTOR_REQUIRED",
-            "Enter the code from your authenticator app or a backup code.",
-            401,
-            "twoFactorCode",
-        )
-    if not _accept_second_factor(user, code):
+        raise two_factor_required()
+    if not accept_second_factor(user, code):
         db.session.rollback()
-        raise field_error(
-            "INVALID_TWO_FACTOR_CODE",
-            "The two-factor code is incorrect or has already been used.",
-            401,
-            "twoFactorCode",
-        )
+        raise invalid_two_factor_code()
 
 
-def _accept_second_factor(user: User, code: str) -> bool:
+def _refuse_login(user: User, reason: str) -> None:
+    """Record a refused login of this account, commit that alone, and raise its 401."""
+    activity.record(user.id, "login_failed", {"reason": reason})
+    db.session.commit()
+    raise _invalid_credentials() if reason == "password" else invalid_two_factor_code()
+
+
+def accept_second_factor(user: User, code: str) -> bool:
     """Consume a TOTP code (never twice) or an unused backup code, atomically."""
     if not code.isascii():
         # Full-width digits pass isdigit(), but compare_digest and the backup-code hash take
@@ -261,6 +283,8 @@ def _accept_second_factor(user: User, code: str) -> bool:
             )
             .values(used_at=clock.now())
         )
+        if result.rowcount == 1:
+            activity.record(user.id, "backup_code_used")
         return result.rowcount == 1
     return False
 
@@ -269,6 +293,7 @@ def logout(user: User) -> None:
     """Revoke the session this request came with; the user's other sessions stay."""
     if user.session_token:
         sessions.revoke_session(user.session_token)
+        activity.record(user.id, "logout")
         db.session.commit()
 
 
@@ -310,11 +335,14 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         if user.session_token:
             sessions.restamp_session(user.session_token)
         result["password_updated"] = True
+        activity.record(user.id, "password_changed")
     two_factor_before = user.two_factor_enabled
     if wanted is True and not user.two_factor_enabled:
         result.update(_enable_two_factor(user))
+        activity.record(user.id, "two_factor_enabled")
     elif wanted is False and user.two_factor_enabled:
         _disable_two_factor(user)
+        activity.record(user.id, "two_factor_disabled")
     if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
         # A session signed in under the other setting must sign in again under this one.
         sessions.revoke_user_sessions(user, keep_token=user.session_token)

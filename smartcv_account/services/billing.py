@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
+from .. import client, clock
 from ..catalogue import FREE_PLAN_ID
 from ..errors import ApiError, field_error
 from ..extensions import db
@@ -54,7 +54,7 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
-from . import webhooks
+from . import activity, webhooks
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -282,6 +282,9 @@ def create_subscription(
         db.session.add(
             CouponRedemption(user_id=user.id, coupon_code=coupon.code, redeemed_at=clock.now())
         )
+    activity.record(
+        subscription.user_id, "subscription_created", {"subscriptionId": subscription.public_id}
+    )
     commit_change()
     return subscription
 
@@ -342,8 +345,24 @@ def change_subscription(
         proration_behavior=proration_behavior,
         payment_method_id=payment_method_id,
     )
+    _record_change(subscription, action)
     commit_change()
     return result
+
+
+def _record_change(subscription: Subscription, action: str) -> None:
+    """Record what the user did; an immediate cancel was recorded by `_apply` already."""
+    details = {"subscriptionId": subscription.public_id, "action": action}
+    if action != "cancel":
+        activity.record(
+            subscription.user_id,
+            "subscription_changed",
+            {**details, "planId": subscription.plan_id},
+        )
+    elif subscription.status != "CANCELED":
+        activity.record(
+            subscription.user_id, "subscription_canceled", {**details, "atPeriodEnd": True}
+        )
 
 
 def preview_change(
@@ -547,6 +566,15 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
     )
 
 
+def cancel_immediately(subscription: Subscription) -> None:
+    """End a subscription at the provider now (account deletion); GatewayError propagates."""
+    if subscription.provider_subscription_id is None:
+        # Arranged by an operator, never billed: nothing to tell the provider.
+        subscription.status, subscription.canceled_at = "CANCELED", clock.now()
+        return
+    _apply(subscription, get_gateway().cancel_now(subscription.provider_subscription_id))
+
+
 def _invalid_change(message: str) -> ApiError:
     """Make the 409 for a plan change the rules do not allow."""
     return ApiError("INVALID_PLAN_CHANGE", message, 409)
@@ -599,6 +627,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
         db.session.refresh(subscription, ["plan"])
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
+    _record_transition(subscription, provider.status)
     subscription.status = provider.status
     subscription.current_period_start = provider.current_period_start
     subscription.current_period_end = provider.current_period_end
@@ -619,6 +648,17 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
     subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
     subscription.next_payment_attempt = provider.next_payment_attempt
     subscription.updated_at = now
+
+
+def _record_transition(subscription: Subscription, new_status: str) -> None:
+    """Record the provider's verdicts: a payment that failed, a subscription that ended."""
+    if subscription.id is None or new_status == subscription.status:
+        return
+    details = {"subscriptionId": subscription.public_id}
+    if new_status == "PAST_DUE":
+        activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
+    elif new_status == "CANCELED":
+        activity.record(subscription.user_id, "subscription_canceled", details, client.NOBODY)
 
 
 # --- webhooks and time --------------------------------------------------------------------------
@@ -646,10 +686,12 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         db.session.rollback()
         return False
     if event.subscription_id:
+        # Locked: an account deletion canceling this subscription meanwhile waits, or is
+        # waited for, so neither writes over the other's provider state.
         subscription = db.session.scalar(
-            sa.select(Subscription).where(
-                Subscription.provider_subscription_id == event.subscription_id
-            )
+            sa.select(Subscription)
+            .where(Subscription.provider_subscription_id == event.subscription_id)
+            .with_for_update()
         )
         if subscription is not None:
             provider = _call(gateway.retrieve_subscription, event.subscription_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -12,10 +13,15 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import clock
+from .. import client, clock
 from ..driver import DriverStatement
 from ..extensions import db
 from ..models import AuthSession, Subscription, User
+
+log = logging.getLogger(__name__)
+# How stale a session's last_seen_at may grow before a request writes it again: reads stay
+# reads, and the session list's "last seen" lags by at most this much.
+TOUCH_INTERVAL = timedelta(minutes=5)
 
 
 def _hash(token: str) -> str:
@@ -28,8 +34,10 @@ def start_session(user: User) -> str:
     token = secrets.token_urlsafe(32)
     now = clock.now()
     lifetime = timedelta(days=current_app.config["SESSION_LIFETIME_DAYS"])
+    caller = client.current()
     db.session.add(
         AuthSession(
+            public_id=f"sess_{secrets.token_hex(12)}",
             token_hash=_hash(token),
             user_id=user.id,
             # The version read with the password hash this login checked: a password change
@@ -37,6 +45,9 @@ def start_session(user: User) -> str:
             credential_version=user.credential_version,
             created_at=now,
             expires_at=now + lifetime,
+            last_seen_at=now,
+            ip_address=caller.ip_address,
+            user_agent=caller.user_agent,
         )
     )
     user.session_token = token
@@ -112,6 +123,8 @@ _LIVE_SESSION_USER = (
     sa.select(
         *_USER_COLUMNS,
         _SESSIONS.c.expires_at.label("session_expires_at"),
+        _SESSIONS.c.id.label("session_id"),
+        _SESSIONS.c.last_seen_at.label("session_last_seen_at"),
         *(column.label("sub_" + column.name) for column in _SUBSCRIPTION_COLUMNS),
     )
     .select_from(
@@ -284,7 +297,35 @@ def reader() -> SessionReader:
 
 def user_for_token(token: str) -> SignedInUser | None:
     """Return the user of a live session token (and its subscription), or None."""
-    return reader().read(token, clock.now())
+    now = clock.now()
+    user = reader().read(token, now)
+    if user is not None:
+        touch_if_stale(user.session_id, user.session_last_seen_at, now)
+    return user
+
+
+def touch_if_stale(session_id: int, last_seen_at: datetime, now: datetime) -> None:
+    """Record that the session was used, when its last_seen_at is older than TOUCH_INTERVAL.
+
+    Its own short transaction, apart from the request's: it is bookkeeping that neither a
+    rollback of the request's work nor a failure here should touch. The WHERE repeats the
+    staleness test, so workers racing on one session write it once. A failure (SQLite busy
+    under a burst of writers) costs only an older "last seen", never the request.
+    """
+    if now - last_seen_at < TOUCH_INTERVAL:
+        return
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.update(_SESSIONS)
+                .where(
+                    _SESSIONS.c.id == session_id,
+                    _SESSIONS.c.last_seen_at <= now - TOUCH_INTERVAL,
+                )
+                .values(last_seen_at=now)
+            )
+    except sa.exc.OperationalError:
+        log.warning("could not record a session's last use; it will be tried again")
 
 
 def revoke_session(token: str) -> None:
