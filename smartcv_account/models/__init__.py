@@ -16,6 +16,7 @@ from .billing import (
     Subscription,
     WebhookEvent,
 )
+from .mail import EmailToken, OutboxMessage, RenewalReminder
 
 __all__ = [
     "ENTITLED_STATUSES",
@@ -23,11 +24,14 @@ __all__ = [
     "AuthSession",
     "BackupCode",
     "Coupon",
+    "EmailToken",
     "LocalCustomer",
     "LocalInvoice",
     "LocalPaymentMethod",
     "LocalSubscription",
+    "OutboxMessage",
     "Plan",
+    "RenewalReminder",
     "Subscription",
     "User",
     "WebhookEvent",
