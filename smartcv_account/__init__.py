@@ -61,6 +61,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(internal.bp, url_prefix="/api/internal")
+    from .api import email
+
+    app.register_blueprint(email.bp, url_prefix="/api")
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask import Flask
 
 from . import catalogue
 from .extensions import db
+from .mail.cli import mail_status_command, mail_worker_command
 from .models import User
 from .payments import get_gateway
 from .payments.local import LocalGateway
@@ -24,6 +25,8 @@ def register_cli(app: Flask) -> None:
         assign_plan_command,
         advance_subscriptions_command,
         local_authenticate_command,
+        mail_worker_command,
+        mail_status_command,
     ):
         app.cli.add_command(command)
 

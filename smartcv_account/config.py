@@ -92,8 +92,32 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_SECURITY_FAILURES_PER_USER": os.environ.get(
             "RATELIMIT_SECURITY_FAILURES_PER_USER", "10 per 15 minutes"
         ),
+        **_mail_config(),
     }
     return config
+
+
+def _mail_config() -> dict:
+    """Mail delivery (smartcv_account/mail), its links and the email flows' rate limits."""
+    return {
+        "MAIL_URL": os.environ.get("MAIL_URL", "log://"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "SmartCV <no-reply@localhost>"),
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        "MAIL_RETRY_HOURS": _int("MAIL_RETRY_HOURS", 72),
+        "APP_BASE_URL": os.environ.get("APP_BASE_URL", "http://localhost:3000").rstrip("/"),
+        "RATELIMIT_VERIFY_EMAIL_PER_USER": os.environ.get(
+            "RATELIMIT_VERIFY_EMAIL_PER_USER", "5 per hour"
+        ),
+        "RATELIMIT_PASSWORD_RESET_PER_ADDRESS": os.environ.get(
+            "RATELIMIT_PASSWORD_RESET_PER_ADDRESS", "10 per hour"
+        ),
+        "RATELIMIT_PASSWORD_RESET_PER_EMAIL": os.environ.get(
+            "RATELIMIT_PASSWORD_RESET_PER_EMAIL", "5 per hour"
+        ),
+        "RATELIMIT_EMAIL_CHANGE_PER_USER": os.environ.get(
+            "RATELIMIT_EMAIL_CHANGE_PER_USER", "10 per hour"
+        ),
+    }
 
 
 def _engine_options(database_url: str) -> dict:

@@ -15,7 +15,7 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import ENTITLED_STATUSES, BackupCode, User
-from . import credentials, plans, sessions
+from . import credentials, notices, plans, sessions, tokens
 from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
@@ -165,6 +165,9 @@ def register(email: str, password: str, name: str) -> User:
             "EMAIL_TAKEN", "An account with this email already exists.", 409, "email"
         ) from None
     sessions.start_session(user)
+    from .recovery import send_verification_link  # recovery builds on this module
+
+    send_verification_link(user)
     db.session.commit()
     return user
 
@@ -289,13 +292,17 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         sessions.revoke_user_sessions(user, keep_token=user.session_token)
         if user.session_token:
             sessions.restamp_session(user.session_token)
+        tokens.void(user, "password_reset")  # a reset link must not undo this change
+        notices.password_changed(user)
         result["password_updated"] = True
     wanted = changes.get("two_factor_enabled")
     two_factor_before = user.two_factor_enabled
     if wanted is True and not user.two_factor_enabled:
         result.update(_enable_two_factor(user))
+        notices.two_factor_enabled(user)
     elif wanted is False and user.two_factor_enabled:
         _disable_two_factor(user)
+        notices.two_factor_disabled(user)
     # Asking for the state 2FA is already in changes nothing, updatedAt included.
     if result["password_updated"] or user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()

@@ -1,0 +1,178 @@
+"""Email verification, password reset by email and email change (the emailed-link flows).
+
+Each flow writes its link to the outbox in the transaction of its change (mail/outbox.py) and
+commits once. A link's token is checked before anything else, but used up only when the change
+succeeds: a weak new password or a missing second factor leaves it working.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import render_template
+from sqlalchemy.exc import IntegrityError
+
+from .. import clock
+from ..errors import ApiError, field_error
+from ..extensions import db
+from ..mail import outbox
+from ..models import User
+from . import credentials, notices, sessions, tokens
+from .accounts import (
+    _accept_second_factor,
+    _personal_words,
+    _require_strong,
+    as_model,
+    normalise_email,
+)
+from .sessions import SignedInUser
+
+
+def send_verification_link(user: User) -> None:
+    """Queue a fresh verification link to the account's address (voids older links)."""
+    token = tokens.issue(user, "verify_email", user.email)
+    outbox.enqueue(
+        user.email,
+        "verify_email",
+        name=user.name,
+        email=user.email,
+        link=outbox.link("verify-email", token),
+    )
+
+
+def request_verification(user: User | SignedInUser) -> None:
+    """Send a new verification link, unless the address is verified already."""
+    user = as_model(user)
+    if user.email_verified_at is not None:
+        raise ApiError("EMAIL_ALREADY_VERIFIED", "Your email address is already verified.", 409)
+    send_verification_link(user)
+    db.session.commit()
+
+
+def verify_email(token: str) -> User:
+    """Mark the address the link went to as verified."""
+    found, user = tokens.redeem(token, "verify_email")
+    tokens.use(found)
+    if user.email_verified_at is None:
+        user.email_verified_at = clock.now()
+        user.updated_at = clock.now()
+    db.session.commit()
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """Send a reset link to a known address; an unknown one gets the same answer, as fast."""
+    email = normalise_email(email)
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None:
+        # The same template work as a known address, so timing tells the two apart no better
+        # than the answer does; neither path hashes a password.
+        render_template("mail/password_reset.txt", name="", email=email, link="")
+        return
+    token = tokens.issue(user, "password_reset", user.email)
+    outbox.enqueue(
+        user.email,
+        "password_reset",
+        name=user.name,
+        email=user.email,
+        link=outbox.link("reset-password", token),
+    )
+    db.session.commit()
+
+
+def reset_password(token: str, new_password: str, two_factor_code: str | None) -> None:
+    """Set a new password from a reset link: every session ends, the address counts as verified."""
+    found, user = tokens.redeem(token, "password_reset")
+    _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
+    if user.two_factor_enabled:
+        if not two_factor_code:
+            raise field_error(
+                "TWO_FACTOR_REQUIRED",
+                "Enter the code from your authenticator app or a backup code.",
+                401,
+                "twoFactorCode",
+            )
+        if not _accept_second_factor(user, two_factor_code):
+            raise field_error(
+                "INVALID_TWO_FACTOR_CODE",
+                "The two-factor code is incorrect or has already been used.",
+                401,
+                "twoFactorCode",
+            )
+    tokens.use(found)
+    now = clock.now()
+    user.password_hash = credentials.hash_password(new_password)
+    # As a password change: a login racing this one is dead on arrival (services/sessions.py).
+    user.credential_version = User.credential_version + 1
+    db.session.flush()
+    sessions.revoke_user_sessions(user)
+    # The link reached this address, which proves it.
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    user.updated_at = now
+    notices.password_reset(user)
+    db.session.commit()
+
+
+def _email_taken(email: str, user: User) -> bool:
+    """Tell whether another account has `email`."""
+    other = db.session.scalar(sa.select(User.id).where(User.email == email, User.id != user.id))
+    return other is not None
+
+
+def _taken_error(**details) -> ApiError:
+    """The EMAIL_TAKEN answer of the email change."""
+    return ApiError("EMAIL_TAKEN", "An account with this email already exists.", 409, details)
+
+
+def request_email_change(user: User | SignedInUser, new_email: str, current_password: str) -> None:
+    """Send a confirmation link to the new address and a notice to the current one."""
+    user = as_model(user)
+    if not credentials.check_password(current_password, user.password_hash):
+        raise field_error(
+            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
+        )
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise field_error(
+            "VALIDATION_ERROR",
+            "newEmail: This is already your email address.",
+            400,
+            "newEmail",
+            fields={"newEmail": ["This is already your email address."]},
+        )
+    if _email_taken(new_email, user):
+        raise _taken_error(field="newEmail")
+    token = tokens.issue(user, "email_change", new_email)
+    outbox.enqueue(
+        new_email,
+        "email_change_confirm",
+        name=user.name,
+        email=new_email,
+        link=outbox.link("confirm-email", token),
+    )
+    notices.email_change_requested(user, new_email)
+    db.session.commit()
+
+
+def confirm_email_change(token: str) -> User:
+    """Move the account to the confirmed address, verified; tell the old address."""
+    found, user = tokens.redeem(token, "email_change")
+    if _email_taken(found.email, user):
+        raise _taken_error()
+    tokens.use(found)
+    old_email = user.email
+    now = clock.now()
+    user.email = found.email
+    user.email_verified_at = now
+    user.updated_at = now
+    tokens.void(user, "verify_email")
+    tokens.void(user, "password_reset")
+    notices.email_changed(user, old_email)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Registered in the moment between the check and this write: nothing is kept or sent.
+        db.session.rollback()
+        raise _taken_error() from None
+    db.session.commit()
+    return user
