@@ -26,6 +26,7 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
+from . import notices
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -403,6 +404,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
         db.session.refresh(subscription, ["plan"])
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
+    _notify(subscription, provider)
     subscription.status = provider.status
     subscription.current_period_start = provider.current_period_start
     subscription.current_period_end = provider.current_period_end
@@ -419,6 +421,16 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
     subscription.client_secret = provider.client_secret
     subscription.next_action = provider.next_action
     subscription.updated_at = now
+
+
+def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
+    """Queue the billing notices for the state change about to be applied (see notices)."""
+    if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
+        notices.payment_failed(subscription)
+    if provider.status == "CANCELED" and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
+        notices.subscription_canceled(subscription)
+    if provider.next_action is not None and subscription.next_action is None:
+        notices.payment_needs_authentication(subscription)
 
 
 # --- webhooks and time --------------------------------------------------------------------------
