@@ -85,11 +85,14 @@ def claim(limit: int = BATCH_SIZE) -> list[OutboxMessage]:
     )
     if db.engine.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
+    # A CTE, not `id IN (subquery)`: PostgreSQL may run an IN subquery once per row it scans,
+    # and its LIMIT then stops nothing; a CTE with FOR UPDATE runs exactly once.
+    picked = candidates.cte("picked")
     db.session.execute(
         sa.update(OutboxMessage)
-        # The due condition again: on SQLite the subquery and the UPDATE are one statement
-        # under the writer lock; on PostgreSQL it re-checks a row another worker just took.
-        .where(OutboxMessage.id.in_(candidates.scalar_subquery()), _due(now))
+        # The due condition again: on SQLite the CTE and the UPDATE are one statement under
+        # the writer lock; on PostgreSQL it re-checks a row another worker just took.
+        .where(OutboxMessage.id == picked.c.id, _due(now))
         .values(status="sending", lease_until=now + LEASE, claim_token=token)
         .execution_options(synchronize_session=False)
     )
@@ -176,9 +179,17 @@ def deliver_due(transport: Transport, limit: int = BATCH_SIZE) -> DeliveryReport
         total.failed += report.failed
         total.answers += report.answers
         # Every claimed message ends sent, failed, delayed or (untried) due again after one of
-        # them was delayed, so this ends once nothing is due.
-        if report.handled == 0:
+        # them was delayed, so this ends once nothing is due. An empty claim can also mean that
+        # another worker was claiming the same rows at that moment: look again before leaving.
+        if report.handled == 0 and not _anything_due():
             return total
+
+
+def _anything_due() -> bool:
+    """Tell whether any message is due now (claimed by nobody, or its lease ran out)."""
+    found = db.session.scalar(sa.select(sa.exists().where(_due(clock.now()))))
+    db.session.commit()
+    return bool(found)
 
 
 def _sent(message: OutboxMessage, report: DeliveryReport) -> None:
@@ -202,7 +213,8 @@ def _fail(message: OutboxMessage, answer: str, report: DeliveryReport) -> None:
 
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed attempt: 30 s, doubling, at most 30 minutes."""
-    return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
+    # The exponent stops growing long before it could overflow a timedelta.
+    return min(FIRST_RETRY * 2 ** min(attempts - 1, 16), LONGEST_RETRY)
 
 
 def _retry_later(message: OutboxMessage, answer: str, report: DeliveryReport) -> None:

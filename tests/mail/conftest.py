@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -32,10 +33,13 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.replies: list[str] = []
+        self.delay = 0.0  # seconds before each answer: a slower server, for races
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:
         """Accept the message, or give the next queued reply (a 4xx or 5xx) instead."""
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.replies:
                 return self.replies.pop(0)
