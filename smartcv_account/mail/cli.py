@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 # How often it looks for yearly renewals a week away (services/notices.py).
 REMINDER_SCAN_SECONDS = 60.0
+# While the mail server is unreachable, how often the worker checks whether it is back.
+PROBE_SECONDS = 3.0
 
 
 @click.command("mail-worker")
@@ -43,15 +45,36 @@ def mail_worker_command(once: bool, batch: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     log.info("mail worker started", extra={"transport": current_app.config["MAIL_URL"]})
-    next_scan = 0.0
+    next_scan = next_probe = 0.0
+    server_down = False
     while not stop.is_set():
         if time.monotonic() >= next_scan:
             _scan_renewals()
             next_scan = time.monotonic() + REMINDER_SCAN_SECONDS
+        if server_down and time.monotonic() >= next_probe:
+            server_down = not _probe(transport)
+            next_probe = time.monotonic() + PROBE_SECONDS
         report = _pass(transport, batch)
+        if report is not None and report.unreachable and not server_down:
+            server_down, next_probe = True, time.monotonic() + PROBE_SECONDS
         if report is None or report.handled == 0:
             stop.wait(POLL_SECONDS)
     log.info("mail worker stopped")
+
+
+def _probe(transport) -> bool:
+    """Tell whether the mail server is back (and if so, make the waiting messages due)."""
+    try:
+        back = outbox.server_is_back(transport)
+    except Exception:  # noqa: BLE001 - the database may be down too; probe again later
+        log.exception("mail server probe failed")
+        db.session.rollback()
+        return False
+    finally:
+        db.session.remove()
+    if back:
+        log.info("mail server reachable again; waiting messages are due")
+    return back
 
 
 def _pass(transport, batch: int) -> outbox.DeliveryReport | None:

@@ -127,6 +127,7 @@ class DeliveryReport:
     retried: int = 0
     failed: int = 0
     answers: list[str] = field(default_factory=list)
+    unreachable: bool = False  # the server could not be reached during this pass
 
     @property
     def handled(self) -> int:
@@ -143,6 +144,7 @@ def deliver_batch(transport: Transport, limit: int = BATCH_SIZE) -> DeliveryRepo
     try:
         connection = transport.connect()
     except ServerUnreachable as error:
+        report.unreachable = True
         for message in batch:
             _retry_later(message, error.answer, report)
         db.session.commit()
@@ -152,6 +154,7 @@ def deliver_batch(transport: Transport, limit: int = BATCH_SIZE) -> DeliveryRepo
             try:
                 connection.send(as_email(message))
             except ServerUnreachable as error:
+                report.unreachable = True
                 _retry_later(message, error.answer, report)
                 # The link is gone: the rest were not tried, so they go back without a count.
                 for untried in batch[index + 1 :]:
@@ -178,11 +181,33 @@ def deliver_due(transport: Transport, limit: int = BATCH_SIZE) -> DeliveryReport
         total.retried += report.retried
         total.failed += report.failed
         total.answers += report.answers
+        total.unreachable = total.unreachable or report.unreachable
         # Every claimed message ends sent, failed, delayed or (untried) due again after one of
         # them was delayed, so this ends once nothing is due. An empty claim can also mean that
         # another worker was claiming the same rows at that moment: look again before leaving.
         if report.handled == 0 and not _anything_due():
             return total
+
+
+def server_is_back(transport: Transport) -> bool:
+    """Try the mail server; when it answers, make every waiting message due now.
+
+    The worker calls this every few seconds while the server is unreachable, so an outage
+    ends with delivery within seconds rather than at each message's next backed-off attempt.
+    """
+    try:
+        with transport.connect():
+            pass
+    except ServerUnreachable:
+        return False
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at > clock.now())
+        .values(next_attempt_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return True
 
 
 def _anything_due() -> bool:

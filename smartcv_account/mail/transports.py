@@ -140,7 +140,8 @@ class SmtpTransport(Transport):
 
     def connect(self) -> Connection:
         """Connect, say EHLO, upgrade to TLS and log in as configured."""
-        context = ssl.create_default_context()
+        # Made per connection, so a renewed certificate store is read; plain SMTP needs none.
+        context = ssl.create_default_context() if self.mode != "smtp" else None
         try:
             if self.mode == "smtps":
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)

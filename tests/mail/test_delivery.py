@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -267,3 +268,40 @@ def test_a_claim_takes_at_most_one_batch(mail_app):
     assert len(outbox.claim(5)) == 5
     assert len(outbox.claim(5)) == 2
     assert outbox.claim(5) == []
+
+
+def test_server_back_makes_waiting_messages_due_at_once(app_factory, smtp_down):
+    application = app_factory(MAIL_URL=smtp_down.url)
+    with application.app_context():
+        transport = transport_for(application.config)
+        [message_id] = queue()
+        outbox.deliver_due(transport)
+        assert outbox.server_is_back(transport) is False
+        assert row(message_id).next_attempt_at > clock.now()
+        smtp_down.start()
+        assert outbox.server_is_back(transport) is True
+        assert outbox.deliver_due(transport).sent == 1
+    assert len(smtp_down.inbox.messages) == 1
+
+
+@pytest.mark.slow
+def test_running_worker_delivers_within_seconds_of_the_server_coming_back(
+    database_url, mail_app, smtp_down
+):
+    [message_id] = queue()
+    worker = _worker(database_url, smtp_down.url)
+    try:
+        deadline = time.monotonic() + 30
+        while row(message_id).attempts == 0:
+            assert time.monotonic() < deadline, "the worker never tried"
+            time.sleep(0.1)
+        smtp_down.start()
+        back = time.monotonic()
+        while not smtp_down.inbox.messages:
+            assert time.monotonic() - back < 10, "not delivered 10 s after the server came back"
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert row(message_id).status == "sent"
