@@ -44,7 +44,9 @@ def mail_worker_command(once: bool, batch: int) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("mail worker started", extra={"transport": current_app.config["MAIL_URL"]})
+    # The scheme only: the URL may carry the mail server's password.
+    scheme = current_app.config["MAIL_URL"].partition(":")[0]
+    log.info("mail worker started", extra={"transport": scheme})
     next_scan = next_probe = 0.0
     server_down = False
     while not stop.is_set():

@@ -14,6 +14,7 @@ import smtplib
 import ssl
 import sys
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime
 from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -73,6 +74,8 @@ class LogConnection(Connection):
     def send(self, message: EmailMessage) -> None:
         """Write `to`, `subject` and the text body as one JSON line."""
         line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": "INFO",
             "logger": "smartcv_account.mail",
             "message": "mail (log://)",
             "to": message["To"],
