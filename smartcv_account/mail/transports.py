@@ -14,8 +14,8 @@ import smtplib
 import ssl
 import sys
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
