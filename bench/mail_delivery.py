@@ -104,6 +104,39 @@ def recovery(app, database_url: str, outage: float) -> tuple[float, float]:
         controller.stop()
 
 
+def latency(app, database_url: str, samples: int = 5) -> list[float]:
+    """Seconds from a committed message to its arrival, with the worker running."""
+    handler, port = Counter(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {**os.environ, "DATABASE_URL": database_url, "MAIL_URL": f"smtp://127.0.0.1:{port}"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "mail-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times = []
+    try:
+        with app.app_context():
+            queue(0)
+            for _ in range(samples + 1):
+                before = handler.count
+                outbox.enqueue("ann@example.com", "notice_password_changed", name="A", email="a")
+                db.session.commit()
+                started = time.monotonic()
+                while handler.count == before:
+                    time.sleep(0.01)
+                times.append(time.monotonic() - started)
+                time.sleep(0.37)  # land at different points of the worker's poll
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        controller.stop()
+    return times[1:]  # the first waits for the worker to start
+
+
 def main() -> None:
     """Measure and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -119,6 +152,8 @@ def main() -> None:
         print(f"database: {url.split(':')[0]}")
         for _ in range(3):
             print(f"throughput: {throughput(app, args.messages):.0f} messages/s")
+        waits = ", ".join(f"{seconds:.2f}" for seconds in latency(app, url))
+        print(f"commit to arrival with the worker running: {waits} s")
         for outage in (float(value) for value in args.outages.split(",")):
             delay, down = recovery(app, url, outage)
             print(f"outage {down:.1f} s: first delivery {delay:.1f} s after the server came back")
