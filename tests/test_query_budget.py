@@ -40,14 +40,16 @@ BUDGET = {
     "POST /api/internal/users/<id>/usage": 3,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of the other sessions, this session's new credential version, and updatedAt (skipped by
-    # the ORM when the second has not changed since the last write).
-    "PUT /api/account/security (password)": 6,
+    # the ORM when the second has not changed since the last write); then the DELETE of
+    # outstanding reset links and the notice's outbox INSERT.
+    "PUT /api/account/security (password)": 8,
     # The user by email, the new session's INSERT, the last-login UPDATE, the re-read.
     "POST /api/auth/login": 4,
     # Session+user, the revocation's UPDATE.
     "POST /api/auth/logout": 2,
-    # The user's INSERT, the session's INSERT, the re-read.
-    "POST /api/auth/register": 3,
+    # The user's INSERT, the session's INSERT, the re-read; and the verification link: the
+    # DELETE of older links, the token's INSERT and the outbox's INSERT.
+    "POST /api/auth/register": 6,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
     # Writes read the user, the subscription and its plan as they need them (no eager joins:

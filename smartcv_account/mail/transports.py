@@ -9,7 +9,6 @@ server could not be reached or answered 4xx (try again later), or it refused wit
 from __future__ import annotations
 
 import json
-import logging
 import smtplib
 import ssl
 import sys
@@ -20,8 +19,6 @@ from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from ..config import ConfigError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
