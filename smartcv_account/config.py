@@ -104,6 +104,7 @@ def _mail_config() -> dict:
         "MAIL_FROM": os.environ.get("MAIL_FROM", "SmartCV <no-reply@localhost>"),
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
         "MAIL_RETRY_HOURS": _int("MAIL_RETRY_HOURS", 72),
+        "MAIL_KEEP_DAYS": _int("MAIL_KEEP_DAYS", 30),
         "APP_BASE_URL": os.environ.get("APP_BASE_URL", "http://localhost:3000").rstrip("/"),
         "RATELIMIT_VERIFY_EMAIL_PER_USER": os.environ.get(
             "RATELIMIT_VERIFY_EMAIL_PER_USER", "5 per hour"

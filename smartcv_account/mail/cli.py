@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from datetime import timedelta
 
 import click
 from flask import current_app
@@ -98,11 +99,13 @@ def _pass(transport, batch: int) -> outbox.DeliveryReport | None:
 
 
 def _scan_renewals() -> None:
-    """Write the yearly renewal reminders that fell due (each period once)."""
+    """Write the yearly renewal reminders that fell due (each period once); drop old mail."""
     from ..services import notices
 
     try:
         notices.remind_yearly_renewals()
+        outbox.prune(timedelta(days=current_app.config["MAIL_KEEP_DAYS"]))
+        db.session.commit()
     except Exception:  # noqa: BLE001 - the next scan tries again
         log.exception("renewal reminder scan failed")
         db.session.rollback()

@@ -266,6 +266,23 @@ def _release(message: OutboxMessage) -> None:
     message.lease_until = None
 
 
+def prune(keep: timedelta) -> int:
+    """Delete sent and failed messages older than `keep` (they hold addresses and names)."""
+    result = db.session.execute(
+        sa.delete(OutboxMessage).where(
+            OutboxMessage.status.in_(("sent", "failed")),
+            OutboxMessage.created_at < clock.now() - keep,
+        )
+    )
+    return result.rowcount
+
+
+def forget(address: str) -> int:
+    """Delete every message to `address`, sent or not (an erased account; no commit)."""
+    result = db.session.execute(sa.delete(OutboxMessage).where(OutboxMessage.to_address == address))
+    return result.rowcount
+
+
 @dataclass(frozen=True)
 class OutboxStatus:
     """What `mail-status` prints."""

@@ -113,8 +113,9 @@ class SmtpConnection(Connection):
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _by_code(code, reply) from None
-        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
-            raise ServerUnreachable(_reply(error)) from None
+        except smtplib.SMTPNotSupportedError as error:
+            # An address that needs SMTPUTF8 and a server without it: this message never goes.
+            raise PermanentFailure(_describe(error)) from None
         except smtplib.SMTPResponseException as error:
             raise _by_code(error.smtp_code, error.smtp_error) from None
         except (smtplib.SMTPException, OSError) as error:

@@ -128,7 +128,7 @@ def test_rolled_back_change_sends_nothing(deliver, inbox, mail_app):
     assert inbox.messages == []
 
 
-def test_rolled_back_request_sends_nothing(mail_app, deliver, inbox):
+def test_refused_request_sends_nothing(mail_app, deliver, inbox):
     client = mail_app.test_client()
     body = {"email": "ann@example.com", "password": "weak", "name": "Ann"}
     assert client.post("/api/auth/register", json=body).status_code == 422
@@ -305,3 +305,19 @@ def test_running_worker_delivers_within_seconds_of_the_server_coming_back(
         output = worker.communicate(timeout=30)
     assert worker.returncode == 0, output
     assert row(message_id).status == "sent"
+
+
+def test_old_sent_mail_is_pruned_and_an_address_can_be_forgotten(deliver, mail_app):
+    start = clock.now()
+    clock.freeze(start)
+    [old] = queue()
+    deliver()
+    clock.freeze(start + timedelta(days=31))
+    [recent] = queue(to="bob@example.com")
+    [waiting] = queue()
+    result = mail_app.test_cli_runner().invoke(args=["mail-worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert row(old) is None and row(recent).status == "sent"
+    assert outbox.forget("bob@example.com") == 1
+    db.session.commit()
+    assert row(recent) is None and row(waiting) is not None
