@@ -125,6 +125,7 @@ def deliver(mail_app):
     """Run one `mail-worker --once` pass in this process; return its report."""
 
     def run() -> outbox.DeliveryReport:
+        """Send everything due now."""
         return outbox.deliver_due(transport_for(mail_app.config))
 
     return run

@@ -203,6 +203,7 @@ class SilentServer:
     """Accepts connections and never greets: a worker talking to it hangs mid-send."""
 
     def __init__(self) -> None:
+        """Listen on a free loopback port."""
         self.socket = socket.create_server(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.accepted = threading.Event()
@@ -210,6 +211,7 @@ class SilentServer:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
+        """Take connections (and keep them open, silent) until the socket closes."""
         while True:
             try:
                 connection, _ = self.socket.accept()
@@ -219,6 +221,7 @@ class SilentServer:
             self.accepted.set()
 
     def close(self) -> None:
+        """Hang up on everyone and stop listening."""
         for connection in self.connections:
             connection.close()
         self.socket.close()

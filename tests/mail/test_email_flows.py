@@ -161,6 +161,7 @@ def test_reset_request_takes_about_as_long_for_an_unknown_email(app_factory, smt
     register(client)
 
     def median_seconds(email: str) -> float:
+        """The median time of seven reset requests for `email`."""
         times = []
         for _ in range(7):
             started = time.perf_counter()
