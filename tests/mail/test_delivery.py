@@ -324,3 +324,13 @@ def test_old_sent_mail_is_pruned_and_an_address_can_be_forgotten(deliver, mail_a
     assert outbox.forget("bob@example.com") == 1
     db.session.commit()
     assert row(recent) is None and row(waiting) is not None
+
+
+def test_log_transport_in_production_hides_the_link_token(app_factory, capfd):
+    application = app_factory(MAIL_URL="log://", ENV_NAME="production")
+    with application.app_context():
+        outbox.enqueue("ann@example.com", "verify_email", name="Ann", email="a", link="L?token=abc")
+        db.session.commit()
+        outbox.deliver_due(transport_for(application.config))
+    [line] = [json.loads(x) for x in capfd.readouterr().err.splitlines() if "mail (" in x]
+    assert "token=abc" not in line["text"] and line["to"] == "ann@example.com"
