@@ -38,7 +38,7 @@ def mail_worker_command(once: bool, batch: int) -> None:
         raise click.ClickException(str(error)) from None
     if once:
         _scan_renewals()
-        report = outbox.deliver_due(transport, batch)
+        report = work_once(transport, batch)
         db.session.remove()
         click.echo(f"sent {report.sent}, retrying {report.retried}, failed {report.failed}")
         return
@@ -80,9 +80,20 @@ def _probe(transport) -> bool:
     return back
 
 
+def work_once(transport, batch: int = outbox.BATCH_SIZE) -> outbox.DeliveryReport:
+    """Compose the reset links asked for, then send everything due (the `--once` pass)."""
+    from ..services import recovery
+
+    recovery.compose_reset_links()
+    return outbox.deliver_due(transport, batch)
+
+
 def _pass(transport, batch: int) -> outbox.DeliveryReport | None:
     """One delivery pass that survives a database outage (it logs and tries again)."""
+    from ..services import recovery
+
     try:
+        recovery.compose_reset_links()
         report = outbox.deliver_batch(transport, batch)
     except Exception:  # noqa: BLE001 - a worker must outlive a database restart
         log.exception("mail delivery pass failed; retrying")

@@ -16,7 +16,7 @@ from .billing import (
     Subscription,
     WebhookEvent,
 )
-from .mail import EmailToken, OutboxMessage, RenewalReminder
+from .mail import EmailToken, OutboxMessage, PasswordResetRequest, RenewalReminder
 
 __all__ = [
     "ENTITLED_STATUSES",
@@ -30,6 +30,7 @@ __all__ = [
     "LocalPaymentMethod",
     "LocalSubscription",
     "OutboxMessage",
+    "PasswordResetRequest",
     "Plan",
     "RenewalReminder",
     "Subscription",

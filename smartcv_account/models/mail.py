@@ -84,3 +84,20 @@ class RenewalReminder(db.Model):
 
     def __repr__(self) -> str:
         return f"<RenewalReminder sub={self.subscription_id} {self.period_end}>"
+
+
+class PasswordResetRequest(db.Model):
+    """A reset link asked for, not yet looked at: the worker finds the account and sends it.
+
+    The request only records the address, the same work for a known and an unknown one, so
+    neither the answer nor its timing tells whether the address has an account.
+    """
+
+    __tablename__ = "password_reset_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<PasswordResetRequest {self.id}>"

@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from smartcv_account.mail import outbox
+from smartcv_account.mail.cli import work_once
 from smartcv_account.mail.transports import transport_for
 
 LINK = re.compile(r"^(?P<link>https?://\S+/(?P<path>[\w-]+)\?token=(?P<token>[\w-]+))\r?$", re.M)
@@ -125,8 +126,8 @@ def deliver(mail_app):
     """Run one `mail-worker --once` pass in this process; return its report."""
 
     def run() -> outbox.DeliveryReport:
-        """Send everything due now."""
-        return outbox.deliver_due(transport_for(mail_app.config))
+        """Compose the reset links asked for and send everything due now."""
+        return work_once(transport_for(mail_app.config))
 
     return run
 

@@ -155,6 +155,34 @@ def test_reset_request_answers_the_same_for_an_unknown_email(client, deliver, in
     assert inbox.to("bob@example.com") == []
 
 
+def test_reset_request_does_the_same_work_for_an_unknown_email(client, deliver, inbox):
+    from smartcv_account.extensions import db
+    from smartcv_account.models import EmailToken, OutboxMessage, PasswordResetRequest
+
+    register(client)
+    deliver()
+    for email in ("ann@example.com", "nobody@example.com"):
+        client.post("/api/auth/password-reset/request", json={"email": email})
+    db.session.expire_all()
+    assert sorted(db.session.scalars(db.select(PasswordResetRequest.email))) == [
+        "ann@example.com",
+        "nobody@example.com",
+    ]
+    # Nothing else was written by either request: the worker looks the address up.
+    assert db.session.scalar(db.select(db.func.count()).select_from(EmailToken)) == 1
+    queued = db.select(db.func.count()).where(OutboxMessage.status == "queued")
+    assert db.session.scalar(queued) == 0
+
+
+def test_several_reset_requests_make_one_link(client, deliver, inbox):
+    register(client)
+    deliver()
+    for _ in range(3):
+        client.post("/api/auth/password-reset/request", json={"email": "ann@example.com"})
+    deliver()
+    assert len(inbox.to("ann@example.com")) == 2  # the verification link and one reset link
+
+
 def test_reset_request_takes_about_as_long_for_an_unknown_email(app_factory, smtp_server):
     application = app_factory(MAIL_URL=smtp_server.url, BCRYPT_ROUNDS=12)
     client = application.test_client()
