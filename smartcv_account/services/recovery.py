@@ -25,17 +25,24 @@ from .accounts import (
 )
 from .sessions import SignedInUser
 
+# Per kind of link: the message's template and the front end's page the link opens.
+LINKS = {
+    "verify_email": ("verify_email", "verify-email"),
+    "password_reset": ("password_reset", "reset-password"),
+    "email_change": ("email_change_confirm", "confirm-email"),
+}
+
+
+def _send_link(user: User, kind: str, address: str) -> None:
+    """Issue a token of `kind` (voiding older ones) and queue its link to `address`."""
+    token = tokens.issue(user, kind, address)
+    template, page = LINKS[kind]
+    outbox.enqueue(address, template, name=user.name, email=address, link=outbox.link(page, token))
+
 
 def send_verification_link(user: User) -> None:
     """Queue a fresh verification link to the account's address (voids older links)."""
-    token = tokens.issue(user, "verify_email", user.email)
-    outbox.enqueue(
-        user.email,
-        "verify_email",
-        name=user.name,
-        email=user.email,
-        link=outbox.link("verify-email", token),
-    )
+    _send_link(user, "verify_email", user.email)
 
 
 def request_verification(user: User | SignedInUser) -> None:
@@ -89,14 +96,7 @@ def compose_reset_links(limit: int = 100) -> int:
     for email in sorted(emails):
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is not None:
-            token = tokens.issue(user, "password_reset", user.email)
-            outbox.enqueue(
-                user.email,
-                "password_reset",
-                name=user.name,
-                email=user.email,
-                link=outbox.link("reset-password", token),
-            )
+            _send_link(user, "password_reset", user.email)
             sent += 1
     db.session.commit()
     return sent
@@ -165,14 +165,7 @@ def request_email_change(user: User | SignedInUser, new_email: str, current_pass
         )
     if _email_taken(new_email, user):
         raise _taken_error(field="newEmail")
-    token = tokens.issue(user, "email_change", new_email)
-    outbox.enqueue(
-        new_email,
-        "email_change_confirm",
-        name=user.name,
-        email=new_email,
-        link=outbox.link("confirm-email", token),
-    )
+    _send_link(user, "email_change", new_email)
     notices.email_change_requested(user, new_email)
     db.session.commit()
 
