@@ -79,6 +79,9 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(plans.bp, url_prefix="/api/plans")
     app.register_blueprint(invoices.bp, url_prefix="/api/account/invoices")
+    from .api import email
+
+    app.register_blueprint(email.bp, url_prefix="/api")
 
 
 def register_request_hooks(app: Flask) -> None:

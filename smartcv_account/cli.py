@@ -19,6 +19,7 @@ from . import catalogue, clock, idempotency
 from .config import ConfigError
 from .errors import ApiError
 from .extensions import db
+from .mail.cli import mail_status_command, mail_worker_command
 from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
@@ -37,6 +38,8 @@ def register_cli(app: Flask) -> None:
         prune_idempotency_command,
         clock_group,
         prune_activity_command,
+        mail_worker_command,
+        mail_status_command,
     ):
         app.cli.add_command(operator_errors(command))
     # Flask-Migrate's `db` commands reach the operator through the same `flask` entry point.

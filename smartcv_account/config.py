@@ -112,8 +112,33 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_EXPORT_PER_USER": os.environ.get("RATELIMIT_EXPORT_PER_USER", "5 per hour"),
         # Activity events older than this are deleted by `flask prune-activity`.
         "ACTIVITY_RETENTION_DAYS": _int("ACTIVITY_RETENTION_DAYS", 365),
+        **_mail_config(),
     }
     return config
+
+
+def _mail_config() -> dict:
+    """Mail delivery (smartcv_account/mail), its links and the email flows' rate limits."""
+    return {
+        "MAIL_URL": os.environ.get("MAIL_URL", "log://"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "SmartCV <no-reply@localhost>"),
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        "MAIL_RETRY_HOURS": _int("MAIL_RETRY_HOURS", 72),
+        "MAIL_KEEP_DAYS": _int("MAIL_KEEP_DAYS", 30),
+        "APP_BASE_URL": os.environ.get("APP_BASE_URL", "http://localhost:3000").rstrip("/"),
+        "RATELIMIT_VERIFY_EMAIL_PER_USER": os.environ.get(
+            "RATELIMIT_VERIFY_EMAIL_PER_USER", "5 per hour"
+        ),
+        "RATELIMIT_PASSWORD_RESET_PER_ADDRESS": os.environ.get(
+            "RATELIMIT_PASSWORD_RESET_PER_ADDRESS", "10 per hour"
+        ),
+        "RATELIMIT_PASSWORD_RESET_PER_EMAIL": os.environ.get(
+            "RATELIMIT_PASSWORD_RESET_PER_EMAIL", "5 per hour"
+        ),
+        "RATELIMIT_EMAIL_CHANGE_PER_USER": os.environ.get(
+            "RATELIMIT_EMAIL_CHANGE_PER_USER", "10 per hour"
+        ),
+    }
 
 
 def _engine_options(database_url: str) -> dict:

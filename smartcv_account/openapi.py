@@ -20,6 +20,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from .schemas import account as account_schemas
+from .schemas import email as email_schemas
 from .schemas import lifecycle as lifecycle_schemas
 from .schemas import subscription as subscription_schemas
 from .schemas import usage as usage_schemas
@@ -60,6 +61,8 @@ ERROR_CODES: dict[str, int] = {
     "IDEMPOTENCY_KEY_REUSED": 422,
     "IDEMPOTENCY_KEY_IN_USE": 409,
     "SESSION_NOT_FOUND": 404,
+    "INVALID_TOKEN": 400,
+    "EMAIL_ALREADY_VERIFIED": 409,
 }
 # Answers of an operation that honours Idempotency-Key (smartcv_account/idempotency.py).
 IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
@@ -193,6 +196,77 @@ OPERATIONS: list[Operation] = [
         errors=("INVALID_PASSWORD", "WEAK_PASSWORD"),
         message=True,
         operation_id="updateSecurity",
+    ),
+    Operation(
+        "/api/auth/verify-email/request",
+        "post",
+        "Send a new verification link to the signed-in user's address.",
+        None,
+        status=202,
+        errors=("EMAIL_ALREADY_VERIFIED", "RATE_LIMITED"),
+        tag="email",
+        operation_id="requestEmailVerification",
+    ),
+    Operation(
+        "/api/auth/verify-email",
+        "post",
+        "Verify the address a verification link was sent to.",
+        account_schemas.account_schema,
+        request=email_schemas.token_schema,
+        errors=("INVALID_TOKEN",),
+        security=None,
+        tag="email",
+        operation_id="verifyEmail",
+    ),
+    Operation(
+        "/api/auth/password-reset/request",
+        "post",
+        "Send a password reset link if the address has an account (same answer either way).",
+        None,
+        request=email_schemas.password_reset_request_schema,
+        status=202,
+        errors=("RATE_LIMITED",),
+        security=None,
+        tag="email",
+        operation_id="requestPasswordReset",
+    ),
+    Operation(
+        "/api/auth/password-reset",
+        "post",
+        "Set a new password with a reset link's token; every session ends.",
+        None,
+        request=email_schemas.password_reset_schema,
+        errors=(
+            "INVALID_TOKEN",
+            "WEAK_PASSWORD",
+            "TWO_FACTOR_REQUIRED",
+            "INVALID_TWO_FACTOR_CODE",
+        ),
+        security=None,
+        tag="email",
+        operation_id="resetPassword",
+    ),
+    Operation(
+        "/api/account/email",
+        "post",
+        "Ask to move the account to a new address (confirmed by a link sent there).",
+        None,
+        request=email_schemas.email_change_schema,
+        status=202,
+        errors=("INVALID_PASSWORD", "EMAIL_TAKEN", "RATE_LIMITED"),
+        tag="email",
+        operation_id="requestEmailChange",
+    ),
+    Operation(
+        "/api/account/email/confirm",
+        "post",
+        "Move the account to the address an email-change link was sent to.",
+        account_schemas.account_schema,
+        request=email_schemas.token_schema,
+        errors=("INVALID_TOKEN", "EMAIL_TAKEN"),
+        security=None,
+        tag="email",
+        operation_id="confirmEmailChange",
     ),
     Operation(
         "/api/account/subscription",

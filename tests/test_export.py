@@ -38,6 +38,7 @@ def test_export_holds_account_sessions_activity_and_subscriptions(app, user, pla
         "activity",
         "subscription",
         "subscriptions",
+        "invoices",
     }
     assert document["account"] == me.get("/api/account").json["data"]
     assert document["subscription"] == me.get(SUBSCRIPTION_URL).json["data"]
@@ -50,6 +51,8 @@ def test_export_holds_account_sessions_activity_and_subscriptions(app, user, pla
         "ACTIVE",
         "4242",
     )
+    assert document["invoices"] == me.get("/api/account/invoices").json["data"]
+    assert [invoice["status"] for invoice in document["invoices"]] == ["paid"]
 
 
 def test_export_is_recorded_and_includes_its_own_event(auth_client):

@@ -40,15 +40,17 @@ BUDGET = {
     "POST /api/internal/users/<id>/usage": 3,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of the other sessions, this session's new credential version, and updatedAt (skipped by
-    # the ORM when the second has not changed since the last write), the activity event's INSERT.
-    "PUT /api/account/security (password)": 7,
+    # the ORM when the second has not changed since the last write), the activity event's INSERT;
+    # then the DELETE of outstanding reset links and the notice's outbox INSERT.
+    "PUT /api/account/security (password)": 9,
     # The user by email, the new session's INSERT, the last-login UPDATE, the activity event's
     # INSERT, the re-read.
     "POST /api/auth/login": 5,
     # Session+user, the revocation's UPDATE, the activity event's INSERT.
     "POST /api/auth/logout": 3,
-    # The user's INSERT, the session's INSERT, the re-read.
-    "POST /api/auth/register": 3,
+    # The user's INSERT, the session's INSERT, the re-read; and the verification link: the
+    # DELETE of older links, the token's INSERT and the outbox's INSERT.
+    "POST /api/auth/register": 6,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
     # Writes read the user, the subscription and its plan as they need them (no eager joins:
@@ -69,9 +71,10 @@ BUDGET = {
     # Session+user, the model, the event's INSERT, the current subscription, the backup codes
     # count, sessions, events, subscriptions (plans come from the in-process snapshot).
     "GET /api/account/export": 8,
-    # Session+user, the user locked, the live subscription locked, the DELETEs of sessions,
-    # events and backup codes, the user's UPDATE.
-    "DELETE /api/account": 7,
+    # Session+user, the user locked, the live subscription locked, the outbox's DELETE of mail
+    # to the old address and the goodbye notice's INSERT, the DELETEs of sessions, events,
+    # backup codes, emailed-link tokens and reset requests, the user's UPDATE.
+    "DELETE /api/account": 11,
 }
 # What the issue asks of the hot path, whatever the table above says.
 HOT_PATH_LIMIT = 2

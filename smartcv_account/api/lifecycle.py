@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, request, session
 from flask_login import current_user, login_required, logout_user
 
 from ..extensions import limiter
+from ..idempotency import idempotent, session_caller
 from ..schemas.base import load_body
 from ..schemas.lifecycle import (
     account_delete_schema,
@@ -80,6 +81,7 @@ def export_data():
 
 @bp.delete("")
 @login_required
+@idempotent(session_caller)
 def delete_account():
     """Delete the account: cancel the paid subscription, end every session, erase the data."""
     fields = load_body(account_delete_schema)

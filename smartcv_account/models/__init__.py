@@ -24,6 +24,7 @@ from .billing import (
     status_at,
 )
 from .idempotency import IdempotencyKey
+from .mail import EmailToken, OutboxMessage, PasswordResetRequest, RenewalReminder
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -36,13 +37,17 @@ __all__ = [
     "Coupon",
     "CouponRedemption",
     "IdempotencyKey",
+    "EmailToken",
     "LocalCustomer",
     "LocalIdempotencyKey",
     "LocalInvoice",
     "LocalInvoiceItem",
     "LocalPaymentMethod",
     "LocalSubscription",
+    "OutboxMessage",
+    "PasswordResetRequest",
     "Plan",
+    "RenewalReminder",
     "Subscription",
     "UnreconciledSubscription",
     "User",

@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from .account import AccountSchema
 from .base import BaseSchema, Timestamp, Trimmed
-from .subscription import PaymentMethodSchema, SubscriptionSchema
+from .subscription import InvoiceSchema, PaymentMethodSchema, SubscriptionSchema
 
 MAX_ACTIVITY_PAGE = 100
 DEFAULT_ACTIVITY_PAGE = 50
@@ -115,6 +115,7 @@ class ExportSchema(BaseSchema):
     activity = fields.List(fields.Nested(ActivityEventSchema))
     subscription = fields.Nested(SubscriptionSchema)
     subscriptions = fields.List(fields.Nested(SubscriptionRecordSchema))
+    invoices = fields.List(fields.Nested(InvoiceSchema))
 
 
 class AccountDeleteSchema(BaseSchema):

@@ -18,10 +18,21 @@ import sqlalchemy as sa
 from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
-from ..models import LIVE_STATUSES, ActivityEvent, AuthSession, BackupCode, Subscription, User
+from ..idempotency import commit_change
+from ..mail import outbox
+from ..models import (
+    LIVE_STATUSES,
+    ActivityEvent,
+    AuthSession,
+    BackupCode,
+    EmailToken,
+    PasswordResetRequest,
+    Subscription,
+    User,
+)
 from ..payments import get_gateway
 from ..payments.base import GatewayError
-from . import accounts, billing, credentials
+from . import accounts, billing, credentials, notices
 
 # What an erased account's preferences and counters go back to.
 ERASED_VALUES = {
@@ -62,10 +73,12 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
             "The payment provider could not be reached, so nothing was deleted; try again shortly.",
             503,
         ) from None
-    # The goodbye notice is written to the outbox here, in this transaction and while the
-    # address is still known: notices.account_deleted(user.email, user.name).
+    # Mail queued to the old address goes with it; the goodbye notice is then written in this
+    # transaction, while the address is still known.
+    outbox.forget(user.email)
+    notices.account_deleted(user.email, user.name)
     _erase(user, new_public_id)
-    db.session.commit()
+    commit_change()
 
 
 def _settle_with_provider(user: User, new_public_id: str) -> None:
@@ -86,13 +99,8 @@ def _confirm(user: User, current_password: str, two_factor_code: str | None) -> 
         raise field_error(
             "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
         )
-    if not user.two_factor_enabled:
-        return
-    if not two_factor_code:
-        raise accounts.two_factor_required()
-    if not accounts.accept_second_factor(user, two_factor_code):
-        db.session.rollback()
-        raise accounts.invalid_two_factor_code()
+    if user.two_factor_enabled:
+        accounts.require_second_factor(user, two_factor_code)
 
 
 def _live_subscription(user: User) -> Subscription | None:
@@ -107,8 +115,11 @@ def _live_subscription(user: User) -> Subscription | None:
 def _erase(user: User, new_public_id: str) -> None:
     """Erase everything personal about the user; keep the row for the invoices (no commit)."""
     now = clock.now()
-    for table in (AuthSession, ActivityEvent, BackupCode):
+    for table in (AuthSession, ActivityEvent, BackupCode, EmailToken):
         db.session.execute(sa.delete(table).where(table.user_id == user.id))
+    db.session.execute(
+        sa.delete(PasswordResetRequest).where(PasswordResetRequest.email == user.email)
+    )
     for name, value in ERASED_VALUES.items():
         setattr(user, name, value)
     user.email = f"deleted:{secrets.token_hex(16)}"

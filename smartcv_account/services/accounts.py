@@ -17,7 +17,7 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
-from . import activity, credentials, plans, sessions
+from . import activity, credentials, notices, plans, sessions, tokens
 from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
@@ -173,6 +173,9 @@ def register(email: str, password: str, name: str) -> User:
             "EMAIL_TAKEN", "An account with this email already exists.", 409, "email"
         ) from None
     sessions.start_session(user)
+    from .recovery import send_verification_link  # recovery builds on this module
+
+    send_verification_link(user)
     db.session.commit()
     return user
 
@@ -235,7 +238,7 @@ def login(
     return user
 
 
-def _require_second_factor(user: User, code: str | None) -> None:
+def require_second_factor(user: User, code: str | None) -> None:
     """Refuse unless `code` is a current TOTP code or an unused backup code of the user."""
     if not code:
         raise two_factor_required()
@@ -320,7 +323,7 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         )
     wanted = changes.get("two_factor_enabled")
     if wanted is False and user.two_factor_enabled:
-        _require_second_factor(user, changes.get("two_factor_code"))
+        require_second_factor(user, changes.get("two_factor_code"))
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
@@ -334,15 +337,19 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         sessions.revoke_user_sessions(user, keep_token=user.session_token)
         if user.session_token:
             sessions.restamp_session(user.session_token)
+        tokens.void(user, "password_reset")  # a reset link must not undo this change
+        notices.password_changed(user)
         result["password_updated"] = True
         activity.record(user.id, "password_changed")
     two_factor_before = user.two_factor_enabled
     if wanted is True and not user.two_factor_enabled:
         result.update(_enable_two_factor(user))
         activity.record(user.id, "two_factor_enabled")
+        notices.two_factor_enabled(user)
     elif wanted is False and user.two_factor_enabled:
         _disable_two_factor(user)
         activity.record(user.id, "two_factor_disabled")
+        notices.two_factor_disabled(user)
     if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
         # A session signed in under the other setting must sign in again under this one.
         sessions.revoke_user_sessions(user, keep_token=user.session_token)

@@ -54,7 +54,7 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
-from . import activity, webhooks
+from . import activity, notices, webhooks
 from .accounts import as_model, new_public_id
 from .plans import PlanSnapshot, plan_for_display
 from .sessions import SignedInSubscription
@@ -628,6 +628,7 @@ def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
     _record_transition(subscription, provider.status)
+    _notify(subscription, provider)
     subscription.status = provider.status
     subscription.current_period_start = provider.current_period_start
     subscription.current_period_end = provider.current_period_end
@@ -659,6 +660,16 @@ def _record_transition(subscription: Subscription, new_status: str) -> None:
         activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
     elif new_status == "CANCELED":
         activity.record(subscription.user_id, "subscription_canceled", details, client.NOBODY)
+
+
+def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
+    """Queue the billing notices for the state change about to be applied (see notices)."""
+    if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
+        notices.payment_failed(subscription)
+    if provider.status == "CANCELED" and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
+        notices.subscription_canceled(subscription)
+    if provider.next_action is not None and subscription.next_action is None:
+        notices.payment_needs_authentication(subscription)
 
 
 # --- webhooks and time --------------------------------------------------------------------------

@@ -123,6 +123,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
         "activity": _newest_first(ActivityEvent, model.id),
         "subscription": billing.subscription_view(model),
         "subscriptions": _newest_first(Subscription, model.id),
+        "invoices": billing.list_invoices(model),
     }
     # Everything is flushed and the document only reads from here on: detached, its rows are
     # not expired by the commit, so dumping it reads none of them again.

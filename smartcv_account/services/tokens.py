@@ -1,0 +1,102 @@
+"""One-time email links: random tokens, stored hashed, single use, expiring.
+
+The token (256 random bits) exists only in the link; the database keeps its SHA-256, so a
+leaked table opens no account. Issuing a token deletes the user's older ones of that kind.
+`redeem` checks a token without using it up; `use` marks it used when the change succeeds, in
+the change's transaction, so a refused attempt (a weak password, a missing second factor)
+leaves the link working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from .. import clock
+from ..errors import field_error
+from ..extensions import db
+from ..models import EmailToken, User
+
+LIFETIMES = {
+    "verify_email": timedelta(hours=24),
+    "password_reset": timedelta(hours=1),
+    "email_change": timedelta(hours=24),
+}
+
+
+def _hash(token: str) -> str:
+    """Return the SHA-256 of a token, the only form the database keeps."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue(user: User, kind: str, email: str) -> str:
+    """Make a token of `kind` for `user`, sent to `email`, voiding older ones; return it."""
+    db.session.execute(
+        sa.delete(EmailToken).where(EmailToken.user_id == user.id, EmailToken.kind == kind)
+    )
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    db.session.add(
+        EmailToken(
+            user_id=user.id,
+            kind=kind,
+            token_hash=_hash(token),
+            email=email,
+            created_at=now,
+            expires_at=now + LIFETIMES[kind],
+        )
+    )
+    return token
+
+
+def void(user: User, kind: str) -> None:
+    """Delete the user's outstanding tokens of `kind` (the caller commits)."""
+    db.session.execute(
+        sa.delete(EmailToken).where(EmailToken.user_id == user.id, EmailToken.kind == kind)
+    )
+
+
+def invalid_token():
+    """The one answer for an unknown, used, expired or wrong-kind token."""
+    return field_error(
+        "INVALID_TOKEN",
+        "This link is invalid or has expired; ask for a new one.",
+        400,
+        "token",
+    )
+
+
+def redeem(token: str, kind: str) -> tuple[EmailToken, User]:
+    """Return the live token of `kind` and its user, locked for this transaction, or raise."""
+    statement = sa.select(EmailToken).where(EmailToken.token_hash == _hash(token))
+    if db.engine.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    found = db.session.scalar(statement)
+    if (
+        found is None
+        or found.kind != kind
+        or found.used_at is not None
+        or found.expires_at <= clock.now()
+    ):
+        raise invalid_token()
+    user = db.session.get(User, found.user_id)
+    # Verification and reset links prove the address the account has now, not an old one.
+    if kind != "email_change" and user.email != found.email:
+        raise invalid_token()
+    return found, user
+
+
+def use(found: EmailToken) -> None:
+    """Mark the token used; a concurrent use of the same token makes this one INVALID_TOKEN."""
+    result = db.session.execute(
+        sa.update(EmailToken)
+        .where(EmailToken.id == found.id, EmailToken.used_at.is_(None))
+        .values(used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise invalid_token()
