@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 
 from smartcv_account import clock
 from smartcv_account.config import load_config
+from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
 
@@ -363,21 +366,44 @@ def test_tampered_cookie_is_unauthorized(auth_client, assert_error):
     assert_error(auth_client.get("/api/account"), 401, "UNAUTHORIZED")
 
 
-def test_signed_cookie_with_an_unknown_session_token_is_unauthorized(client, assert_error):
-    # A correctly signed cookie is still worthless unless its token names a live session.
-    with client.session_transaction() as session:
-        session["_user_id"] = "made-up-token"
+def test_cookie_with_an_unknown_session_token_is_unauthorized(client, assert_error):
+    # The cookie is the token: one that names no live session is worth nothing.
+    client.set_cookie(COOKIE, secrets.token_urlsafe(32))
     assert_error(client.get("/api/account"), 401, "UNAUTHORIZED")
 
 
-def test_login_replaces_the_cookie_held_before_sign_in(client, user):
-    with client.session_transaction() as session:
-        session["planted"] = "by an attacker"
+def test_an_overlong_cookie_is_unauthorized(client, assert_error):
+    client.set_cookie(COOKIE, "x" * 4000)
+    assert_error(client.get("/api/account"), 401, "UNAUTHORIZED")
+
+
+def test_the_cookie_holds_only_the_random_token(app, client, user):
+    from smartcv_account.models import AuthSession
+    from smartcv_account.principal import token_hash
+
+    login(client, user.email)
+    token = client.get_cookie(COOKIE).value
+    assert len(token) == 43  # 256 random bits, base64url; no signature, no payload
+    stored = db.session.scalar(
+        sa.select(AuthSession.token_hash).where(AuthSession.user_id == user.id)
+    )
+    assert stored == token_hash(token) != token
+
+
+def test_login_replaces_the_cookie_held_before_sign_in(app, client, user, assert_error):
+    login(client, user.email)
     before = client.get_cookie(COOKIE).value
     login(client, user.email)
     assert client.get_cookie(COOKIE).value != before
-    with client.session_transaction() as session:
-        assert "planted" not in session
+    copy = app.test_client()
+    copy.set_cookie(COOKIE, before)
+    assert_error(copy.get("/api/account"), 401, "UNAUTHORIZED")
+
+
+def test_no_signed_flask_session_cookie_is_ever_set(client, user):
+    response = login(client, user.email)
+    assert response.headers.getlist("Set-Cookie") == [session_cookie(response)]
+    assert client.post("/api/auth/logout").headers["Set-Cookie"].startswith(f"{COOKIE}=;")
 
 
 def test_each_login_gets_a_different_session_cookie(app, user):

@@ -14,7 +14,6 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
-from smartcv_account.driver import DriverStatement
 from smartcv_account.extensions import db
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
@@ -23,30 +22,26 @@ from .factories import PASSWORD
 INTERNAL = {"Authorization": "Bearer test-internal-token"}
 NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
 
-# Statements per request, session check included, besides SQLite's `PRAGMA data_version`:
-# on SQLite every request that checks a session first asks whether the database changed since
-# its rows were read (services/sessions.py), and skips the SELECT when it has not. Those probes
-# are counted apart (`probes`) and held to one per request. Why each number is what it is:
+# Statements per request, the session check included. Why each number is what it is:
 BUDGET = {
-    # The session and the user with their subscription: one joined SELECT (none on SQLite
-    # while nothing was committed since this worker read it). Plans come from the in-process
-    # snapshot (services/plans.py), so showing them costs nothing per request.
+    # The session and the user with their subscription: one joined SELECT. Plans come from the
+    # in-process snapshot (services/plans.py), so showing them costs nothing per request.
     "GET /api/account": 1,
     "GET /api/account/subscription": 1,
-    # Session+user (a read-only row), the model to change, the UPDATE, the re-read after the
-    # commit expired it.
+    # Session+user (the read-only principal), the model to change, its subscription (for the
+    # answer, read before the commit), the UPDATE.
     "PUT /api/account": 4,
     # The user by public id, the conditional UPDATE (the limit is in its WHERE), the re-read.
     "POST /api/internal/users/<id>/usage": 3,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
-    # of the other sessions, this session's new credential version, and updatedAt (skipped by
-    # the ORM when the second has not changed since the last write).
+    # of every session, the bumped version read back, the new session's INSERT.
     "PUT /api/account/security (password)": 6,
-    # The user by email, the new session's INSERT, the last-login UPDATE, the re-read.
+    # The user by email, the new session's INSERT, the last-login UPDATE, the subscription for
+    # the answer (none for a free user).
     "POST /api/auth/login": 4,
-    # Session+user, the revocation's UPDATE.
-    "POST /api/auth/logout": 2,
-    # The user's INSERT, the session's INSERT, the re-read.
+    # The revocation's UPDATE (the cookie's token is revoked without reading it first).
+    "POST /api/auth/logout": 1,
+    # The user's INSERT, the session's INSERT.
     "POST /api/auth/register": 3,
     # The local gateway keeps a Stripe-like ledger (customer, card, subscription, invoice) in
     # its own tables; with the stripe gateway those writes are HTTP calls instead.
@@ -61,26 +56,12 @@ HOT_PATH_LIMIT = 2
 
 
 @pytest.fixture
-def count_queries(app, monkeypatch):
-    """Count the SQL statements sent to the database inside a `with` block.
-
-    Two routes reach the database: SQLAlchemy's execution, seen by its cursor events, and the
-    session check's driver statements (smartcv_account/driver.py), seen by a spy.
-    """
-    statements: list[str] | None = None
-    run = DriverStatement.first
-
-    def spy(self, connection, parameters):
-        if statements is not None:
-            statements.append(" ".join(self.sql.split())[:200])
-        return run(self, connection, parameters)
-
-    monkeypatch.setattr(DriverStatement, "first", spy)
+def count_queries(app):
+    """Count the SQL statements sent to the database inside a `with` block."""
 
     @contextmanager
     def counting() -> Iterator[list[str]]:
-        nonlocal statements
-        statements = []
+        statements: list[str] = []
 
         def record(conn, cursor, statement, parameters, context, executemany) -> None:
             statements.append(" ".join(statement.split())[:200])
@@ -90,7 +71,6 @@ def count_queries(app, monkeypatch):
             yield statements
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
-            statements = None
 
     return counting
 
@@ -103,33 +83,17 @@ def premium_client(auth_client, plans):
     return auth_client
 
 
-PROBE = "PRAGMA data_version"
-
-
-def probes(statements: list[str]) -> int:
-    """How many of `statements` are the session check's SQLite data-version probe."""
-    return statements.count(PROBE)
-
-
 def issued(count_queries, call) -> tuple[int, list[str]]:
-    """Run `call` (one request, answered 2xx); return its statements besides the probe."""
+    """Run `call` (one request, answered 2xx); return its statements."""
     with count_queries() as statements:
         response = call()
     assert 200 <= response.status_code < 300, response.json
-    assert probes(statements) <= 1, statements
-    return len(statements) - probes(statements), statements
+    return len(statements), statements
 
 
 def within(label: str, count: int, statements: list[str]) -> None:
     """Assert that an endpoint stayed within its budget, showing its SQL when it did not."""
     assert count <= BUDGET[label], f"{label}: {count} statements\n" + "\n".join(statements)
-
-
-def a_commit_elsewhere() -> None:
-    """Commit a change, as another worker's request would, on a connection of its own."""
-    with db.engine.begin() as connection:
-        # A real change: SQLite leaves the file, and its data version, alone for a no-op.
-        connection.execute(sa.text("UPDATE users SET resumes_created = resumes_created + 1"))
 
 
 # --- the hot path -------------------------------------------------------------------------------
@@ -139,21 +103,10 @@ def a_commit_elsewhere() -> None:
 def test_get_account_is_one_query_session_check_included(request, count_queries, plans, tier):
     client = request.getfixturevalue("premium_client" if tier == "premium" else "auth_client")
     client.get("/api/account")  # the plan snapshot is filled once per process and TTL
-    a_commit_elsewhere()  # so the session check cannot use what it read before
     count, statements = issued(count_queries, lambda: client.get("/api/account"))
     within("GET /api/account", count, statements)
-    assert count == 1, statements
-    assert len(statements) <= HOT_PATH_LIMIT  # the probe included
-
-
-def test_get_account_without_a_commit_since_reuses_the_row_on_sqlite(auth_client, count_queries):
-    auth_client.get("/api/account")
-    with count_queries() as statements:
-        assert auth_client.get("/api/account").status_code == 200
-    if db.engine.dialect.name == "sqlite":
-        assert statements == [PROBE]
-    else:
-        assert len(statements) == 1 and statements[0].startswith("SELECT"), statements
+    assert count == 1 and statements[0].startswith("SELECT"), statements
+    assert count <= HOT_PATH_LIMIT
 
 
 @pytest.mark.parametrize("tier", ["free", "premium"])

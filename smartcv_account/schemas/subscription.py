@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ..payments.base import PRORATION_BEHAVIORS
 from ..services.billing import ACTIONS
-from .base import BaseSchema, Money, Timestamp, Trimmed, plain_dumper
+from .base import BaseSchema, Money, Timestamp, Trimmed
 from .usage import UsageSchema
 
 ID_LENGTH = validate.Length(min=1, max=100)
@@ -112,7 +112,7 @@ class WebhookReceiptSchema(BaseSchema):
 
 
 subscription_schema = SubscriptionSchema()
-dump_subscription = plain_dumper(subscription_schema)
+dump_subscription = subscription_schema.dump
 webhook_receipt_schema = WebhookReceiptSchema()
 subscription_create_schema = SubscriptionCreateSchema()
 subscription_created_schema = SubscriptionCreatedSchema()

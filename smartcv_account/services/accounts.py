@@ -15,8 +15,8 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import ENTITLED_STATUSES, BackupCode, User
+from ..principal import Principal
 from . import credentials, plans, sessions
-from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -56,16 +56,28 @@ class AccountView:
     last_login_at: datetime | None
 
 
-def as_model(user: User | SignedInUser) -> User:
-    """Return the ORM user behind the signed-in user, for services that change it."""
-    if isinstance(user, User):
-        return user
-    model = db.session.get(User, user.id)
-    model.session_token = user.session_token
-    return model
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A session just started: its token (for the cookie) and the account to show."""
+
+    token: str
+    account: AccountView
 
 
-def effective_plan_type(user: User) -> str:
+@dataclass(frozen=True, slots=True)
+class SecurityChange:
+    """What a security change reports, and the new session token after a password change."""
+
+    result: dict[str, Any]
+    session_token: str | None
+
+
+def load_user(user_id: int) -> User:
+    """Load the ORM user a write changes (the principal is read-only)."""
+    return db.session.get_one(User, user_id)
+
+
+def effective_plan_type(user: User | Principal) -> str:
     """Return the plan type whose limits apply: paid only while the subscription is paid up."""
     subscription = user.current_subscription
     if subscription is not None and subscription.status in ENTITLED_STATUSES:
@@ -78,14 +90,15 @@ def _plan_type(plan_id: str) -> str:
     return plans.plan_for_display(plan_id).type
 
 
-def account_view(user: User) -> AccountView:
+def account_view(user: Principal) -> AccountView:
     """Assemble the account as the API shows it, with renewals and usage resets applied."""
     from . import billing, usage  # billing and usage build on this module
 
     subscription = user.current_subscription
     if subscription is not None and billing.is_due(subscription):
-        user = as_model(user)
-        billing.refresh_if_due(user.current_subscription)
+        model = load_user(user.id)
+        billing.refresh_if_due(model.current_subscription)
+        user = Principal.of(model, user.session_token)
         subscription = user.current_subscription
     counters = usage.current_usage(user)
     ended = subscription is None or subscription.status == "CANCELED"
@@ -127,13 +140,12 @@ def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
         raise field_error(
             "WEAK_PASSWORD",
             "The password is too weak: " + feedback["warning"],
-            422,
             field,
             feedback=feedback,
         )
 
 
-def register(email: str, password: str, name: str) -> User:
+def register(email: str, password: str, name: str) -> SignIn:
     """Create an account and start its first session."""
     email = normalise_email(email)
     _require_strong(password, "password", _personal_words(email, name))
@@ -162,21 +174,27 @@ def register(email: str, password: str, name: str) -> User:
     except IntegrityError:
         db.session.rollback()
         raise field_error(
-            "EMAIL_TAKEN", "An account with this email already exists.", 409, "email"
+            "EMAIL_TAKEN", "An account with this email already exists.", "email"
         ) from None
-    sessions.start_session(user)
+    return _sign_in(user)
+
+
+def _sign_in(user: User) -> SignIn:
+    """Start a session for `user` and commit, the answer built before the commit."""
+    token = sessions.start_session(user)
+    signed_in = SignIn(token, account_view(Principal.of(user, token)))
     db.session.commit()
-    return user
+    return signed_in
 
 
 def _invalid_credentials() -> ApiError:
     """The one answer for an unknown email and a wrong password."""
-    return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
+    return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.")
 
 
 def login(
     email: str, password: str, two_factor_code: str | None, replaces: str | None = None
-) -> User:
+) -> SignIn:
     """Check the credentials (password first, then the second factor) and start a session.
 
     `replaces` is the token of the session the browser held before: signing in again ends it,
@@ -193,7 +211,6 @@ def login(
             raise field_error(
                 "TWO_FACTOR_REQUIRED",
                 "Enter the code from your authenticator app or a backup code.",
-                401,
                 "twoFactorCode",
             )
         if not _accept_second_factor(user, two_factor_code):
@@ -201,15 +218,12 @@ def login(
             raise field_error(
                 "INVALID_TWO_FACTOR_CODE",
                 "The two-factor code is incorrect or has already been used.",
-                401,
                 "twoFactorCode",
             )
     if replaces is not None:
         sessions.revoke_session(replaces)
     user.last_login_at = clock.now()
-    sessions.start_session(user)
-    db.session.commit()
-    return user
+    return _sign_in(user)
 
 
 def _accept_second_factor(user: User, code: str) -> bool:
@@ -248,16 +262,15 @@ def _accept_second_factor(user: User, code: str) -> bool:
     return False
 
 
-def logout(user: User) -> None:
-    """Revoke the session this request came with; the user's other sessions stay."""
-    if user.session_token:
-        sessions.revoke_session(user.session_token)
-        db.session.commit()
+def logout(token: str) -> None:
+    """Revoke the session of this token; the user's other sessions stay."""
+    sessions.revoke_session(token)
+    db.session.commit()
 
 
-def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
+def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView:
     """Apply a partial update; preferences merge key by key."""
-    user = as_model(user)
+    user = load_user(principal.id)
     for name in ("name", "avatar"):
         if name in changes:
             setattr(user, name, changes[name])
@@ -265,30 +278,35 @@ def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
         setattr(user, name, value)
     if changes:
         user.updated_at = clock.now()
+    account = account_view(Principal.of(user, principal.session_token))
     db.session.commit()
-    return user
+    return account
 
 
-def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change the password and/or the second factor, after checking the current password."""
-    user = as_model(user)
+def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityChange:
+    """Change the password and/or the second factor, after checking the current password.
+
+    A password change ends every session of the user, this one included, and starts a new
+    session for this browser: a copy of the old cookie is then worth nothing.
+    """
+    user = load_user(principal.id)
+    new_token = None
     if not credentials.check_password(changes["current_password"], user.password_hash):
-        raise field_error(
-            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
-        )
+        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
         _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
         user.password_hash = credentials.hash_password(new_password)
+        user.updated_at = clock.now()
         # A login that checked the old password before this commits inserts its session after
         # the revocation below; the bumped version (in SQL, so concurrent changes each count)
-        # leaves such a session dead on arrival. Only the changer's session is carried over.
+        # leaves such a session dead on arrival.
         user.credential_version = User.credential_version + 1
         db.session.flush()
-        sessions.revoke_user_sessions(user, keep_token=user.session_token)
-        if user.session_token:
-            sessions.restamp_session(user.session_token)
+        sessions.revoke_user_sessions(user)
+        # Reads the bumped version back: the new session is minted under it.
+        new_token = sessions.start_session(user)
         result["password_updated"] = True
     wanted = changes.get("two_factor_enabled")
     two_factor_before = user.two_factor_enabled
@@ -301,7 +319,7 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         user.updated_at = clock.now()
     result["two_factor_enabled"] = user.two_factor_enabled
     db.session.commit()
-    return result
+    return SecurityChange(result, new_token)
 
 
 def _enable_two_factor(user: User) -> dict[str, Any]:

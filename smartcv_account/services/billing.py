@@ -26,9 +26,9 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
-from .accounts import as_model, new_public_id
+from ..principal import Principal, PrincipalSubscription
+from .accounts import load_user, new_public_id
 from .plans import PlanSnapshot, plan_for_display
-from .sessions import SignedInSubscription
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
@@ -67,7 +67,7 @@ class SubscriptionView:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def subscription_view(user: User) -> SubscriptionView:
+def subscription_view(user: Principal) -> SubscriptionView:
     """Assemble the user's subscription, plan, usage, card and next bill.
 
     The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
@@ -131,13 +131,13 @@ def get_plan(plan_id: str) -> Plan | None:
     return db.session.get(Plan, plan_id)
 
 
-def live_subscription(user) -> Subscription | SignedInSubscription | None:
+def live_subscription(user: User | Principal) -> Subscription | PrincipalSubscription | None:
     """Return the user's subscription unless it has ended, after bringing it up to now."""
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
     if is_due(subscription):
-        subscription = as_model(user).current_subscription
+        subscription = load_user(user.id).current_subscription
         refresh_if_due(subscription)
     return subscription if subscription.status in LIVE_STATUSES else None
 
@@ -171,14 +171,14 @@ def refresh_if_due(subscription: Subscription) -> Subscription:
 
 
 def create_subscription(
-    user: User, plan_id: str, payment_method_id: str, coupon_code: str | None
+    principal: Principal, plan_id: str, payment_method_id: str, coupon_code: str | None
 ) -> Subscription:
     """Subscribe the user to a self-serve plan and take the first payment.
 
     A placeholder row is committed first: the database's one-live-subscription-per-user index
     lets exactly one of several concurrent creates through, before any money moves.
     """
-    user = as_model(user)
+    user = load_user(principal.id)
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code) if coupon_code is not None else None
     live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
@@ -201,7 +201,6 @@ def create_subscription(
         raise ApiError(
             "SUBSCRIPTION_ALREADY_EXISTS",
             "You already have a subscription; change it instead of creating another.",
-            409,
         ) from None
 
     gateway = get_gateway()
@@ -228,7 +227,7 @@ def _self_serve_plan(plan_id: str) -> Plan:
     plan = get_plan(plan_id)
     if plan is None or not plan.self_serve:
         raise field_error(
-            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", 404, "planId"
+            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", "planId"
         )
     return plan
 
@@ -237,7 +236,7 @@ def _coupon(code: str) -> Coupon:
     """Return an active coupon by code (case-insensitive), or raise INVALID_COUPON."""
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
-        raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", 400, "couponCode")
+        raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", "couponCode")
     return coupon
 
 
@@ -245,22 +244,21 @@ def _coupon(code: str) -> Coupon:
 
 
 def change_subscription(
-    user: User,
+    principal: Principal,
     action: str,
     plan_id: str | None = None,
     proration_behavior: str = "create_prorations",
     payment_method_id: str | None = None,
 ) -> ChangeResult:
     """Apply one of the PUT actions to the user's paid subscription."""
-    user = as_model(user)
+    user = load_user(principal.id)
     subscription = live_subscription(user)
     if subscription is None:
-        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
+        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.")
     if subscription.provider_subscription_id is None:
         raise ApiError(
             "INVALID_PLAN_CHANGE",
             "This plan was arranged with SmartCV; contact support to change it.",
-            409,
         )
     handler = {
         "upgrade": _change_plan,
@@ -285,7 +283,7 @@ def _change_plan(subscription: Subscription, *, action, plan_id, proration_behav
     target = get_plan(plan_id)
     if target is None or (not target.self_serve and target.id != FREE_PLAN_ID):
         raise field_error(
-            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", 404, "planId"
+            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", "planId"
         )
     current = subscription.plan
     if target.id == FREE_PLAN_ID:
@@ -353,7 +351,7 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
 
 def _invalid_change(message: str) -> ApiError:
     """Make the 409 for a plan change the rules do not allow."""
-    return ApiError("INVALID_PLAN_CHANGE", message, 409)
+    return ApiError("INVALID_PLAN_CHANGE", message)
 
 
 # --- the provider's answers ---------------------------------------------------------------------
@@ -374,7 +372,6 @@ def _gateway_error(error: GatewayError) -> ApiError:
         return field_error(
             "PAYMENT_FAILED",
             f"The payment was declined ({error.decline_code}).",
-            402,
             "paymentMethodId",
             declineCode=error.decline_code,
         )
@@ -382,15 +379,14 @@ def _gateway_error(error: GatewayError) -> ApiError:
         return field_error(
             "VALIDATION_ERROR",
             "paymentMethodId: Unknown payment method.",
-            400,
             "paymentMethodId",
             fields={"paymentMethodId": ["Unknown payment method."]},
         )
     if isinstance(error, GatewayUnavailable):
         return ApiError(
-            "SERVICE_UNAVAILABLE", "The payment provider is unavailable; try again shortly.", 503
+            "SERVICE_UNAVAILABLE", "The payment provider is unavailable; try again shortly."
         )
-    return ApiError("INTERNAL_ERROR", "The payment provider returned an error.", 500)
+    return ApiError("INTERNAL_ERROR", "The payment provider returned an error.")
 
 
 def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
@@ -435,7 +431,7 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         event = gateway.parse_event(payload, signature)
     except InvalidSignature:
         raise ApiError(
-            "INVALID_SIGNATURE", "The webhook signature is missing or invalid.", 400
+            "INVALID_SIGNATURE", "The webhook signature is missing or invalid."
         ) from None
     db.session.add(WebhookEvent(id=event.id, type=event.type, received_at=clock.now()))
     try:

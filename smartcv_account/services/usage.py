@@ -95,7 +95,7 @@ def find_user(public_id: str) -> User:
     """Return the user with this public id, or raise USER_NOT_FOUND."""
     user = _load_user(User.public_id == public_id)
     if user is None:
-        raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
+        raise ApiError("USER_NOT_FOUND", "No user has this id.")
     return user
 
 
@@ -151,12 +151,11 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         db.session.rollback()
         user = _load_user(User.id == user_id)
         if user is None:
-            raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
+            raise ApiError("USER_NOT_FOUND", "No user has this id.")
         used = current_usage(user)[spec.column]
         raise ApiError(
             "SUBSCRIPTION_LIMIT_EXCEEDED",
             f"This would pass your plan's {metric} limit of {limit}.",
-            429,
             {"metric": metric, "limit": limit, "used": used},
         )
     db.session.commit()  # expires `user`: read the stored values back

@@ -1,0 +1,156 @@
+"""The signed-in user: one read-only type, loaded with the session check in one statement.
+
+Every authenticated request needs the user and their current subscription, and most requests
+only read them. `Principal` holds exactly the columns its fields name (an allow-list: the
+password hash, the TOTP secret and the payment client secret are not among them, and a column
+added to a model stays in the database until a field here asks for it). Services that change
+the account take the principal (or an id) and load the ORM model themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .extensions import db
+from .models import AuthSession, Subscription, User
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalSubscription:
+    """The signed-in user's current subscription, as the reads show it."""
+
+    id: int
+    public_id: str
+    plan_id: str
+    status: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    trial_end: datetime | None
+    provider_subscription_id: str | None
+    payment_method_type: str | None
+    card_brand: str | None
+    card_last4: str | None
+    card_exp_month: int | None
+    card_exp_year: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in user: the account's readable columns, the session token, the subscription.
+
+    It satisfies Flask-Login's user protocol; `get_id` is never used to rebuild it (the cookie
+    is the session token, looked up by `load`).
+    """
+
+    id: int
+    public_id: str
+    email: str
+    name: str
+    avatar: str | None
+    email_verified_at: datetime | None
+    language: str
+    timezone: str
+    theme: str
+    email_notifications: bool
+    marketing_emails: bool
+    resumes_created: int
+    api_requests_used: int
+    storage_used: int
+    api_requests_reset_at: datetime | None
+    two_factor_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+    # Not columns: the token this request came with, and the subscription of the same row.
+    session_token: str
+    current_subscription: PrincipalSubscription | None
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        """Return the session token (Flask-Login's user protocol)."""
+        return self.session_token
+
+    @classmethod
+    def of(cls, user: User, session_token: str) -> Principal:
+        """Build the principal from a loaded model (after a write, before its commit)."""
+        subscription = user.current_subscription
+        return cls(
+            **{name: getattr(user, name) for name in USER_COLUMNS},
+            session_token=session_token,
+            current_subscription=(
+                PrincipalSubscription(
+                    **{name: getattr(subscription, name) for name in SUBSCRIPTION_COLUMNS}
+                )
+                if subscription is not None
+                else None
+            ),
+        )
+
+
+USER_COLUMNS = tuple(
+    f.name for f in fields(Principal) if f.name not in ("session_token", "current_subscription")
+)
+SUBSCRIPTION_COLUMNS = tuple(f.name for f in fields(PrincipalSubscription))
+_SUB = "sub_"
+
+# The session check: a live session (not revoked, not expired, minted under the user's
+# current credentials) joined to its user and their current subscription. Built once.
+LIVE_SESSION = (
+    sa.select(
+        *(User.__table__.c[name] for name in USER_COLUMNS),
+        *(Subscription.__table__.c[name].label(_SUB + name) for name in SUBSCRIPTION_COLUMNS),
+    )
+    .select_from(
+        sa.join(AuthSession, User, AuthSession.user_id == User.id).outerjoin(
+            Subscription, Subscription.id == User.current_subscription_id
+        )
+    )
+    .where(
+        AuthSession.token_hash == sa.bindparam("token_hash"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > sa.bindparam("now", type_=AuthSession.expires_at.type),
+        AuthSession.credential_version == User.credential_version,
+    )
+)
+
+
+def token_hash(token: str) -> str:
+    """Return the SHA-256 of a session token, the only form the database keeps."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def load(token: str, now: datetime) -> Principal | None:
+    """Return the principal of the live session `token`, or None."""
+    row = (
+        db.session.execute(LIVE_SESSION, {"token_hash": token_hash(token), "now": now})
+        .mappings()
+        .first()
+    )
+    return None if row is None else _from_row(row, token)
+
+
+def _from_row(row: Mapping[str, Any], token: str) -> Principal:
+    """Split the session check's row into the principal and their subscription."""
+    subscription = None
+    if row[_SUB + "id"] is not None:
+        subscription = PrincipalSubscription(
+            **{name: row[_SUB + name] for name in SUBSCRIPTION_COLUMNS}
+        )
+    return Principal(
+        **{name: row[name] for name in USER_COLUMNS},
+        session_token=token,
+        current_subscription=subscription,
+    )
