@@ -19,7 +19,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
-_SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in SECURITY_HEADERS.items())
 HSTS = "max-age=31536000; includeSubDomains"
 
 request_log = logging.getLogger(REQUEST_LOGGER)
@@ -44,57 +43,36 @@ def start_timer() -> None:
 def add_response_headers(response: Response) -> Response:
     """Add the request id and the security headers to every response, errors included.
 
-    A header the view set itself is kept (the request id and Cache-Control on /api excepted);
-    the others are appended in one pass, since this runs on every response.
+    A security header the view set itself is kept; the request id is always this request's.
     """
     headers = response.headers
-    present = {name.lower() for name in headers.keys()}  # noqa: SIM118 - Headers, not a dict
-    api = request.path == "/api" or request.path.startswith("/api/")
-    if "x-request-id" in present:
-        del headers[REQUEST_ID_HEADER]
-    if api and "cache-control" in present:
-        del headers["Cache-Control"]
-    added = [(REQUEST_ID_HEADER, request_id())]
-    added += [(name, value) for key, name, value in _SECURITY_HEADERS if key not in present]
-    if api:
+    headers[REQUEST_ID_HEADER] = request_id()
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if request.path == "/api" or request.path.startswith("/api/"):
         # Account data must not sit in shared or browser caches, and depends on the cookie.
-        added.append(("Cache-Control", "no-store"))
+        headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
-    secure = current_app.config.get("SESSION_COOKIE_SECURE")
-    if secure and "strict-transport-security" not in present:
-        added.append(("Strict-Transport-Security", HSTS))
-    headers.extend(added)
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
 def log_request(response: Response) -> Response:
     """Write this request's one log line (no query string, body or headers: they hold secrets)."""
     status = response.status_code
-    level = logging.WARNING if status >= 500 else logging.INFO
-    if not request_log.isEnabledFor(level):
-        return response
     started = g.get("request_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    method, path = request.method, request.path
-    # makeRecord and handle are what Logger.log calls, minus its walk up the stack for the
-    # caller's file and line, which this line does not print.
-    record = request_log.makeRecord(
-        request_log.name,
-        level,
-        __file__,
-        0,
-        "%s %s %s",
-        (method, path, status),
-        None,
-        extra={
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "remote_addr": request.remote_addr,
-        },
-    )
-    request_log.handle(record)
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "remote_addr": request.remote_addr,
+    }
+    if status >= 400:
+        fields["code"] = g.get("error_code")
+    level = logging.WARNING if status >= 500 else logging.INFO
+    request_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
     return response
 
 
