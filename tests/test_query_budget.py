@@ -31,8 +31,8 @@ BUDGET = {
     # Session+user (the read-only principal), the model to change, its subscription (for the
     # answer, read before the commit), the UPDATE.
     "PUT /api/account": 4,
-    # The user by public id, the conditional UPDATE (the limit is in its WHERE), the re-read.
-    "POST /api/internal/users/<id>/usage": 3,
+    # The conditional UPDATE … RETURNING (the limit is in its WHERE), then the COMMIT.
+    "POST /api/internal/users/<id>/usage": 1,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of every session, the bumped version read back, the new session's INSERT.
     "PUT /api/account/security (password)": 6,
@@ -233,3 +233,78 @@ def test_hot_path_never_runs_bcrypt(premium_client, client, user, bcrypt_calls):
     premium_client.put("/api/account", json={"preferences": {"theme": "dark"}})
     client.post(url, json={"metric": "storage", "delta": 1}, headers=INTERNAL)
     assert bcrypt_calls == []
+
+
+# --- nothing is read after the commit -----------------------------------------------------------
+
+
+@pytest.fixture
+def sql_and_commits(app):
+    """Record, in order, each statement sent and each COMMIT, inside a `with` block."""
+
+    @contextmanager
+    def recording() -> Iterator[list[str]]:
+        events: list[str] = []
+
+        def statement(conn, cursor, sql, parameters, context, executemany) -> None:
+            events.append(sql.split(None, 1)[0].upper())
+
+        def commit(conn) -> None:
+            events.append("COMMIT")
+
+        sa.event.listen(db.engine, "before_cursor_execute", statement)
+        sa.event.listen(db.engine, "commit", commit)
+        try:
+            yield events
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", statement)
+            sa.event.remove(db.engine, "commit", commit)
+
+    return recording
+
+
+def test_usage_write_is_one_update_returning_then_the_commit(client, user, plans, sql_and_commits):
+    url = f"/api/internal/users/{user.public_id}/usage"
+    with sql_and_commits() as events:
+        response = client.post(url, json={"metric": "storage", "delta": 1}, headers=INTERNAL)
+    assert response.status_code == 200
+    assert events == ["UPDATE", "COMMIT"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("put", "/api/account", {"name": "Ann"}),
+        ("put", "/api/account/security", {"currentPassword": PASSWORD, "twoFactorEnabled": True}),
+        (
+            "put",
+            "/api/account/security",
+            {
+                "currentPassword": PASSWORD,
+                "newPassword": NEW_PASSWORD,
+                "confirmPassword": NEW_PASSWORD,
+            },
+        ),
+        ("post", "/api/auth/logout", None),
+    ],
+)
+def test_a_write_answers_from_what_it_read_before_its_commit(
+    auth_client, plans, sql_and_commits, method, url, body
+):
+    with sql_and_commits() as events:
+        response = auth_client.open(url, method=method, json=body)
+    assert response.status_code == 200, response.json
+    assert events[-1] == "COMMIT", events
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/register"])
+def test_sign_in_answers_from_what_it_read_before_its_commit(
+    app, user, plans, sql_and_commits, path
+):
+    body = {"email": user.email, "password": PASSWORD}
+    if path.endswith("register"):
+        body = {"email": "fresh@example.com", "password": PASSWORD, "name": "Fresh"}
+    with sql_and_commits() as events:
+        response = app.test_client().post(path, json=body)
+    assert response.status_code in (200, 201), response.json
+    assert events[-1] == "COMMIT", events
