@@ -56,21 +56,40 @@ HOT_PATH_LIMIT = 2
 
 
 @pytest.fixture
-def count_queries(app):
+def sql_and_commits(app):
+    """Record, in order, each statement sent and each COMMIT."""
+
+    @contextmanager
+    def recording() -> Iterator[list[str]]:
+        events: list[str] = []
+
+        def statement(conn, cursor, sql, parameters, context, executemany) -> None:
+            events.append(" ".join(sql.split()))
+
+        def commit(conn) -> None:
+            events.append("COMMIT")
+
+        sa.event.listen(db.engine, "before_cursor_execute", statement)
+        sa.event.listen(db.engine, "commit", commit)
+        try:
+            yield events
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", statement)
+            sa.event.remove(db.engine, "commit", commit)
+
+    return recording
+
+
+@pytest.fixture
+def count_queries(sql_and_commits):
     """Count the SQL statements sent to the database inside a `with` block."""
 
     @contextmanager
     def counting() -> Iterator[list[str]]:
         statements: list[str] = []
-
-        def record(conn, cursor, statement, parameters, context, executemany) -> None:
-            statements.append(" ".join(statement.split())[:200])
-
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with sql_and_commits() as events:
             yield statements
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
+        statements.extend(event for event in events if event != "COMMIT")
 
     return counting
 
@@ -238,37 +257,13 @@ def test_hot_path_never_runs_bcrypt(premium_client, client, user, bcrypt_calls):
 # --- nothing is read after the commit -----------------------------------------------------------
 
 
-@pytest.fixture
-def sql_and_commits(app):
-    """Record, in order, each statement sent and each COMMIT, inside a `with` block."""
-
-    @contextmanager
-    def recording() -> Iterator[list[str]]:
-        events: list[str] = []
-
-        def statement(conn, cursor, sql, parameters, context, executemany) -> None:
-            events.append(sql.split(None, 1)[0].upper())
-
-        def commit(conn) -> None:
-            events.append("COMMIT")
-
-        sa.event.listen(db.engine, "before_cursor_execute", statement)
-        sa.event.listen(db.engine, "commit", commit)
-        try:
-            yield events
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", statement)
-            sa.event.remove(db.engine, "commit", commit)
-
-    return recording
-
-
 def test_usage_write_is_one_update_returning_then_the_commit(client, user, plans, sql_and_commits):
     url = f"/api/internal/users/{user.public_id}/usage"
     with sql_and_commits() as events:
         response = client.post(url, json={"metric": "storage", "delta": 1}, headers=INTERNAL)
     assert response.status_code == 200
-    assert events == ["UPDATE", "COMMIT"]
+    assert [event.split()[0] for event in events] == ["UPDATE", "COMMIT"]
+    assert "RETURNING" in events[0]
 
 
 @pytest.mark.parametrize(
