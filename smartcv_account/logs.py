@@ -58,6 +58,12 @@ _KEY_VALUE = re.compile(
     ("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|[^\s,;&}]+)
     """
 )
+# Anything `_SHAPES` or `_KEY_VALUE` could match contains one of these: a text without any of
+# them needs no pattern run (most log lines, every request line).
+_TRIGGER = re.compile(
+    r"(?i)bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:|pass|secret|token"
+    r"|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code"
+)
 _SHAPES = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"), REDACTED),
@@ -88,8 +94,11 @@ def redact(text: str, values: Iterable[str] = ()) -> str:
     """Return `text` with known secret values, secret-shaped tokens and key=value secrets masked."""
     if not text:
         return text
+    present = [value for value in values if value in text]
+    if not present and not _TRIGGER.search(text):
+        return text
     # Longest first, so a secret that contains another is masked whole.
-    for value in sorted(values, key=len, reverse=True):
+    for value in sorted(present, key=len, reverse=True):
         if len(value) >= MIN_SECRET_LENGTH and value in text:
             text = text.replace(value, REDACTED)
     for pattern, replacement in _SHAPES:
@@ -170,7 +179,10 @@ class RedactingFilter(logging.Filter):
         values: set[str] | frozenset[str] = self.configured
         if has_request_context():
             record.request_id = request_id()
-            values = self.configured | request_secrets()
+            # The request line is made of method, path, status and timings, never of headers
+            # or body: the request's own secrets cannot be in it, so they are not gathered.
+            if record.name != REQUEST_LOGGER:
+                values = self.configured | request_secrets()
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not break the caller

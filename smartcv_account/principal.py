@@ -9,7 +9,9 @@ the account take the principal (or an id) and load the ORM model themselves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -134,12 +136,84 @@ def token_hash(token: str) -> str:
 
 def load(token: str, now: datetime) -> Principal | None:
     """Return the principal of the live session `token`, or None."""
-    row = (
-        db.session.execute(LIVE_SESSION, {"token_hash": token_hash(token), "now": now})
-        .mappings()
-        .first()
-    )
+    row = _session_check(db.engine).run({"token_hash": token_hash(token), "now": now})
     return None if row is None else _from_row(row, token)
+
+
+class SessionCheck:
+    """`LIVE_SESSION` run on the driver's own cursor, in autocommit, on its own connection.
+
+    Every authenticated request runs it, so it does less than a query through the ORM
+    session would: no transaction (no BEGIN and ROLLBACK round trips on PostgreSQL: one
+    SELECT needs none), and no result machinery (on PostgreSQL that halves the CPU time of
+    the check). What it keeps of SQLAlchemy is public: the SQL is its compilation of
+    `LIVE_SESSION` for the engine's dialect (named parameters), values pass through the
+    columns' own type processors (UTC datetimes, SQLite's text dates and integer booleans),
+    the connection comes from the pool (pre-ping included), and a driver error becomes
+    SQLAlchemy's exception, a lost connection invalidated, so the error handlers answer 503.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        dialect = engine.dialect
+        if dialect.paramstyle not in ("named", "pyformat"):
+            # sqlite3 takes named parameters as well as its default qmark style.
+            dialect = type(dialect)(paramstyle="named")
+        self.engine = engine
+        self.sql = LIVE_SESSION.compile(dialect=dialect).string
+        self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
+        self.converters = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in LIVE_SESSION.selected_columns
+        )
+        bind_type = AuthSession.expires_at.type.dialect_impl(dialect)
+        self.bind_now = bind_type.bind_processor(dialect)
+
+    def run(self, parameters: dict[str, Any]) -> dict[str, Any] | None:
+        """Run the check; return its row by column key, or None."""
+        sent = dict(parameters)
+        if self.bind_now is not None:
+            sent["now"] = self.bind_now(sent["now"])
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = self._fetch(connection, sent)
+        if row is None:
+            return None
+        return {
+            key: convert(value) if convert is not None else value
+            for key, convert, value in zip(self.keys, self.converters, row, strict=True)
+        }
+
+    def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
+        """Execute on the driver connection's cursor; driver errors become SQLAlchemy's."""
+        dialect = connection.dialect
+        driver = connection.connection.driver_connection
+        cursor = None
+        try:
+            cursor = driver.cursor()
+            cursor.execute(self.sql, sent)
+            return cursor.fetchone()
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, driver, cursor)
+            if lost:
+                connection.invalidate(error)
+            kind = sa.exc.OperationalError if lost else sa.exc.DBAPIError
+            raise kind(self.sql, sent, error, connection_invalidated=lost) from error
+        finally:
+            if cursor is not None:
+                with contextlib.suppress(dialect.loaded_dbapi.Error):
+                    cursor.close()
+
+
+def _session_check(engine: sa.Engine) -> SessionCheck:
+    """The engine's session check, compiled on first use."""
+    check = _CHECKS.get(engine)
+    if check is None:
+        check = _CHECKS[engine] = SessionCheck(engine)
+    return check
+
+
+# One per engine (tests build many apps); an engine that is dropped takes its check with it.
+_CHECKS: weakref.WeakKeyDictionary[sa.Engine, SessionCheck] = weakref.WeakKeyDictionary()
 
 
 def _from_row(row: Mapping[str, Any], token: str) -> Principal:

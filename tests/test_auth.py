@@ -550,3 +550,33 @@ def test_unknown_backup_code_is_refused(client, user, two_factor, assert_error):
 
 def test_two_factor_code_is_ignored_when_two_factor_is_off(client, user):
     assert login(client, user.email, code="123456").status_code == 200
+
+
+def test_session_check_reads_aware_utc_times_and_booleans(app, auth_client, user):
+    from smartcv_account import principal
+    from smartcv_account.principal import Principal
+
+    token = auth_client.get_cookie(COOKIE).value
+    found = principal.load(token, clock.now())
+    assert isinstance(found, Principal) and found.id == user.id
+    assert found.created_at.tzinfo is not None and found.created_at.utcoffset() == timedelta(0)
+    assert found.two_factor_enabled is False and found.email_notifications is True
+    assert found.current_subscription is None
+    assert principal.load(token, clock.now() + timedelta(days=365)) is None  # expired by then
+
+
+def test_session_check_has_no_secret_columns():
+    from smartcv_account.principal import LIVE_SESSION
+
+    selected = {column.key for column in LIVE_SESSION.selected_columns}
+    assert not selected & {"password_hash", "totp_secret_encrypted", "sub_client_secret"}
+
+
+def test_a_database_failure_in_the_session_check_is_an_sqlalchemy_error(app, auth_client):
+    from smartcv_account.extensions import db
+    from smartcv_account.principal import SessionCheck
+
+    check = SessionCheck(db.engine)
+    check.sql = "SELECT no_such_column FROM auth_sessions"
+    with pytest.raises(sa.exc.DBAPIError):
+        check.run({"token_hash": "x", "now": clock.now()})

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from smartcv_account.extensions import db
+from smartcv_account.principal import SessionCheck
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
 from .factories import PASSWORD
@@ -56,12 +57,26 @@ HOT_PATH_LIMIT = 2
 
 
 @pytest.fixture
-def sql_and_commits(app):
-    """Record, in order, each statement sent and each COMMIT."""
+def sql_and_commits(app, monkeypatch):
+    """Record, in order, each statement sent and each COMMIT.
+
+    Two routes reach the database: SQLAlchemy's execution, seen by its events, and the session
+    check on the driver's cursor (`principal.SessionCheck`), seen by a spy.
+    """
+    events: list[str] | None = None
+    run = SessionCheck.run
+
+    def spy(self, parameters):
+        if events is not None:
+            events.append(" ".join(self.sql.split()))
+        return run(self, parameters)
+
+    monkeypatch.setattr(SessionCheck, "run", spy)
 
     @contextmanager
     def recording() -> Iterator[list[str]]:
-        events: list[str] = []
+        nonlocal events
+        events = []
 
         def statement(conn, cursor, sql, parameters, context, executemany) -> None:
             events.append(" ".join(sql.split()))
@@ -76,6 +91,7 @@ def sql_and_commits(app):
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", statement)
             sa.event.remove(db.engine, "commit", commit)
+            events = None
 
     return recording
 

@@ -23,6 +23,7 @@ refused, even when a downgraded user is above the new plan's limit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,10 +136,25 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     if not spec.gauge and delta < 0:
         raise validation_error({"delta": [f"{metric} only counts up; send a positive delta."]})
     now = clock.now()
+    parameters = {"u_public_id": public_id, "u_delta": delta, "u_now": now}
+    parameters["u_next_reset"] = next_reset(now)
+    row = db.session.connection().execute(_update(metric, delta > 0), parameters).first()
+    if row is None:
+        db.session.rollback()
+        raise _refusal(public_id, metric)
+    answer = _usage(row, row.plan_type, now)
+    db.session.commit()
+    return answer
+
+
+@functools.cache
+def _update(metric: str, limited: bool) -> sa.Update:
+    """The conditional `UPDATE … RETURNING` of one metric (built once; values are parameters)."""
+    spec = METRICS[metric]
     column = getattr(User, spec.column)
     # Typed BIGINT like the counters: PostgreSQL would type a bare parameter INTEGER and
     # overflow on deltas above 2**31.
-    step = sa.literal(delta, sa.BigInteger())
+    step = sa.bindparam("u_delta", type_=sa.BigInteger())
     zero = sa.literal(0, sa.BigInteger())
     values: dict[str, Any] = {}
     if spec.gauge:
@@ -146,19 +162,18 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         new_value = sa.case((column + step < zero, zero), else_=column + step)
     else:
         reset_at = User.api_requests_reset_at
-        due = sa.and_(reset_at.is_not(None), reset_at <= now)
+        due = sa.and_(reset_at.is_not(None), reset_at <= sa.bindparam("u_now", type_=UTCDateTime()))
         new_value = sa.case((due, zero), else_=column) + step
         # Every expression in SET reads the row as it was, so `due` means the same in both.
         values["api_requests_reset_at"] = sa.case(
-            (sa.or_(reset_at.is_(None), due), sa.literal(next_reset(now), UTCDateTime())),
+            (sa.or_(reset_at.is_(None), due), sa.bindparam("u_next_reset", type_=UTCDateTime())),
             else_=reset_at,
         )
     values[spec.column] = new_value
-
     plan_type = _plan_type_in_sql()
     statement = (
         sa.update(User)
-        .where(User.public_id == public_id)
+        .where(User.public_id == sa.bindparam("u_public_id"))
         .values(values)
         .returning(
             User.resumes_created,
@@ -167,18 +182,11 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
             User.api_requests_reset_at,
             plan_type.label("plan_type"),
         )
-        .execution_options(synchronize_session=False)
     )
-    if delta > 0:
+    if limited:
         limit = _limit_in_sql(plan_type, spec.limit_key)
         statement = statement.where(sa.or_(limit == UNLIMITED, new_value <= limit))
-    row = db.session.execute(statement).first()
-    if row is None:
-        db.session.rollback()
-        raise _refusal(public_id, metric)
-    answer = _usage(row, row.plan_type, now)
-    db.session.commit()
-    return answer
+    return statement
 
 
 def _refusal(public_id: str, metric: str) -> ApiError:
