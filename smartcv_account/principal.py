@@ -159,6 +159,8 @@ class SessionCheck:
             # sqlite3 takes named parameters as well as its default qmark style.
             dialect = type(dialect)(paramstyle="named")
         self.engine = engine
+        # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would.
+        self.autocommit = engine.dialect.name != "sqlite"
         self.sql = LIVE_SESSION.compile(dialect=dialect).string
         self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
         self.converters = tuple(
@@ -174,7 +176,8 @@ class SessionCheck:
         if self.bind_now is not None:
             sent["now"] = self.bind_now(sent["now"])
         with self.engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            if self.autocommit:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             row = self._fetch(connection, sent)
         if row is None:
             return None
