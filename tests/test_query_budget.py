@@ -308,6 +308,18 @@ def test_a_write_answers_from_what_it_read_before_its_commit(
     assert events[-1] == "COMMIT", events
 
 
+@pytest.mark.parametrize("action", ["create", "cancel"])
+def test_a_subscription_write_answers_from_what_it_read_before_its_commit(
+    auth_client, plans, sql_and_commits, action
+):
+    if action == "cancel":
+        assert subscribe(auth_client).status_code == 201
+    with sql_and_commits() as events:
+        response = subscribe(auth_client) if action == "create" else change(auth_client, "cancel")
+    assert response.status_code in (200, 201), response.json
+    assert events[-1] == "COMMIT", events
+
+
 @pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/register"])
 def test_sign_in_answers_from_what_it_read_before_its_commit(
     app, user, plans, sql_and_commits, path

@@ -48,6 +48,21 @@ class ChangeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionCreated:
+    """What POST /api/account/subscription reports (built before the commit)."""
+
+    public_id: str
+    status: str
+    client_secret: str | None
+    next_action: dict | None
+
+    @property
+    def requires_action(self) -> bool:
+        """Tell whether the first payment waits for the customer (3-D Secure)."""
+        return self.next_action is not None
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionView:
     """What GET /api/account/subscription shows (the free plan when nothing is paid)."""
 
@@ -172,7 +187,7 @@ def refresh_if_due(subscription: Subscription) -> Subscription:
 
 def create_subscription(
     principal: Principal, plan_id: str, payment_method_id: str, coupon_code: str | None
-) -> Subscription:
+) -> SubscriptionCreated:
     """Subscribe the user to a self-serve plan and take the first payment.
 
     A placeholder row is committed first: the database's one-live-subscription-per-user index
@@ -218,8 +233,14 @@ def create_subscription(
         raise _gateway_error(error) from None
     _apply(subscription, provider)
     user.current_subscription = subscription
+    created = SubscriptionCreated(
+        subscription.public_id,
+        subscription.status,
+        subscription.client_secret,
+        subscription.next_action,
+    )
     db.session.commit()
-    return subscription
+    return created
 
 
 def _self_serve_plan(plan_id: str) -> Plan:
