@@ -52,7 +52,7 @@ BUDGET = {
     "PUT /api/account/subscription (cancel)": 12,
     "GET /healthz": 1,
 }
-# What the issue asks of the hot path, whatever the table above says.
+# The hot path's limit, whatever the table above says.
 HOT_PATH_LIMIT = 2
 
 
