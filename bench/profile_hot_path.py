@@ -54,6 +54,7 @@ def build_apps(database_url: str):
     with app.app_context():
         flask_migrate.upgrade()
         billing.seed_plans(catalogue.PLANS, catalogue.COUPONS)
+    _APPS.append(app)
     client = app.test_client()
     email = "profile-user@example.com"
     body = {"email": email, "password": PASSWORD, "name": "Profile User"}
@@ -181,12 +182,12 @@ def per_call(function, count: int) -> float:
 
 def breakdown(app, ceiling, cookie: str, spec: dict, count: int) -> None:
     """Print what GET /api/account costs on top of the ceiling, and its main pieces."""
-    from flask import request, session
     from werkzeug.test import EnvironBuilder
 
-    from smartcv_account import clock
+    from smartcv_account import clock, principal
+    from smartcv_account.extensions import db
     from smartcv_account.schemas.account import dump_account
-    from smartcv_account.services import accounts, sessions
+    from smartcv_account.services import accounts
 
     def whole(wsgi):
         return per_call(lambda: call_loop(wsgi, spec, cookie, 1), count)
@@ -197,22 +198,22 @@ def breakdown(app, ceiling, cookie: str, spec: dict, count: int) -> None:
     rows["service without its request log line"] = whole(app.wsgi_app)
     request_log.disabled = False
     environ = EnvironBuilder(path="/api/account", headers={"Cookie": cookie}).get_environ()
+    token = cookie.split("=", 1)[1]
     with app.request_context(environ):
-        token = session["_user_id"]
-        interface, live = app.session_interface, request._get_current_object()
-        rows["  open the signed session cookie"] = per_call(
-            lambda: interface.open_session(app, live), count
+
+        def session_check():
+            principal.load(token, clock.now())
+            db.session.remove()  # as each request ends: the transaction and checkout with it
+
+        rows["  session check (one SELECT, connection checkout and return)"] = per_call(
+            session_check, count
         )
-        reader = sessions.reader()
-        rows["  session check (the reader: probe or SELECT)"] = per_call(
-            lambda: reader.read(token, clock.now()), count
-        )
-        user = sessions.user_for_token(token)
+        user = principal.load(token, clock.now())
         rows["  account_view (renewal check, usage, plan snapshot)"] = per_call(
             lambda: accounts.account_view(user), count
         )
         view = accounts.account_view(user)
-        rows["  dump_account"] = per_call(lambda: dump_account(view), count)
+        rows["  dump_account (marshmallow)"] = per_call(lambda: dump_account(view), count)
     for label, micros in rows.items():
         print(f"{label:60s} {micros:8.1f} µs", file=sys.stdout)
     print(json.dumps({k.strip(): round(v, 1) for k, v in rows.items()}), file=sys.stdout)
@@ -230,10 +231,13 @@ def _drop_postgres(url: str) -> None:
     from bench.run import drop_postgres
     from smartcv_account.extensions import db
 
-    for engines in db._app_engines.values():
-        for engine in engines.values():
-            engine.dispose()
+    for app in _APPS:
+        with app.app_context():
+            db.engine.dispose()
     drop_postgres(url)
+
+
+_APPS: list = []
 
 
 if __name__ == "__main__":

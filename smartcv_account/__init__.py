@@ -40,23 +40,14 @@ def register_clock(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions of `extensions.py` to this app."""
     from . import models  # noqa: F401 - registers the tables with the metadata
-    from .extensions import db, limiter, login_manager, migrate, tune_sqlite
-    from .services import sessions
+    from .extensions import db, limiter, migrate, tune_sqlite
+    from .session_cookie import register_session_cookie
 
     db.init_app(app)
     tune_sqlite(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     limiter.init_app(app)
-    login_manager.init_app(app)
-    login_manager.session_protection = None  # revocation is server-side; see services/sessions
-    login_manager.user_loader(sessions.user_for_token)
-
-    @login_manager.unauthorized_handler
-    def unauthorized():
-        """Answer 401 in the envelope when a view needs a session."""
-        from .errors import ApiError
-
-        raise ApiError("UNAUTHORIZED", "Sign in to continue.", 401)
+    register_session_cookie(app)
 
 
 def register_blueprints(app: Flask) -> None:

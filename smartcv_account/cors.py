@@ -80,7 +80,7 @@ def check_origin() -> None:
     if origin == own_origin() or origin in current_app.config["CORS_ALLOWED_ORIGINS"]:
         return
     raise ApiError(
-        "FORBIDDEN", "Requests from this page's origin are not allowed.", 403, {"origin": origin}
+        "FORBIDDEN", "Requests from this page's origin are not allowed.", {"origin": origin}
     )
 
 

@@ -3,54 +3,92 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-# HTTP errors raised by Flask/Werkzeug themselves, mapped to the contract's codes.
-HTTP_CODES: dict[int, tuple[str, str]] = {
-    400: ("INVALID_JSON", "The request body is not valid JSON."),
-    401: ("UNAUTHORIZED", "Authentication is required."),
-    403: ("FORBIDDEN", "You are not allowed to do this."),
-    404: ("NOT_FOUND", "The requested resource does not exist."),
-    405: ("METHOD_NOT_ALLOWED", "This method is not allowed for this resource."),
-    413: ("PAYLOAD_TOO_LARGE", "The request body is larger than 1 MiB."),
-    415: ("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
-    429: ("RATE_LIMITED", "Too many requests; try again later."),
-    503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable."),
+# Every error code of the contract and its HTTP status: the one place a status is written.
+ERRORS: dict[str, int] = {
+    "USER_NOT_FOUND": 404,
+    "INVALID_PASSWORD": 400,
+    "WEAK_PASSWORD": 422,
+    "SUBSCRIPTION_NOT_FOUND": 404,
+    "PAYMENT_FAILED": 402,
+    "PLAN_NOT_FOUND": 404,
+    "SUBSCRIPTION_LIMIT_EXCEEDED": 429,
+    "VALIDATION_ERROR": 400,
+    "INVALID_JSON": 400,
+    "UNAUTHORIZED": 401,
+    "INVALID_CREDENTIALS": 401,
+    "TWO_FACTOR_REQUIRED": 401,
+    "INVALID_TWO_FACTOR_CODE": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "EMAIL_TAKEN": 409,
+    "SUBSCRIPTION_ALREADY_EXISTS": 409,
+    "INVALID_PLAN_CHANGE": 409,
+    "INVALID_COUPON": 400,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "RATE_LIMITED": 429,
+    "INVALID_SIGNATURE": 400,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
+    "INVALID_TOKEN": 400,
+    "EMAIL_ALREADY_VERIFIED": 409,
+    "SESSION_NOT_FOUND": 404,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "IDEMPOTENCY_KEY_IN_USE": 409,
 }
+
+# The codes Flask and Werkzeug raise themselves (as HTTPException), with their sentences;
+# their statuses come from ERRORS.
+HTTP_MESSAGES: dict[str, str] = {
+    "INVALID_JSON": "The request body is not valid JSON.",
+    "UNAUTHORIZED": "Authentication is required.",
+    "FORBIDDEN": "You are not allowed to do this.",
+    "NOT_FOUND": "The requested resource does not exist.",
+    "METHOD_NOT_ALLOWED": "This method is not allowed for this resource.",
+    "PAYLOAD_TOO_LARGE": "The request body is larger than 1 MiB.",
+    "UNSUPPORTED_MEDIA_TYPE": "Send the request body as application/json.",
+    "RATE_LIMITED": "Too many requests; try again later.",
+    "SERVICE_UNAVAILABLE": "The service is temporarily unavailable.",
+}
+HTTP_CODES: dict[int, str] = {ERRORS[code]: code for code in HTTP_MESSAGES}
 
 
 class ApiError(Exception):
-    """A failure the client should see, with the contract's code and HTTP status."""
+    """A failure the client should see: a contract code (its status comes from ERRORS)."""
 
     def __init__(
         self,
         code: str,
         message: str,
-        status: int = 400,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if details is not None and not isinstance(details, dict):
+            raise TypeError("ApiError(code, message, details): the status comes from ERRORS")
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
+        self.status = ERRORS[code]
         self.details = details or {}
         self.headers = headers or {}
 
 
-def envelope(code: str, message: str, status: int, details: dict | None = None, headers=None):
-    """Build the JSON error response."""
+def envelope(code: str, message: str, details: dict | None = None, headers=None):
+    """Build the JSON error response of `code`, and note the code for the request's log line."""
+    g.error_code = code
     response = jsonify({"success": False, "error": message, "code": code, "details": details or {}})
-    response.status_code = status
+    response.status_code = ERRORS[code]
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -85,12 +123,12 @@ def validation_error(fields: dict[str, list[str]]) -> ApiError:
     details: dict[str, Any] = {"fields": fields}
     if first != "_schema":
         details["field"] = first
-    return ApiError("VALIDATION_ERROR", message, 400, details)
+    return ApiError("VALIDATION_ERROR", message, details)
 
 
-def field_error(code: str, message: str, status: int, field: str, **extra: Any) -> ApiError:
+def field_error(code: str, message: str, field: str, **extra: Any) -> ApiError:
     """Make an error that names one offending field."""
-    return ApiError(code, message, status, {"field": field, **extra})
+    return ApiError(code, message, {"field": field, **extra})
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -114,7 +152,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError):
         """Render a domain error as the envelope."""
-        return envelope(error.code, error.message, error.status, error.details, error.headers)
+        return envelope(error.code, error.message, error.details, error.headers)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError):
@@ -125,23 +163,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
         """Render Werkzeug's HTTP errors (404, 405, 413, 429, ...) as the envelope."""
-        status = error.code or 500
-        code, message = HTTP_CODES.get(status, ("INTERNAL_ERROR", "Unexpected error."))
+        code = HTTP_CODES.get(error.code or 500, "INTERNAL_ERROR")
+        message = HTTP_MESSAGES.get(code, "An unexpected error occurred.")
+        details: dict[str, Any] = {}
         headers = {}
-        if status == 405 and error.valid_methods:
+        if code == "METHOD_NOT_ALLOWED" and error.valid_methods:
             headers["Allow"] = ", ".join(sorted(error.valid_methods))
-        if status == 429:
-            headers["Retry-After"] = str(_seconds_until_reset())
-        return envelope(code, message, status, {}, headers)
+        if code == "RATE_LIMITED":
+            seconds = _seconds_until_reset()
+            message = f"Too many requests; try again in {seconds} second{'s' * (seconds != 1)}."
+            details["retryAfter"] = seconds
+            headers["Retry-After"] = str(seconds)
+        return envelope(code, message, details, headers)
 
     @app.errorhandler(OperationalError)
     def handle_database_down(error: OperationalError):
         """Answer 503 while the database cannot be reached."""
         log.error("database unavailable: %s", error.__class__.__name__)
         _rollback_quietly()
-        return envelope(
-            "SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.", 503
-        )
+        return envelope("SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly.")
 
     @app.errorhandler(DBAPIError)
     def handle_database_error(error: DBAPIError):
@@ -155,17 +195,20 @@ def register_error_handlers(app: Flask) -> None:
         """Log the failure and answer 500 without a trace."""
         log.exception("unhandled error")
         _rollback_quietly()
-        return envelope("INTERNAL_ERROR", "An unexpected error occurred.", 500)
+        return envelope("INTERNAL_ERROR", "An unexpected error occurred.")
 
 
 def _seconds_until_reset() -> int:
-    """Seconds until the breached rate limit lets requests through again (at least 1)."""
+    """Seconds until the breached rate limit lets requests through again (at least 1).
+
+    Rounded down as Flask-Limiter rounds the `Retry-After` it writes over this one.
+    """
     from .extensions import limiter
 
     current = limiter.current_limit
     if current is None:
         return 60
-    return max(1, math.ceil(current.reset_at - time.time()))
+    return max(1, int(current.reset_at - time.time()))
 
 
 def _rollback_quietly() -> None:

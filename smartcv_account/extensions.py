@@ -1,7 +1,7 @@
 """Flask extensions, created unbound and initialised by the application factory."""
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -14,23 +14,9 @@ class Base(DeclarativeBase):
     """Declarative base shared by every model."""
 
 
-class ServerSideLoginManager(LoginManager):
-    """Flask-Login, without its per-request client fingerprint when session protection is off.
-
-    Sessions are revoked server-side (services/sessions.py), so the factory turns Flask-Login's
-    session protection off. Flask-Login 0.6 still hashes the client's address and user agent
-    on every request before it looks at the setting; this skips that when it is off.
-    """
-
-    def _session_protection_failed(self) -> bool:
-        if not current_app.config.get("SESSION_PROTECTION", self.session_protection):
-            return False
-        return super()._session_protection_failed()
-
-
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-login_manager = ServerSideLoginManager()
+login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
 
 

@@ -45,6 +45,8 @@ from .extensions import db
 from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# The answers an operation that honours the header may give about the key itself.
+IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_FOR = timedelta(hours=24)
 # Marks the request's session while an idempotent view runs: its final commit is deferred.
@@ -191,7 +193,6 @@ def _judge(row: IdempotencyKey, fingerprint: str, owner: str) -> tuple[Idempoten
         raise ApiError(
             "IDEMPOTENCY_KEY_REUSED",
             "This Idempotency-Key was already used with another request body; use a new key.",
-            422,
             {"field": HEADER},
         )
     if row.response_status is not None:
@@ -244,7 +245,6 @@ def _in_use() -> ApiError:
     return ApiError(
         "IDEMPOTENCY_KEY_IN_USE",
         "A request with this Idempotency-Key is still running; retry it in a moment.",
-        409,
         {"field": HEADER},
         headers={"Retry-After": "1"},
     )

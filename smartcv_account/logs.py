@@ -1,13 +1,12 @@
-"""Structured logging: one JSON line per record, and redaction that keeps secrets out of logs.
+"""Logging: one JSON line per record on the app's own handler, with secrets masked.
 
-Redaction happens when a record is *created* (a log record factory), not when a handler
-formats it, so every handler in the process — ours, gunicorn's, pytest's caplog, a log
-shipper's — only ever sees the scrubbed text. Three layers, because no single one is enough:
+The app's handler (on the `smartcv_account` logger) carries two plain pieces: a
+`RedactingFilter`, which masks secrets in each record before it is written, and a
+`JsonFormatter`, which writes the record as one JSON object. What is masked:
 
 1. Known values: the app's configured secrets (SECRET_KEY, INTERNAL_API_TOKEN, Stripe keys, the
    database password) and, during a request, the request's own secrets (cookie values, the
-   Authorization header, password/code/secret fields of its JSON body) are replaced wherever
-   they appear.
+   Authorization header, password/code/secret fields of its JSON body).
 2. Shapes: bearer tokens, Stripe keys, webhook secrets and otpauth:// URIs.
 3. Names: `password=…`, `"secret": "…"` and similar key/value pairs, and the bound parameters
    SQLAlchemy puts into its error messages (they hold password hashes and encrypted secrets).
@@ -15,17 +14,14 @@ shipper's — only ever sees the scrubbed text. Three layers, because no single 
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import os
 import re
 import secrets
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, g, has_request_context, request
 from sqlalchemy.engine import make_url
@@ -62,6 +58,12 @@ _KEY_VALUE = re.compile(
     ("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|[^\s,;&}]+)
     """
 )
+# Anything `_SHAPES` or `_KEY_VALUE` could match contains one of these: a text without any of
+# them needs no pattern run (most log lines, every request line).
+_TRIGGER = re.compile(
+    r"(?i)bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:|pass|secret|token"
+    r"|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code"
+)
 _SHAPES = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"), REDACTED),
@@ -70,17 +72,7 @@ _SHAPES = (
     (re.compile(r"\[parameters: .*?\](?=\s|$|\n|\()", re.DOTALL), "[parameters: " + REDACTED + "]"),
 )
 
-# Anything `_SHAPES` or `_KEY_VALUE` could match starts with one of these: text without any of
-# them needs no pattern run.
-_TRIGGER = re.compile(
-    r"(?i)bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:|pass|secret|token"
-    r"|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code"
-)
-
-# Values registered from app configuration; shared by every app in the process.
-_known_secrets: set[str] = set()
-
-# Attributes every LogRecord has; anything else on a record came from `extra=`.
+# Attributes every LogRecord has; anything else on a record came from `extra=` or a filter.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
     "message",
     "asctime",
@@ -93,54 +85,17 @@ def request_id() -> str:
     current = g.get("request_id")
     if current is None:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
-        current = offered if SANE_REQUEST_ID.fullmatch(offered) else _new_request_id()
+        current = offered if SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(16)
         g.request_id = current
     return current
-
-
-_ids: tuple[int, str, Iterator[int]] = (0, "", iter(()))
-
-
-def _new_request_id() -> str:
-    """Return an id no other request of any process has: a random per-process prefix and a count.
-
-    Request ids correlate log lines; they need to be unique, not unguessable, so one random
-    draw per process replaces one per request.
-    """
-    global _ids
-    pid, prefix, counter = _ids
-    if pid != os.getpid():  # first use, or a forked worker
-        pid, prefix, counter = os.getpid(), secrets.token_hex(10), itertools.count(1)
-        _ids = (pid, prefix, counter)
-    return f"{prefix}{next(counter):012x}"
 
 
 def redact(text: str, values: Iterable[str] = ()) -> str:
     """Return `text` with known secret values, secret-shaped tokens and key=value secrets masked."""
     if not text:
         return text
-    if not values and len(text) <= _REMEMBERED_LENGTH:
-        return _redact_short(text)
-    return _redact(text, values)
-
-
-# Short texts without request secrets (methods, paths, addresses, logger names) recur on every
-# request line: their redaction is remembered until the known secrets change.
-_REMEMBERED_LENGTH = 256
-
-
-@lru_cache(maxsize=4096)
-def _redact_short(text: str) -> str:
-    """`redact` of a short text with the configured secrets only."""
-    return _redact(text, ())
-
-
-def _redact(text: str, values: Iterable[str]) -> str:
-    """Mask known values, then secret shapes, then key=value secrets."""
-    present = [value for value in (*_known_secrets, *values) if value in text]
+    present = [value for value in values if value in text]
     if not present and not _TRIGGER.search(text):
-        # Most lines (every request line) hold no secret and no word that could introduce one:
-        # one search decides that, instead of every pattern below.
         return text
     # Longest first, so a secret that contains another is masked whole.
     for value in sorted(present, key=len, reverse=True):
@@ -158,15 +113,14 @@ def _masked_like(value: str) -> str:
     return REDACTED
 
 
-def remember_secrets(app: Flask) -> None:
-    """Register the secret values of `app`'s configuration for redaction."""
+def configured_secrets(app: Flask) -> frozenset[str]:
+    """Return the secret values of `app`'s configuration."""
     values = [app.config.get(key) for key in SECRET_CONFIG_KEYS]
     try:
         values.append(make_url(app.config["SQLALCHEMY_DATABASE_URI"]).password)
     except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
         pass
-    _known_secrets.update(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH)
-    _redact_short.cache_clear()
+    return frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH)
 
 
 def _collect(value: Any, sensitive: bool, found: set[str]) -> None:
@@ -181,13 +135,8 @@ def _collect(value: Any, sensitive: bool, found: set[str]) -> None:
         found.add(str(value))
 
 
-def request_secrets() -> frozenset[str]:
-    """Return (and cache on `g`) the secret values the current request carries."""
-    body_read = _body_is_cached()
-    cached = g.get("_log_secrets")
-    # Recompute once the view has read the body: an early record saw no body secrets yet.
-    if cached is not None and cached[0] == body_read:
-        return cached[1]
+def request_secrets() -> set[str]:
+    """Return the secret values the current request carries: cookies, credentials, body fields."""
     found: set[str] = set(request.cookies.values())
     for header in ("Authorization", "Cookie", "Stripe-Signature"):
         value = request.headers.get(header)
@@ -195,165 +144,100 @@ def request_secrets() -> frozenset[str]:
             found.add(value)
             found.update(value.replace(";", " ").replace(",", " ").split())
     try:
-        # Only a body the view already read (cached); reading it here could raise 413 mid-log.
-        raw = request.get_data(cache=True) if request.is_json and body_read else b""
-        body = json.loads(raw) if raw else None
-    except Exception:  # noqa: BLE001 - a malformed body carries nothing we can pick out
+        # Flask caches the parsed body, so the view reads the same one.
+        body = request.get_json(silent=True)
+    except Exception:  # noqa: BLE001 - too large or too deep: it carries nothing we can pick out
         body = None
     _collect(body, False, found)
-    values = frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH)
-    g._log_secrets = (body_read, values)
-    return values
+    return {value for value in found if len(value) >= MIN_SECRET_LENGTH}
 
 
-def _body_is_cached() -> bool:
-    """True when the request body has been read into memory already."""
-    return getattr(request, "_cached_data", None) is not None
-
-
-def _scrub(record: logging.LogRecord) -> None:
-    """Replace the record's message, arguments and traceback text with redacted text."""
-    in_request = has_request_context()
-    # The per-request line is made of the method, path, status and timings this module chose,
-    # never of headers or body, so the request's own secrets cannot be in it; skipping their
-    # collection keeps it off the hot path. Configured secrets and shapes are still masked.
-    scan_request = in_request and record.name != REQUEST_LOGGER
-    values = request_secrets() if scan_request else frozenset()
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a bad format string must not break the caller
-        message = f"{record.msg!s} (unformattable arguments)"
-    record.msg = redact(message, values)
-    record.args = None
-    if record.exc_info and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    if record.exc_text:
-        record.exc_text = redact(record.exc_text, values)
-    if record.stack_info:
-        record.stack_info = redact(record.stack_info, values)
-    if in_request:
-        # Every record made during a request carries its id, so lines can be correlated. Ids
-        # are unique: redacted here without the cache of short texts, which they would only
-        # crowd out.
-        record.request_id = _redact(request_id(), ())
-    # What the factory scrubbed (message, traceback, stack, request id) the formatter need not
-    # scan again.
-    record._scrubbed = True
-
-
-def install_record_factory() -> None:
-    """Make every log record in the process redacted at creation (idempotent)."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "smartcv_redacting", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        """Build the record as before, then scrub it before any handler can see it."""
-        record = previous(*args, **kwargs)
-        try:
-            _scrub(record)
-        except Exception:  # noqa: BLE001 - logging must never take the request down
-            record.msg, record.args = "log record dropped: redaction failed", None
-            record.exc_info = record.exc_text = None
-        return record
-
-    factory.smartcv_redacting = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
-
-
-class JsonFormatter(logging.Formatter):
-    """Render a record as one JSON object on one line, no string in it unredacted.
-
-    Every request writes one of these lines, so the work per line is kept small: what the
-    record factory already scrubbed (message, traceback, request id) is not scanned twice, the
-    time is formatted once per second, and whether a key names a secret is decided once per key
-    name. `extra=` fields bypass the record factory, so their values are always redacted here.
-    """
-
-    _second: int | None = None
-    _second_text = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Return the JSON line for `record`."""
-        scrubbed = getattr(record, "_scrubbed", False)
-        message = record.getMessage()
-        payload: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": message if scrubbed else redact(message),
-        }
-        attributes = vars(record)
-        # What `extra=` and filters added: a set difference, then sorted so lines read alike.
-        for key in sorted(attributes.keys() - _STANDARD_ATTRS):
-            if key[0] == "_":
-                continue
-            value = attributes[key]
-            if scrubbed and key == "request_id":
-                payload[key] = value
-            else:
-                payload[key] = REDACTED if _sensitive_key(key) else _redact_values(value)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-            scrubbed = False  # formatted here, after the factory ran
-        if record.exc_text:
-            payload["exc_info"] = record.exc_text if scrubbed else redact(record.exc_text)
-        if record.stack_info:
-            payload["stack_info"] = record.stack_info if scrubbed else redact(record.stack_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
-
-    def _time(self, created: float) -> str:
-        """Return `created` as `2024-01-15T10:00:00.123Z` (the second's text is reused)."""
-        second = int(created)
-        if second != self._second:
-            stamp = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
-            self._second, self._second_text = second, stamp.removesuffix("+00:00")
-        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
-
-
-@lru_cache(maxsize=512)
-def _sensitive_key(key: str) -> bool:
-    """Tell whether a key names a secret (cached: log records reuse a handful of keys)."""
-    return bool(SENSITIVE_KEY.search(key))
-
-
-def _redact_values(value: Any) -> Any:
-    """Redact every string inside `value` (dicts and lists walked)."""
+def _redact_values(value: Any, secrets_: set[str] | frozenset[str]) -> Any:
+    """Redact every string inside `value` (dicts and lists walked, secret keys masked)."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets_)
     if isinstance(value, dict):
         return {
-            k: REDACTED if _sensitive_key(str(k)) else _redact_values(v) for k, v in value.items()
+            k: REDACTED if SENSITIVE_KEY.search(str(k)) else _redact_values(v, secrets_)
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_redact_values(v) for v in value]
+        return [_redact_values(v, secrets_) for v in value]
     return value
 
 
-class _StderrHandler(logging.StreamHandler):
-    """A stream handler that looks `sys.stderr` up on every write (test runners swap it)."""
+class RedactingFilter(logging.Filter):
+    """Mask secrets in each record the app's handler writes, and add the request id."""
 
-    def __init__(self) -> None:
-        """Create the handler without binding a stream."""
-        logging.Handler.__init__(self)
+    def __init__(self, configured: frozenset[str]) -> None:
+        """Remember the configured secrets to mask."""
+        super().__init__()
+        self.configured = configured
 
-    @property
-    def stream(self):  # type: ignore[override]
-        """The current standard error."""
-        return sys.stderr
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message, traceback and extra fields with secrets masked."""
+        values: set[str] | frozenset[str] = self.configured
+        if has_request_context():
+            record.request_id = request_id()
+            # The request line is made of method, path, status and timings, never of headers
+            # or body: the request's own secrets cannot be in it, so they are not gathered.
+            if record.name != REQUEST_LOGGER:
+                values = self.configured | request_secrets()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not break the caller
+            message = f"{record.msg!s} (unformattable arguments)"
+        record.msg, record.args = redact(message, values), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None  # the formatted, redacted text is what is written
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, values)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, values)
+        for key in vars(record).keys() - _STANDARD_ATTRS:
+            value = getattr(record, key)
+            masked = REDACTED if SENSITIVE_KEY.search(key) else _redact_values(value, values)
+            setattr(record, key, masked)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Render a record as one JSON object on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the JSON line for `record`."""
+        created = datetime.fromtimestamp(record.created, UTC)
+        payload: dict[str, Any] = {
+            "time": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in sorted(vars(record).keys() - _STANDARD_ATTRS):
+            payload[key] = getattr(record, key)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            payload["exc_info"] = record.exc_text
+        if record.stack_info:
+            payload["stack_info"] = record.stack_info
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def make_handler(app: Flask, stream: IO[str] | None = None) -> logging.Handler:
+    """Return the app's handler: JSON lines to `stream` (standard error), secrets masked."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter(configured_secrets(app)))
+    return handler
 
 
 def configure_logging(app: Flask) -> None:
-    """Redact every record, register the app's secrets and print the app's logs as JSON lines."""
-    install_record_factory()
-    remember_secrets(app)
+    """Print the app's logs as JSON lines with secrets masked (tests add the handler themselves)."""
     logger = logging.getLogger(APP_LOGGER)
     if logger.level == logging.NOTSET:
         logger.setLevel(app.config.get("LOG_LEVEL", "INFO"))
-    # Tests read records through pytest's handlers; a stderr copy would only add noise.
-    if app.testing or any(getattr(h, "smartcv_json", False) for h in logger.handlers):
+    if app.testing or any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
-    handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter())
-    handler.smartcv_json = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
+    logger.addHandler(make_handler(app))

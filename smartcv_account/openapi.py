@@ -1,76 +1,46 @@
-"""The OpenAPI 3.1 document, generated from the marshmallow schemas the views use.
+"""The OpenAPI 3.1 document, generated from the routes and what each view declares.
 
-Each endpoint is one `Operation` in `OPERATIONS`: its path, method, request schema, response
-schema and the contract error codes it can answer with. `build_spec` turns the list into the
-document: the success envelope around the response schema, the error envelope for each error
-status, the security scheme, and the error statuses every endpoint of a kind can produce
-(415/413/400 for a body, 401 for a session, 500/503 for all). To document a new endpoint, add an
-entry; `tests/test_openapi.py` fails for any route that has none.
+A view declares its request schema, response schema and error codes once, with `endpoint`:
+
+    @bp.post("/register")
+    @endpoint(body=register_schema, response=account_schema, status=201,
+              errors=("EMAIL_TAKEN",), security=None)
+    def register(fields): ...
+
+The declaration is also what runs: `body=` loads and validates the JSON body with that schema
+and passes the result to the view as its first argument (`query=` does the same for the query
+string). `build_spec` walks `app.url_map`, reads each view's declaration and adds what every
+endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 500/503 for all);
+statuses come from the one table in `errors.py`. The summary is the view's docstring's first
+line, the operation id its function name, the tag its blueprint. `tests/test_openapi.py` fails
+for a route without a declaration.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask
+from flask import Flask, request
 from marshmallow import Schema, fields
 
-from .schemas import account as account_schemas
-from .schemas import email as email_schemas
-from .schemas import lifecycle as lifecycle_schemas
-from .schemas import subscription as subscription_schemas
-from .schemas import usage as usage_schemas
-from .schemas.base import Money, Timestamp
+from .errors import ERRORS
+from .schemas.base import Money, Timestamp, load_body, load_query
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"
 EXTENSION_KEY = "smartcv_openapi"
-
-# The contract's error codes and their HTTP status (shared/API.md, "Error codes").
-ERROR_CODES: dict[str, int] = {
-    "USER_NOT_FOUND": 404,
-    "INVALID_PASSWORD": 400,
-    "WEAK_PASSWORD": 422,
-    "SUBSCRIPTION_NOT_FOUND": 404,
-    "PAYMENT_FAILED": 402,
-    "PLAN_NOT_FOUND": 404,
-    "SUBSCRIPTION_LIMIT_EXCEEDED": 429,
-    "VALIDATION_ERROR": 400,
-    "INVALID_JSON": 400,
-    "UNAUTHORIZED": 401,
-    "INVALID_CREDENTIALS": 401,
-    "TWO_FACTOR_REQUIRED": 401,
-    "INVALID_TWO_FACTOR_CODE": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "EMAIL_TAKEN": 409,
-    "SUBSCRIPTION_ALREADY_EXISTS": 409,
-    "INVALID_PLAN_CHANGE": 409,
-    "INVALID_COUPON": 400,
-    "PAYLOAD_TOO_LARGE": 413,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "RATE_LIMITED": 429,
-    "INVALID_SIGNATURE": 400,
-    "INTERNAL_ERROR": 500,
-    "SERVICE_UNAVAILABLE": 503,
-    "IDEMPOTENCY_KEY_REUSED": 422,
-    "IDEMPOTENCY_KEY_IN_USE": 409,
-    "SESSION_NOT_FOUND": 404,
-    "INVALID_TOKEN": 400,
-    "EMAIL_ALREADY_VERIFIED": 409,
-}
-# Answers of an operation that honours Idempotency-Key (smartcv_account/idempotency.py).
-IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
+IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 
 # Codes any endpoint can answer with, by what the endpoint is.
 ALWAYS = ("INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
 # http.py checks the Content-Type of any body sent with these methods, even where none is read,
-# and cors.py the Origin of every request sent with them.
+# and cors.py refuses them from an origin that is neither this service's nor listed.
 BODY_METHOD_ERRORS = ("UNSUPPORTED_MEDIA_TYPE", "PAYLOAD_TOO_LARGE", "FORBIDDEN")
 JSON_BODY_ERRORS = ("INVALID_JSON", "VALIDATION_ERROR")
 SECURITY_ERRORS = {"session": ("UNAUTHORIZED",), "internal": ("UNAUTHORIZED", "FORBIDDEN")}
@@ -88,347 +58,70 @@ SECURITY_SCHEMES = {
 
 @dataclass(frozen=True)
 class Operation:
-    """One documented endpoint.
+    """What one view declares about itself.
 
     `response` is the schema of the success envelope's `data` (a marshmallow schema, or a raw
     JSON Schema dict), or None when the envelope carries no data. With `envelope=False` the
     response is the body itself (health check, this document).
     """
 
-    path: str
-    method: str
-    summary: str
     response: Schema | type[Schema] | dict[str, Any] | None
-    request: Schema | type[Schema] | None = None
+    body: Schema | None = None
+    query: Schema | None = None
     status: int = 200
     errors: tuple[str, ...] = ()
     security: str | None = "session"
-    tag: str = "account"
     envelope: bool = True
     message: bool = False  # the success envelope also carries a `message` string
-    operation_id: str | None = None
-    many: bool = False  # `data` is a list of `response`
-    query: Schema | None = None  # the query string's parameters
 
 
-OPERATIONS: list[Operation] = [
-    Operation(
-        "/healthz",
-        "get",
-        "Report whether the service and its database answer.",
-        {
-            "type": "object",
-            "required": ["status"],
-            "properties": {"status": {"const": "ok"}},
-        },
-        security=None,
-        tag="operations",
-        envelope=False,
-        operation_id="health",
-    ),
-    Operation(
-        "/api/openapi.json",
-        "get",
-        "Return this OpenAPI document.",
-        {"type": "object"},
-        security=None,
-        tag="operations",
-        envelope=False,
-        operation_id="openapi",
-    ),
-    Operation(
-        "/api/auth/register",
-        "post",
-        "Create an account and sign in.",
-        account_schemas.account_schema,
-        request=account_schemas.register_schema,
-        status=201,
-        errors=("EMAIL_TAKEN", "WEAK_PASSWORD", "RATE_LIMITED"),
-        security=None,
-        tag="auth",
-        operation_id="register",
-    ),
-    Operation(
-        "/api/auth/login",
-        "post",
-        "Sign in with email, password and, when enabled, the second factor.",
-        account_schemas.account_schema,
-        request=account_schemas.login_schema,
-        errors=(
-            "INVALID_CREDENTIALS",
-            "TWO_FACTOR_REQUIRED",
-            "INVALID_TWO_FACTOR_CODE",
-            "RATE_LIMITED",
-        ),
-        security=None,
-        tag="auth",
-        operation_id="login",
-    ),
-    Operation(
-        "/api/auth/logout",
-        "post",
-        "End this session; the user's other sessions stay.",
-        None,
-        tag="auth",
-        operation_id="logout",
-    ),
-    Operation(
-        "/api/account",
-        "get",
-        "Return the signed-in user's account.",
-        account_schemas.account_schema,
-        operation_id="getAccount",
-    ),
-    Operation(
-        "/api/account",
-        "put",
-        "Update name, avatar and preferences (only the fields sent).",
-        account_schemas.account_schema,
-        request=account_schemas.account_update_schema,
-        operation_id="updateAccount",
-    ),
-    Operation(
-        "/api/account/security",
-        "put",
-        "Change the password and/or turn two-factor authentication on or off.",
-        account_schemas.security_result_schema,
-        request=account_schemas.security_update_schema,
-        errors=("INVALID_PASSWORD", "WEAK_PASSWORD"),
-        message=True,
-        operation_id="updateSecurity",
-    ),
-    Operation(
-        "/api/auth/verify-email/request",
-        "post",
-        "Send a new verification link to the signed-in user's address.",
-        None,
-        status=202,
-        errors=("EMAIL_ALREADY_VERIFIED", "RATE_LIMITED"),
-        tag="email",
-        operation_id="requestEmailVerification",
-    ),
-    Operation(
-        "/api/auth/verify-email",
-        "post",
-        "Verify the address a verification link was sent to.",
-        account_schemas.account_schema,
-        request=email_schemas.token_schema,
-        errors=("INVALID_TOKEN",),
-        security=None,
-        tag="email",
-        operation_id="verifyEmail",
-    ),
-    Operation(
-        "/api/auth/password-reset/request",
-        "post",
-        "Send a password reset link if the address has an account (same answer either way).",
-        None,
-        request=email_schemas.password_reset_request_schema,
-        status=202,
-        errors=("RATE_LIMITED",),
-        security=None,
-        tag="email",
-        operation_id="requestPasswordReset",
-    ),
-    Operation(
-        "/api/auth/password-reset",
-        "post",
-        "Set a new password with a reset link's token; every session ends.",
-        None,
-        request=email_schemas.password_reset_schema,
-        errors=(
-            "INVALID_TOKEN",
-            "WEAK_PASSWORD",
-            "TWO_FACTOR_REQUIRED",
-            "INVALID_TWO_FACTOR_CODE",
-        ),
-        security=None,
-        tag="email",
-        operation_id="resetPassword",
-    ),
-    Operation(
-        "/api/account/email",
-        "post",
-        "Ask to move the account to a new address (confirmed by a link sent there).",
-        None,
-        request=email_schemas.email_change_schema,
-        status=202,
-        errors=("INVALID_PASSWORD", "EMAIL_TAKEN", "RATE_LIMITED"),
-        tag="email",
-        operation_id="requestEmailChange",
-    ),
-    Operation(
-        "/api/account/email/confirm",
-        "post",
-        "Move the account to the address an email-change link was sent to.",
-        account_schemas.account_schema,
-        request=email_schemas.token_schema,
-        errors=("INVALID_TOKEN", "EMAIL_TAKEN"),
-        security=None,
-        tag="email",
-        operation_id="confirmEmailChange",
-    ),
-    Operation(
-        "/api/account/subscription",
-        "get",
-        "Return the subscription, its plan, usage, card and next bill.",
-        subscription_schemas.subscription_schema,
-        tag="subscription",
-        operation_id="getSubscription",
-    ),
-    Operation(
-        "/api/account/subscription",
-        "post",
-        "Subscribe to a plan and pay the first invoice.",
-        subscription_schemas.subscription_created_schema,
-        request=subscription_schemas.subscription_create_schema,
-        status=201,
-        errors=(
-            "PLAN_NOT_FOUND",
-            "PAYMENT_FAILED",
-            "INVALID_COUPON",
-            "SUBSCRIPTION_ALREADY_EXISTS",
-            *IDEMPOTENCY_ERRORS,
-        ),
-        tag="subscription",
-        operation_id="createSubscription",
-    ),
-    Operation(
-        "/api/account/subscription",
-        "put",
-        "Upgrade, downgrade, cancel, reactivate or change the card.",
-        subscription_schemas.subscription_changed_schema,
-        request=subscription_schemas.subscription_update_schema,
-        errors=(
-            "SUBSCRIPTION_NOT_FOUND",
-            "PLAN_NOT_FOUND",
-            "INVALID_PLAN_CHANGE",
-            "PAYMENT_FAILED",
-            *IDEMPOTENCY_ERRORS,
-        ),
-        tag="subscription",
-        operation_id="updateSubscription",
-    ),
-    Operation(
-        "/api/account/subscription/preview",
-        "get",
-        "Show what an upgrade or downgrade would bill now and next.",
-        subscription_schemas.preview_schema,
-        query=subscription_schemas.preview_query_schema,
-        errors=(
-            "VALIDATION_ERROR",
-            "SUBSCRIPTION_NOT_FOUND",
-            "PLAN_NOT_FOUND",
-            "INVALID_PLAN_CHANGE",
-        ),
-        tag="subscription",
-        operation_id="previewSubscriptionChange",
-    ),
-    Operation(
-        "/api/plans",
-        "get",
-        "List the free and self-serve plans, cheapest first.",
-        subscription_schemas.public_plan_schema,
-        many=True,
-        security=None,
-        tag="subscription",
-        operation_id="listPlans",
-    ),
-    Operation(
-        "/api/account/invoices",
-        "get",
-        "List the user's invoices, newest first.",
-        subscription_schemas.invoice_schema,
-        many=True,
-        tag="subscription",
-        operation_id="listInvoices",
-    ),
-    Operation(
-        "/api/webhooks/stripe",
-        "post",
-        "Verify a signed provider event and bring the subscription in step with it.",
-        subscription_schemas.webhook_receipt_schema,
-        errors=("INVALID_SIGNATURE", "VALIDATION_ERROR"),
-        security=None,
-        tag="webhooks",
-        operation_id="stripeWebhook",
-    ),
-    Operation(
-        "/api/internal/users/{user_id}/usage",
-        "post",
-        "Record a usage delta for a user (other SmartCV services only).",
-        usage_schemas.usage_schema,
-        request=usage_schemas.usage_change_schema,
-        errors=("USER_NOT_FOUND", "SUBSCRIPTION_LIMIT_EXCEEDED", *IDEMPOTENCY_ERRORS),
-        security="internal",
-        tag="internal",
-        operation_id="recordUsage",
-    ),
-    # Sessions, activity, export and deletion (api/lifecycle.py).
-    Operation(
-        "/api/account/sessions",
-        "get",
-        "List the user's live sessions, newest first.",
-        lifecycle_schemas.sessions_schema,
-        tag="sessions",
-        operation_id="listSessions",
-    ),
-    Operation(
-        "/api/account/sessions",
-        "delete",
-        "Revoke every session of the user but this one.",
-        lifecycle_schemas.revoked_schema,
-        tag="sessions",
-        operation_id="revokeOtherSessions",
-    ),
-    Operation(
-        "/api/account/sessions/{session_id}",
-        "delete",
-        "Revoke one session; revoking the current one signs this browser out.",
-        None,
-        errors=("SESSION_NOT_FOUND",),
-        tag="sessions",
-        operation_id="revokeSession",
-    ),
-    Operation(
-        "/api/account/activity",
-        "get",
-        "Page through the account's activity, newest first (query: limit, before).",
-        lifecycle_schemas.activity_page_schema,
-        errors=("VALIDATION_ERROR",),
-        tag="sessions",
-        operation_id="listActivity",
-    ),
-    Operation(
-        "/api/account/export",
-        "get",
-        "Return everything the service holds about the user, as one JSON document.",
-        lifecycle_schemas.export_schema,
-        errors=("RATE_LIMITED",),
-        operation_id="exportAccount",
-    ),
-    Operation(
-        "/api/account",
-        "delete",
-        "Delete the account: cancel the paid subscription, end every session, erase the data.",
-        None,
-        request=lifecycle_schemas.account_delete_schema,
-        errors=("INVALID_PASSWORD", "TWO_FACTOR_REQUIRED", "INVALID_TWO_FACTOR_CODE"),
-        operation_id="deleteAccount",
-    ),
-]
+def endpoint(
+    response: Schema | type[Schema] | dict[str, Any] | None = None, **declared: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a view's schemas and error codes; load its body (or query) with the schema.
+
+    Place it directly under the route decorator. Keywords are `Operation`'s fields.
+    """
+    operation = Operation(response, **declared)
+    for code in operation.errors:
+        ERRORS[code]  # noqa: B018 - an unknown code fails at import, not in production
+
+    def declare(view: Callable[..., Any]) -> Callable[..., Any]:
+        """Attach the declaration, and pass the loaded input when there is one to load."""
+        if operation.body is None and operation.query is None:
+            view.openapi = operation  # type: ignore[attr-defined]
+            return view
+
+        @functools.wraps(view)
+        def loading(*args: Any, **kwargs: Any) -> Any:
+            """Load the request's input with the declared schema, then run the view."""
+            if operation.body is not None:
+                loaded = load_body(operation.body)
+            else:
+                loaded = load_query(operation.query, request.args)
+            return view(loaded, *args, **kwargs)
+
+        loading.openapi = operation  # type: ignore[attr-defined]
+        return loading
+
+    return declare
+
+
+def declaration(view: Callable[..., Any]) -> Operation | None:
+    """Return what `view` declared with `endpoint`, or None."""
+    return getattr(view, "openapi", None)
 
 
 def spec_for(app: Flask) -> dict[str, Any]:
     """Return the app's OpenAPI document, built once per app and cached on it."""
     cached = app.extensions.get(EXTENSION_KEY)
     if cached is None:
-        cached = app.extensions[EXTENSION_KEY] = build_spec(app.config, OPERATIONS)
+        cached = app.extensions[EXTENSION_KEY] = build_spec(app)
     return cached
 
 
-def build_spec(config: dict[str, Any], operations: list[Operation]) -> dict[str, Any]:
-    """Generate the OpenAPI 3.1 document for `operations`."""
+def build_spec(app: Flask) -> dict[str, Any]:
+    """Generate the OpenAPI 3.1 document of every route of `app`."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="SmartCV Account API",
@@ -439,14 +132,21 @@ def build_spec(config: dict[str, Any], operations: list[Operation]) -> dict[str,
     )
     _teach_custom_fields(plugin)
     schemes = {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()}
-    schemes["session"]["name"] = config.get("SESSION_COOKIE_NAME", "smartcv_session")
+    schemes["session"]["name"] = app.config.get("SESSION_COOKIE_NAME", "smartcv_session")
     for name, scheme in schemes.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("ErrorEnvelope", _error_envelope())
 
     paths: dict[str, dict[str, Any]] = {}
-    for operation in operations:
-        paths.setdefault(operation.path, {})[operation.method] = _operation(plugin, operation)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        operation = declaration(view)
+        if operation is None:
+            continue
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            paths.setdefault(flask_path(rule.rule), {})[method.lower()] = _operation(
+                plugin, operation, view, rule.endpoint, method.lower()
+            )
     for path, methods in paths.items():
         spec.path(path=path, operations=methods, parameters=_path_parameters(path))
     return spec.to_dict()
@@ -459,7 +159,8 @@ def _teach_custom_fields(plugin: MarshmallowPlugin) -> None:
         """Return the JSON Schema type of a Timestamp or Money field."""
         # Both render None as null, and the schemas do not say which ones may be None.
         if isinstance(field, Timestamp):
-            return {"type": ["string", "null"], "format": "date-time"}
+            pattern = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+            return {"type": ["string", "null"], "format": "date-time", "pattern": pattern}
         if isinstance(field, Money):
             return {"type": ["number", "null"]}
         return {}
@@ -476,7 +177,7 @@ def _error_envelope() -> dict[str, Any]:
         "properties": {
             "success": {"const": False},
             "error": {"type": "string"},
-            "code": {"type": "string", "enum": list(ERROR_CODES)},
+            "code": {"type": "string", "enum": list(ERRORS)},
             "details": {
                 "type": "object",
                 "properties": {
@@ -491,34 +192,43 @@ def _error_envelope() -> dict[str, Any]:
     }
 
 
-def _operation(plugin: MarshmallowPlugin, operation: Operation) -> dict[str, Any]:
+def _operation(
+    plugin: MarshmallowPlugin, operation: Operation, view: Callable, name: str, method: str
+) -> dict[str, Any]:
     """Build one OpenAPI operation object."""
+    summary = (view.__doc__ or name).strip().splitlines()[0]
     result: dict[str, Any] = {
-        "summary": operation.summary,
-        "operationId": operation.operation_id or _operation_id(operation),
-        "tags": [operation.tag],
+        "summary": summary,
+        "operationId": _camel(view.__name__),
+        "tags": [name.partition(".")[0]],
         "responses": {
             str(operation.status): {
-                "description": operation.summary,
+                "description": summary,
                 "content": {"application/json": {"schema": _success_schema(plugin, operation)}},
             },
-            **_error_responses(operation),
+            **_error_responses(operation, method),
         },
     }
-    if operation.request is not None:
+    if operation.body is not None:
         result["requestBody"] = {
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": plugin.converter.resolve_nested_schema(operation.request)
+                    "schema": plugin.converter.resolve_nested_schema(operation.body)
                 }
             },
         }
     if operation.query is not None:
-        result["parameters"] = plugin.converter.schema2parameters(operation.query, location="query")
+        result["parameters"] = [{"in": "query", "schema": operation.query}]
     if operation.security is not None:
         result["security"] = [{operation.security: []}]
     return result
+
+
+def _camel(name: str) -> str:
+    """`update_security` -> `updateSecurity`."""
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str, Any]:
@@ -526,8 +236,6 @@ def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str
     data = operation.response
     if data is not None and not isinstance(data, dict):
         data = plugin.converter.resolve_nested_schema(data)
-    if operation.many:
-        data = {"type": "array", "items": data}
     if not operation.envelope:
         return data or {}
     properties: dict[str, Any] = {"success": {"const": True}}
@@ -546,18 +254,20 @@ def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str
     }
 
 
-def _error_responses(operation: Operation) -> dict[str, Any]:
+def _error_responses(operation: Operation, method: str) -> dict[str, Any]:
     """One error-envelope response per status the operation's codes map to."""
     codes = [*operation.errors, *ALWAYS]
-    if operation.method in ("post", "put", "patch", "delete"):
+    if method in ("post", "put", "patch", "delete"):
         codes += BODY_METHOD_ERRORS
-    if operation.request is not None:
+    if operation.body is not None:
         codes += JSON_BODY_ERRORS
+    if operation.query is not None:
+        codes.append("VALIDATION_ERROR")
     if operation.security is not None:
         codes += SECURITY_ERRORS[operation.security]
     by_status: dict[int, list[str]] = {}
     for code in dict.fromkeys(codes):  # de-duplicated, in order
-        by_status.setdefault(ERROR_CODES[code], []).append(code)
+        by_status.setdefault(ERRORS[code], []).append(code)
     return {
         str(status): {
             "description": ", ".join(by_status[status]),
@@ -590,12 +300,6 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAMETER.findall(path)
     ]
-
-
-def _operation_id(operation: Operation) -> str:
-    """Derive an operation id such as `put_api_account_security` from method and path."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", operation.path).strip("_")
-    return f"{operation.method}_{slug}"
 
 
 def flask_path(rule: str) -> str:

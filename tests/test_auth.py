@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 
 from smartcv_account import clock
 from smartcv_account.config import load_config
+from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
 
@@ -363,21 +366,44 @@ def test_tampered_cookie_is_unauthorized(auth_client, assert_error):
     assert_error(auth_client.get("/api/account"), 401, "UNAUTHORIZED")
 
 
-def test_signed_cookie_with_an_unknown_session_token_is_unauthorized(client, assert_error):
-    # A correctly signed cookie is still worthless unless its token names a live session.
-    with client.session_transaction() as session:
-        session["_user_id"] = "made-up-token"
+def test_cookie_with_an_unknown_session_token_is_unauthorized(client, assert_error):
+    # The cookie is the token: one that names no live session is worth nothing.
+    client.set_cookie(COOKIE, secrets.token_urlsafe(32))
     assert_error(client.get("/api/account"), 401, "UNAUTHORIZED")
 
 
-def test_login_replaces_the_cookie_held_before_sign_in(client, user):
-    with client.session_transaction() as session:
-        session["planted"] = "by an attacker"
+def test_an_overlong_cookie_is_unauthorized(client, assert_error):
+    client.set_cookie(COOKIE, "x" * 4000)
+    assert_error(client.get("/api/account"), 401, "UNAUTHORIZED")
+
+
+def test_the_cookie_holds_only_the_random_token(app, client, user):
+    from smartcv_account.models import AuthSession
+    from smartcv_account.principal import token_hash
+
+    login(client, user.email)
+    token = client.get_cookie(COOKIE).value
+    assert len(token) == 43  # 256 random bits, base64url; no signature, no payload
+    stored = db.session.scalar(
+        sa.select(AuthSession.token_hash).where(AuthSession.user_id == user.id)
+    )
+    assert stored == token_hash(token) != token
+
+
+def test_login_replaces_the_cookie_held_before_sign_in(app, client, user, assert_error):
+    login(client, user.email)
     before = client.get_cookie(COOKIE).value
     login(client, user.email)
     assert client.get_cookie(COOKIE).value != before
-    with client.session_transaction() as session:
-        assert "planted" not in session
+    copy = app.test_client()
+    copy.set_cookie(COOKIE, before)
+    assert_error(copy.get("/api/account"), 401, "UNAUTHORIZED")
+
+
+def test_no_signed_flask_session_cookie_is_ever_set(client, user):
+    response = login(client, user.email)
+    assert response.headers.getlist("Set-Cookie") == [session_cookie(response)]
+    assert client.post("/api/auth/logout").headers["Set-Cookie"].startswith(f"{COOKIE}=;")
 
 
 def test_each_login_gets_a_different_session_cookie(app, user):
@@ -524,3 +550,33 @@ def test_unknown_backup_code_is_refused(client, user, two_factor, assert_error):
 
 def test_two_factor_code_is_ignored_when_two_factor_is_off(client, user):
     assert login(client, user.email, code="123456").status_code == 200
+
+
+def test_session_check_reads_aware_utc_times_and_booleans(app, auth_client, user):
+    from smartcv_account import principal
+    from smartcv_account.principal import Principal
+
+    token = auth_client.get_cookie(COOKIE).value
+    found = principal.load(token, clock.now())
+    assert isinstance(found, Principal) and found.id == user.id
+    assert found.created_at.tzinfo is not None and found.created_at.utcoffset() == timedelta(0)
+    assert found.two_factor_enabled is False and found.email_notifications is True
+    assert found.current_subscription is None
+    assert principal.load(token, clock.now() + timedelta(days=365)) is None  # expired by then
+
+
+def test_session_check_has_no_secret_columns():
+    from smartcv_account.principal import LIVE_SESSION
+
+    selected = {column.key for column in LIVE_SESSION.selected_columns}
+    assert not selected & {"password_hash", "totp_secret_encrypted", "sub_client_secret"}
+
+
+def test_a_database_failure_in_the_session_check_is_an_sqlalchemy_error(app, auth_client):
+    from smartcv_account.extensions import db
+    from smartcv_account.principal import SessionCheck
+
+    check = SessionCheck(db.engine)
+    check.sql = "SELECT no_such_column FROM auth_sessions"
+    with pytest.raises(sa.exc.DBAPIError):
+        check.run({"token_hash": "x", "now": clock.now()})

@@ -218,3 +218,19 @@ def test_unexpected_exception_is_logged(exploding_client, caplog):
     with caplog.at_level(logging.ERROR, logger="smartcv_account.errors"):
         exploding_client.post("/boom", json={})
     assert any(record.exc_info for record in caplog.records)
+
+
+def test_an_error_takes_its_status_from_the_one_table():
+    from smartcv_account.errors import ERRORS, ApiError
+
+    for code, status in ERRORS.items():
+        assert ApiError(code, "message").status == status
+
+
+def test_an_error_names_its_code_only():
+    from smartcv_account.errors import ApiError
+
+    with pytest.raises(TypeError):
+        ApiError("NOT_FOUND", "message", 404)
+    with pytest.raises(KeyError):
+        ApiError("NO_SUCH_CODE", "message")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import User
-from smartcv_account.services import accounts
+from smartcv_account.services import accounts, billing
 
 from .factories import PASSWORD, UserFactory
 from .test_usage import post_usage, stored
@@ -224,9 +224,9 @@ def test_an_avatar_is_stored_normalised(auth_client, sent, kept):
 # --- usage counters and bodies ------------------------------------------------------------------
 
 
-def test_a_delta_past_the_counter_range_is_a_400(client, monkeypatch, assert_error):
-    monkeypatch.setattr(accounts, "effective_plan_type", lambda user: "ENTERPRISE")
+def test_a_delta_past_the_counter_range_is_a_400(client, plans, assert_error):
     user = UserFactory(storage_used=2**63 - 10)
+    billing.assign_plan(user, "plan_enterprise")  # unlimited storage
     response = post_usage(client, user.public_id, {"metric": "storage", "delta": 100})
     assert_error(response, 400, "VALIDATION_ERROR", "delta")
     assert stored(user.public_id)[2] == 2**63 - 10

@@ -74,6 +74,16 @@ def test_rate_limited_answer_carries_retry_after_in_seconds(limited_app, member)
     assert 0 < int(retry_after) <= 15 * 60
 
 
+def test_rate_limited_answer_says_how_long_to_wait_in_its_body(limited_app, member):
+    client = limited_app.test_client()
+    fail_logins(client, member, 11)
+    response = login(client, member, "wrong password here")
+    seconds = response.json["details"]["retryAfter"]
+    # Flask-Limiter rewrites the header a moment later: a second boundary may fall between.
+    assert 0 <= seconds - int(response.headers["Retry-After"]) <= 1
+    assert f"try again in {seconds} second" in response.json["error"]
+
+
 def test_rate_limited_email_refuses_even_the_right_password(limited_app, member, assert_error):
     client = limited_app.test_client()
     fail_logins(client, member, 10)

@@ -185,6 +185,36 @@ def test_password_change_keeps_the_session_that_made_it(auth_client):
     assert auth_client.get("/api/account").status_code == 200
 
 
+def test_password_change_gives_the_changer_a_new_cookie_and_kills_the_old_one(
+    auth_client, app, assert_error
+):
+    old = auth_client.get_cookie("smartcv_session").value
+    response = change_password(auth_client)
+    assert response.status_code == 200
+    set_cookie = response.headers["Set-Cookie"].split("; ")
+    assert {"HttpOnly", "SameSite=Lax", "Secure"} <= set(set_cookie)
+    new = auth_client.get_cookie("smartcv_session").value
+    assert new != old
+    copy = app.test_client()
+    copy.set_cookie("smartcv_session", old)
+    assert_error(copy.get("/api/account"), 401, "UNAUTHORIZED")
+    assert auth_client.get("/api/account").status_code == 200
+
+
+def test_a_refused_password_change_keeps_the_cookie(auth_client, assert_error):
+    response = auth_client.put(
+        "/api/account/security",
+        json={
+            "currentPassword": "not the password",
+            "newPassword": NEW_PASSWORD,
+            "confirmPassword": NEW_PASSWORD,
+        },
+    )
+    assert_error(response, 400, "INVALID_PASSWORD")
+    assert "Set-Cookie" not in response.headers
+    assert auth_client.get("/api/account").status_code == 200
+
+
 def test_password_change_leaves_other_users_signed_in(auth_client, app):
     other = app.test_client()
     other.post(

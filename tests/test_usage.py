@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import User
-from smartcv_account.services import accounts, usage
+from smartcv_account.services import usage
 
 from .conftest import TEST_CONFIG
 from .factories import UserFactory
@@ -41,10 +41,17 @@ def stored(public_id):
     return tuple(row)
 
 
+def put_on_plan(user, plan_id: str) -> None:
+    """Put `user` on a plan as the operator's `assign-plan` does (no billing)."""
+    from smartcv_account.services import billing
+
+    billing.assign_plan(db.session.get(User, user.id), plan_id)
+
+
 @pytest.fixture
-def unlimited(monkeypatch):
-    """Put every user on the ENTERPRISE limits (all -1)."""
-    monkeypatch.setattr(accounts, "effective_plan_type", lambda user: "ENTERPRISE")
+def unlimited(user, plans):
+    """Put `user` on the ENTERPRISE plan (every limit -1)."""
+    put_on_plan(user, "plan_enterprise")
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -161,8 +168,8 @@ def test_unlimited_plan_is_never_refused(client, user, unlimited):
     assert stored(user.public_id) == (10**12, 10**12, 10**12)
 
 
-def test_limits_follow_the_effective_plan(client, user, monkeypatch):
-    monkeypatch.setattr(accounts, "effective_plan_type", lambda user: "PREMIUM")
+def test_limits_follow_the_effective_plan(client, user, plans):
+    put_on_plan(user, "plan_premium_monthly")
     assert post_usage(client, user.public_id, {"metric": "resumes", "delta": 50}).status_code == 200
     response = post_usage(client, user.public_id, {"metric": "apiRequests", "delta": 1001})
     assert response.status_code == 429

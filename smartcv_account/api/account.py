@@ -5,58 +5,74 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..idempotency import answer_then_commit
+from ..openapi import endpoint
 from ..schemas.account import (
+    account_schema,
     account_update_schema,
     dump_account,
     security_result_schema,
     security_update_schema,
 )
-from ..schemas.base import load_body
 from ..services import accounts
+from ..session_cookie import set_session_cookie, signed_in
 from . import ok
 
 bp = Blueprint("account", __name__)
-GUESSES = ("INVALID_PASSWORD", "INVALID_TWO_FACTOR_CODE")
 
 
 @bp.get("")
 @login_required
+@endpoint(account_schema)
 def get_account():
     """Return the signed-in user's account."""
-    user = current_user._get_current_object()
-    return ok(dump_account(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(signed_in())))
 
 
 @bp.put("")
 @login_required
 @answer_then_commit
-def update_account():
+@endpoint(account_schema, body=account_update_schema)
+def update_account(changes):
     """Update name, avatar and preferences (only the fields sent)."""
-    changes = load_body(account_update_schema)
-    user = accounts.update_account(current_user._get_current_object(), changes)
-    return ok(dump_account(accounts.account_view(user)))
+    return ok(dump_account(accounts.update_account(signed_in(), changes)))
 
 
-def _user_key() -> str:
+def user_key() -> str:
     """Rate-limit key: the signed-in user (the endpoint needs a session anyway)."""
     return "user:" + getattr(current_user, "public_id", "anonymous")
 
 
 def _wrong_current_password(response) -> bool:
-    """Count only refusals of the current password or code toward the guessing limit."""
+    """Count only refusals of the current password toward the guessing limit."""
     body = response.get_json(silent=True)
-    return isinstance(body, dict) and body.get("code") in GUESSES
+    return isinstance(body, dict) and body.get("code") == "INVALID_PASSWORD"
 
 
 @bp.put("/security")
 @login_required
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_SECURITY_FAILURES_PER_USER"],
-    key_func=_user_key,
+    key_func=user_key,
     deduct_when=_wrong_current_password,
 )
-def update_security():
+@endpoint(
+    security_result_schema,
+    body=security_update_schema,
+    errors=(
+        "INVALID_PASSWORD",
+        "WEAK_PASSWORD",
+        "TWO_FACTOR_REQUIRED",
+        "INVALID_TWO_FACTOR_CODE",
+        "RATE_LIMITED",
+    ),
+    message=True,
+)
+def update_security(changes):
     """Change the password and/or turn two-factor authentication on or off."""
-    changes = load_body(security_update_schema)
-    result = accounts.update_security(current_user._get_current_object(), changes)
-    return ok(security_result_schema.dump(result), message="Security settings updated successfully")
+    change = accounts.update_security(signed_in(), changes)
+    response = ok(
+        security_result_schema.dump(change.result), message="Security settings updated successfully"
+    )
+    if change.session_token is not None:
+        set_session_cookie(response, change.session_token)
+    return response

@@ -2,19 +2,19 @@
 
 import hashlib
 
-from flask import Blueprint, current_app, request, session
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, current_app, request
 
 from ..extensions import limiter
-from ..schemas.account import dump_account, login_schema, register_schema
-from ..schemas.base import load_body
+from ..openapi import endpoint
+from ..schemas.account import account_schema, dump_account, login_schema, register_schema
 from ..services import accounts
+from ..session_cookie import clear_session_cookie, cookie_token, set_session_cookie
 from . import ok
 
 bp = Blueprint("auth", __name__)
 
 
-def _email_key() -> str:
+def email_key() -> str:
     """Rate-limit key: a digest of the normalised email of the request body."""
     try:
         data = request.get_json(silent=True)
@@ -46,48 +46,59 @@ def _limit(name: str) -> str:
     return current_app.config[name]
 
 
-def _start(user) -> None:
-    """Put the new session in a fresh cookie: nothing from before login survives."""
-    session.clear()
-    session.permanent = True
-    login_user(user)
+def _started(sign_in: accounts.SignIn, status: int = 200):
+    """Answer with the account and put the new session's token in a fresh cookie."""
+    return set_session_cookie(ok(dump_account(sign_in.account), status), sign_in.token)
 
 
 @bp.post("/register")
 @limiter.limit(lambda: _limit("RATELIMIT_REGISTER_PER_ADDRESS"))
-@limiter.limit(lambda: _limit("RATELIMIT_REGISTER_PER_EMAIL"), key_func=_email_key)
-def register():
+@limiter.limit(lambda: _limit("RATELIMIT_REGISTER_PER_EMAIL"), key_func=email_key)
+@endpoint(
+    account_schema,
+    body=register_schema,
+    status=201,
+    errors=("EMAIL_TAKEN", "WEAK_PASSWORD", "RATE_LIMITED"),
+    security=None,
+)
+def register(fields):
     """Create an account and sign in."""
-    fields = load_body(register_schema)
-    user = accounts.register(fields["email"], fields["password"], fields["name"])
-    _start(user)
-    return ok(dump_account(accounts.account_view(user)), 201)
+    return _started(accounts.register(fields["email"], fields["password"], fields["name"]), 201)
 
 
 @bp.post("/login")
 @limiter.limit(lambda: _limit("RATELIMIT_LOGIN_PER_ADDRESS"))
 @limiter.limit(
     lambda: _limit("RATELIMIT_LOGIN_FAILURES_PER_EMAIL"),
-    key_func=_email_key,
+    key_func=email_key,
     deduct_when=_failed_sign_in,
 )
-def login():
+@endpoint(
+    account_schema,
+    body=login_schema,
+    errors=(
+        "INVALID_CREDENTIALS",
+        "TWO_FACTOR_REQUIRED",
+        "INVALID_TWO_FACTOR_CODE",
+        "RATE_LIMITED",
+    ),
+    security=None,
+)
+def login(fields):
     """Sign in with email, password and, when enabled, the second factor."""
-    fields = load_body(login_schema)
-    previous = current_user.session_token if current_user.is_authenticated else None
-    user = accounts.login(
-        fields["email"], fields["password"], fields.get("two_factor_code"), replaces=previous
+    # The browser's previous session (if any) ends: nothing from before login survives.
+    sign_in = accounts.login(
+        fields["email"], fields["password"], fields.get("two_factor_code"), cookie_token()
     )
-    _start(user)
-    return ok(dump_account(accounts.account_view(user)))
+    return _started(sign_in)
 
 
 @bp.post("/logout")
+@endpoint(security=None)
 def logout():
     """End this session; the user's other sessions stay."""
     # Idempotent (the contract lists no error): an expired or revoked cookie still logs out.
-    if current_user.is_authenticated:
-        accounts.logout(current_user._get_current_object())
-    logout_user()
-    session.clear()
-    return ok()
+    token = cookie_token()
+    if token is not None:
+        accounts.logout(token)
+    return clear_session_cookie(ok())

@@ -1,12 +1,12 @@
 """Email verification, password reset by email and email change."""
 
 from flask import Blueprint, current_app
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from ..extensions import limiter
-from ..idempotency import idempotent, session_caller
-from ..schemas.account import dump_account
-from ..schemas.base import load_body
+from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
+from ..openapi import endpoint
+from ..schemas.account import account_schema, dump_account
 from ..schemas.email import (
     email_change_schema,
     password_reset_request_schema,
@@ -14,9 +14,10 @@ from ..schemas.email import (
     token_schema,
 )
 from ..services import accounts, recovery
+from ..session_cookie import signed_in
 from . import ok
-from .account import _user_key
-from .auth import _email_key
+from .account import user_key
+from .auth import email_key
 
 bp = Blueprint("email", __name__)
 
@@ -28,33 +29,42 @@ def _limit(name: str) -> str:
 
 @bp.post("/auth/verify-email/request")
 @login_required
-@limiter.limit(lambda: _limit("RATELIMIT_VERIFY_EMAIL_PER_USER"), key_func=_user_key)
+@limiter.limit(lambda: _limit("RATELIMIT_VERIFY_EMAIL_PER_USER"), key_func=user_key)
+@endpoint(None, status=202, errors=("EMAIL_ALREADY_VERIFIED", "RATE_LIMITED"))
 def request_verification():
     """Send a new verification link to the signed-in user's address."""
-    recovery.request_verification(current_user._get_current_object())
+    recovery.request_verification(signed_in())
     return ok(status=202)
 
 
 @bp.post("/auth/verify-email")
-def verify_email():
+@endpoint(account_schema, body=token_schema, errors=("INVALID_TOKEN",), security=None)
+def verify_email(fields):
     """Verify the address a verification link was sent to."""
-    user = recovery.verify_email(load_body(token_schema)["token"])
-    return ok(dump_account(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(recovery.verify_email(fields["token"]))))
 
 
 @bp.post("/auth/password-reset/request")
 @limiter.limit(lambda: _limit("RATELIMIT_PASSWORD_RESET_PER_ADDRESS"))
-@limiter.limit(lambda: _limit("RATELIMIT_PASSWORD_RESET_PER_EMAIL"), key_func=_email_key)
-def request_password_reset():
+@limiter.limit(lambda: _limit("RATELIMIT_PASSWORD_RESET_PER_EMAIL"), key_func=email_key)
+@endpoint(
+    None, body=password_reset_request_schema, status=202, errors=("RATE_LIMITED",), security=None
+)
+def request_password_reset(fields):
     """Send a reset link if the address has an account; the answer is the same either way."""
-    recovery.request_password_reset(load_body(password_reset_request_schema)["email"])
+    recovery.request_password_reset(fields["email"])
     return ok(status=202)
 
 
 @bp.post("/auth/password-reset")
-def reset_password():
+@endpoint(
+    None,
+    body=password_reset_schema,
+    errors=("INVALID_TOKEN", "WEAK_PASSWORD", "TWO_FACTOR_REQUIRED", "INVALID_TWO_FACTOR_CODE"),
+    security=None,
+)
+def reset_password(fields):
     """Set a new password with a reset link's token; every session ends."""
-    fields = load_body(password_reset_schema)
     recovery.reset_password(fields["token"], fields["new_password"], fields.get("two_factor_code"))
     return ok()
 
@@ -62,18 +72,22 @@ def reset_password():
 @bp.post("/account/email")
 @login_required
 @idempotent(session_caller)
-@limiter.limit(lambda: _limit("RATELIMIT_EMAIL_CHANGE_PER_USER"), key_func=_user_key)
-def request_email_change():
+@limiter.limit(lambda: _limit("RATELIMIT_EMAIL_CHANGE_PER_USER"), key_func=user_key)
+@endpoint(
+    None,
+    body=email_change_schema,
+    status=202,
+    errors=("INVALID_PASSWORD", "EMAIL_TAKEN", "RATE_LIMITED", *IDEMPOTENCY_ERRORS),
+)
+def request_email_change(fields):
     """Ask to move the account to a new address (confirmed by a link sent there)."""
-    fields = load_body(email_change_schema)
-    recovery.request_email_change(
-        current_user._get_current_object(), fields["new_email"], fields["current_password"]
-    )
+    recovery.request_email_change(signed_in(), fields["new_email"], fields["current_password"])
     return ok(status=202)
 
 
 @bp.post("/account/email/confirm")
-def confirm_email_change():
+@endpoint(account_schema, body=token_schema, errors=("INVALID_TOKEN", "EMAIL_TAKEN"), security=None)
+def confirm_email_change(fields):
     """Move the account to the address an email-change link was sent to."""
-    user = recovery.confirm_email_change(load_body(token_schema)["token"])
+    user = recovery.confirm_email_change(fields["token"])
     return ok(dump_account(accounts.account_view(user)))

@@ -5,16 +5,22 @@ from flask import Blueprint, jsonify
 
 from ..errors import ApiError
 from ..extensions import db
+from ..openapi import endpoint
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@endpoint(
+    {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    security=None,
+    envelope=False,
+)
 def healthz():
     """Answer 200 when the database answers, 503 when it does not."""
     try:
         db.session.execute(sa.text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure to reach the database is "not ready"
         db.session.rollback()
-        raise ApiError("SERVICE_UNAVAILABLE", "The database is not answering.", 503) from None
+        raise ApiError("SERVICE_UNAVAILABLE", "The database is not answering.") from None
     return jsonify({"status": "ok"})

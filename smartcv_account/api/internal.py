@@ -7,8 +7,8 @@ import hmac
 from flask import Blueprint, current_app, request
 
 from ..errors import ApiError
-from ..idempotency import idempotent, token_caller
-from ..schemas.base import load_body
+from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, token_caller
+from ..openapi import endpoint
 from ..schemas.usage import usage_change_schema, usage_schema
 from ..services import usage
 from . import ok
@@ -22,7 +22,7 @@ def require_internal_token() -> None:
     expected = current_app.config.get("INTERNAL_API_TOKEN") or ""
     if not expected:
         # Without a configured token there is nothing to check against: shut the door.
-        raise ApiError("FORBIDDEN", "The internal API is not enabled on this server.", 403)
+        raise ApiError("FORBIDDEN", "The internal API is not enabled on this server.")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     # Bytes, because compare_digest refuses non-ASCII str (a crafted header would be a 500).
     if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -31,15 +31,19 @@ def require_internal_token() -> None:
         raise ApiError(
             "UNAUTHORIZED",
             "A valid internal API token is required.",
-            401,
             headers={"WWW-Authenticate": 'Bearer realm="smartcv-internal"'},
         )
 
 
 @bp.post("/users/<user_id>/usage")
 @idempotent(token_caller)
-def record_usage(user_id: str):
+@endpoint(
+    usage_schema,
+    body=usage_change_schema,
+    errors=("USER_NOT_FOUND", "SUBSCRIPTION_LIMIT_EXCEEDED", *IDEMPOTENCY_ERRORS),
+    security="internal",
+)
+def record_usage(change, user_id: str):
     """Record a change to one of a user's usage counters, within the plan's limits."""
-    change = load_body(usage_change_schema)
     result = usage.record_usage(user_id, change["metric"], change["delta"])
     return ok(usage_schema.dump(result))

@@ -1,10 +1,12 @@
 """The signed-in user's invoices, as the payment provider keeps them."""
 
 from flask import Blueprint
-from flask_login import current_user, login_required
+from flask_login import login_required
 
-from ..schemas.subscription import invoice_schema
+from ..openapi import endpoint
+from ..schemas.subscription import invoices_schema
 from ..services import billing
+from ..session_cookie import signed_in
 from . import ok
 
 bp = Blueprint("invoices", __name__)
@@ -12,7 +14,7 @@ bp = Blueprint("invoices", __name__)
 
 @bp.get("")
 @login_required
+@endpoint(invoices_schema)
 def list_invoices():
     """List the user's invoices, newest first."""
-    invoices = billing.list_invoices(current_user._get_current_object())
-    return ok(invoice_schema.dump(invoices, many=True))
+    return ok(invoices_schema.dump(billing.list_invoices(signed_in())))

@@ -1,11 +1,11 @@
 """Sessions, activity, the data export and account deletion (mounted at /api/account)."""
 
-from flask import Blueprint, current_app, request, session
-from flask_login import current_user, login_required, logout_user
+from flask import Blueprint, current_app
+from flask_login import current_user, login_required
 
 from ..extensions import limiter
-from ..idempotency import idempotent, session_caller
-from ..schemas.base import load_body
+from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
+from ..openapi import endpoint
 from ..schemas.lifecycle import (
     account_delete_schema,
     activity_page_schema,
@@ -15,80 +15,82 @@ from ..schemas.lifecycle import (
     sessions_schema,
 )
 from ..services import account_deletion, activity, lifecycle
+from ..session_cookie import clear_session_cookie, signed_in
 from . import ok
 
 bp = Blueprint("lifecycle", __name__)
 
 
-def _signed_in():
-    """The signed-in user and the id of the session this request came with."""
-    user = current_user._get_current_object()
-    return user, user.session_id
-
-
-def _sign_out() -> None:
-    """Forget the session in this browser (its record was revoked or erased)."""
-    logout_user()
-    session.clear()
-
-
 @bp.get("/sessions")
 @login_required
+@endpoint(sessions_schema)
 def list_sessions():
     """List the user's live sessions, newest first."""
-    return ok(sessions_schema.dump(lifecycle.list_sessions(*_signed_in())))
+    principal = signed_in()
+    return ok(sessions_schema.dump(lifecycle.list_sessions(principal, principal.session_id)))
 
 
 @bp.delete("/sessions/<session_id>")
 @login_required
+@endpoint(None, errors=("SESSION_NOT_FOUND",))
 def revoke_session(session_id: str):
     """Revoke one session; revoking the current one signs this browser out."""
-    user, current = _signed_in()
-    if lifecycle.revoke_session(user, session_id, current):
-        _sign_out()
+    principal = signed_in()
+    if lifecycle.revoke_session(principal, session_id, principal.session_id):
+        return clear_session_cookie(ok())
     return ok()
 
 
 @bp.delete("/sessions")
 @login_required
+@endpoint(revoked_schema)
 def revoke_other_sessions():
     """Revoke every session of the user but this one."""
-    count = lifecycle.revoke_other_sessions(*_signed_in())
+    principal = signed_in()
+    count = lifecycle.revoke_other_sessions(principal, principal.session_id)
     return ok(revoked_schema.dump({"revoked": count}))
 
 
 @bp.get("/activity")
 @login_required
-def list_activity():
+@endpoint(activity_page_schema, query=activity_query_schema)
+def list_activity(query):
     """Page through the account's activity, newest first."""
-    query = activity_query_schema.load(request.args.to_dict())
-    found = activity.page(current_user.id, query["limit"], query.get("before"))
+    found = activity.page(signed_in().id, query["limit"], query.get("before"))
     return ok(activity_page_schema.dump(found))
 
 
-def _user_key() -> str:
+def _export_key() -> str:
     """Rate-limit key: the signed-in user."""
     return "export:" + getattr(current_user, "public_id", "anonymous")
 
 
 @bp.get("/export")
 @login_required
-@limiter.limit(lambda: current_app.config["RATELIMIT_EXPORT_PER_USER"], key_func=_user_key)
+@limiter.limit(lambda: current_app.config["RATELIMIT_EXPORT_PER_USER"], key_func=_export_key)
+@endpoint(export_schema, errors=("RATE_LIMITED",))
 def export_data():
     """Return everything the service holds about the user, as one JSON document."""
-    return ok(export_schema.dump(lifecycle.export(*_signed_in())))
+    principal = signed_in()
+    return ok(export_schema.dump(lifecycle.export(principal, principal.session_id)))
 
 
 @bp.delete("")
 @login_required
 @idempotent(session_caller)
-def delete_account():
+@endpoint(
+    None,
+    body=account_delete_schema,
+    errors=(
+        "INVALID_PASSWORD",
+        "TWO_FACTOR_REQUIRED",
+        "INVALID_TWO_FACTOR_CODE",
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
+def delete_account(fields):
     """Delete the account: cancel the paid subscription, end every session, erase the data."""
-    fields = load_body(account_delete_schema)
     account_deletion.delete_account(
-        current_user._get_current_object(),
-        fields["current_password"],
-        fields.get("two_factor_code"),
+        signed_in(), fields["current_password"], fields.get("two_factor_code")
     )
-    _sign_out()
-    return ok()
+    return clear_session_cookie(ok())

@@ -2,7 +2,8 @@
 
 from flask import Blueprint
 
-from ..schemas.subscription import public_plan_schema
+from ..openapi import endpoint
+from ..schemas.subscription import public_plans_schema
 from ..services.plans import public_plans
 from . import ok
 
@@ -10,6 +11,7 @@ bp = Blueprint("plans", __name__)
 
 
 @bp.get("")
+@endpoint(public_plans_schema, security=None)
 def list_plans():
     """List the free and self-serve plans, cheapest first (no sign-in)."""
-    return ok(public_plan_schema.dump(public_plans(), many=True))
+    return ok(public_plans_schema.dump(public_plans()))

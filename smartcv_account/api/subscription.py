@@ -1,10 +1,10 @@
 """The user's subscription: read, create and change it."""
 
-from flask import Blueprint, request
-from flask_login import current_user, login_required
+from flask import Blueprint
+from flask_login import login_required
 
-from ..idempotency import idempotent, session_caller
-from ..schemas.base import load_body
+from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
+from ..openapi import endpoint
 from ..schemas.subscription import (
     dump_subscription,
     preview_query_schema,
@@ -12,9 +12,11 @@ from ..schemas.subscription import (
     subscription_changed_schema,
     subscription_create_schema,
     subscription_created_schema,
+    subscription_schema,
     subscription_update_schema,
 )
 from ..services import billing
+from ..session_cookie import signed_in
 from . import ok
 
 bp = Blueprint("subscription", __name__)
@@ -22,20 +24,32 @@ bp = Blueprint("subscription", __name__)
 
 @bp.get("")
 @login_required
+@endpoint(subscription_schema)
 def get_subscription():
     """Return the subscription, its plan, usage, card and next bill."""
-    view = billing.subscription_view(current_user._get_current_object())
+    view = billing.subscription_view(signed_in())
     return ok(dump_subscription(view))
 
 
 @bp.post("")
 @login_required
 @idempotent(session_caller)
-def create_subscription():
+@endpoint(
+    subscription_created_schema,
+    body=subscription_create_schema,
+    status=201,
+    errors=(
+        "PLAN_NOT_FOUND",
+        "PAYMENT_FAILED",
+        "INVALID_COUPON",
+        "SUBSCRIPTION_ALREADY_EXISTS",
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
+def create_subscription(fields):
     """Subscribe to a plan and pay the first invoice."""
-    fields = load_body(subscription_create_schema)
     subscription = billing.create_subscription(
-        current_user._get_current_object(),
+        signed_in(),
         fields["plan_id"],
         fields["payment_method_id"],
         fields.get("coupon_code"),
@@ -46,17 +60,30 @@ def create_subscription():
 @bp.put("")
 @login_required
 @idempotent(session_caller)
-def update_subscription():
+@endpoint(
+    subscription_changed_schema,
+    body=subscription_update_schema,
+    errors=(
+        "SUBSCRIPTION_NOT_FOUND",
+        "PLAN_NOT_FOUND",
+        "INVALID_PLAN_CHANGE",
+        "PAYMENT_FAILED",
+        *IDEMPOTENCY_ERRORS,
+    ),
+)
+def update_subscription(fields):
     """Upgrade, downgrade, cancel, reactivate or change the card."""
-    fields = load_body(subscription_update_schema)
-    result = billing.change_subscription(current_user._get_current_object(), **fields)
+    result = billing.change_subscription(signed_in(), **fields)
     return ok(subscription_changed_schema.dump(result))
 
 
 @bp.get("/preview")
 @login_required
-def preview_change():
+@endpoint(
+    preview_schema,
+    query=preview_query_schema,
+    errors=("SUBSCRIPTION_NOT_FOUND", "PLAN_NOT_FOUND", "INVALID_PLAN_CHANGE"),
+)
+def preview_change(fields):
     """Show what an upgrade or downgrade would bill now and next, to the cent."""
-    fields = preview_query_schema.load(request.args.to_dict())
-    preview = billing.preview_change(current_user._get_current_object(), **fields)
-    return ok(preview_schema.dump(preview))
+    return ok(preview_schema.dump(billing.preview_change(signed_in(), **fields)))

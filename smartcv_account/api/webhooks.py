@@ -2,6 +2,7 @@
 
 from flask import Blueprint, request
 
+from ..openapi import endpoint
 from ..schemas.subscription import webhook_receipt_schema
 from ..services import billing
 from . import ok
@@ -10,6 +11,7 @@ bp = Blueprint("webhooks", __name__)
 
 
 @bp.post("/stripe")
+@endpoint(webhook_receipt_schema, errors=("INVALID_SIGNATURE",), security=None)
 def stripe_webhook():
     """Verify a signed provider event and bring the subscription in step with it."""
     processed = billing.handle_webhook(

@@ -65,19 +65,6 @@ class User(db.Model):
         foreign_keys=[current_subscription_id], post_update=True
     )
 
-    # The token of the session this request is authenticated by (set by services.sessions).
-    session_token = None
-
-    # Flask-Login's user protocol: the "id" it keeps in the cookie is the session token, so
-    # revoking the server-side session record is enough to make the cookie worthless.
-    is_authenticated = True
-    is_active = True
-    is_anonymous = False
-
-    def get_id(self) -> str | None:
-        """Return the session token Flask-Login stores in the signed cookie."""
-        return self.session_token
-
     def __repr__(self) -> str:
         return f"<User {self.public_id} {self.email}>"
 

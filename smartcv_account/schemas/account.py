@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from ..services.credentials import MAX_PASSWORD_LENGTH
-from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, plain_dumper
+from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed
 
 SUPPORTED_LANGUAGES = ("en", "zh-cn")
 THEMES = ("light", "dark", "auto")
@@ -195,8 +195,7 @@ class SecurityResultSchema(BaseSchema):
 
 
 account_schema = AccountSchema()
-# What account_schema.dump returns, at a fraction of the cost (every page load reads it).
-dump_account = plain_dumper(account_schema)
+dump_account = account_schema.dump
 account_update_schema = AccountUpdateSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()

@@ -7,7 +7,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from ..catalogue import limits_for
 from ..payments.base import PRORATION_BEHAVIORS
 from ..services.billing import ACTIONS
-from .base import BaseSchema, Money, Timestamp, Trimmed, plain_dumper
+from .base import BaseSchema, Money, Timestamp, Trimmed
 from .usage import UsageSchema
 
 ID_LENGTH = validate.Length(min=1, max=100)
@@ -179,13 +179,13 @@ class WebhookReceiptSchema(BaseSchema):
 
 
 subscription_schema = SubscriptionSchema()
-dump_subscription = plain_dumper(subscription_schema)
+dump_subscription = subscription_schema.dump
 webhook_receipt_schema = WebhookReceiptSchema()
 subscription_create_schema = SubscriptionCreateSchema()
 subscription_created_schema = SubscriptionCreatedSchema()
 subscription_update_schema = SubscriptionUpdateSchema()
 subscription_changed_schema = SubscriptionChangedSchema()
-public_plan_schema = PublicPlanSchema()
-invoice_schema = InvoiceSchema()
+public_plans_schema = PublicPlanSchema(many=True)
+invoices_schema = InvoiceSchema(many=True)
 preview_query_schema = PreviewQuerySchema()
 preview_schema = PreviewSchema()

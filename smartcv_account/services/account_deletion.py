@@ -71,7 +71,6 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
         raise ApiError(
             "SERVICE_UNAVAILABLE",
             "The payment provider could not be reached, so nothing was deleted; try again shortly.",
-            503,
         ) from None
     # Mail queued to the old address goes with it; the goodbye notice is then written in this
     # transaction, while the address is still known.
@@ -96,9 +95,7 @@ def _settle_with_provider(user: User, new_public_id: str) -> None:
 def _confirm(user: User, current_password: str, two_factor_code: str | None) -> None:
     """Check the password, then the second factor when it is on (as login does)."""
     if not credentials.check_password(current_password, user.password_hash):
-        raise field_error(
-            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
-        )
+        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
     if user.two_factor_enabled:
         accounts.require_second_factor(user, two_factor_code)
 

@@ -17,8 +17,8 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
+from ..principal import Principal
 from . import activity, credentials, notices, plans, sessions, tokens
-from .sessions import SignedInUser
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -67,16 +67,28 @@ class AccountView:
     last_login_at: datetime | None
 
 
-def as_model(user: User | SignedInUser) -> User:
-    """Return the ORM user behind the signed-in user, for services that change it."""
-    if isinstance(user, User):
-        return user
-    model = db.session.get(User, user.id)
-    model.session_token = user.session_token
-    return model
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A session just started: its token (for the cookie) and the account to show."""
+
+    token: str
+    account: AccountView
 
 
-def effective_plan_type(user: User) -> str:
+@dataclass(frozen=True, slots=True)
+class SecurityChange:
+    """What a security change reports, and the new session token after a password change."""
+
+    result: dict[str, Any]
+    session_token: str | None
+
+
+def load_user(user_id: int) -> User:
+    """Load the ORM user a write changes (the principal is read-only)."""
+    return db.session.get_one(User, user_id)
+
+
+def effective_plan_type(user: User | Principal) -> str:
     """Return the plan type whose limits apply: paid only while the subscription is paid up."""
     subscription = user.current_subscription
     if subscription is not None and status_at(subscription, clock.now()) in ENTITLED_STATUSES:
@@ -89,7 +101,7 @@ def _plan_type(plan_id: str) -> str:
     return plans.plan_for_display(plan_id).type
 
 
-def account_view(user: User) -> AccountView:
+def account_view(user: User | Principal) -> AccountView:
     """Assemble the account as the API shows it, as of the clock, without writing."""
     from . import usage  # usage builds on this module
 
@@ -135,13 +147,12 @@ def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
         raise field_error(
             "WEAK_PASSWORD",
             "The password is too weak: " + feedback["warning"],
-            422,
             field,
             feedback=feedback,
         )
 
 
-def register(email: str, password: str, name: str) -> User:
+def register(email: str, password: str, name: str) -> SignIn:
     """Create an account and start its first session."""
     email = normalise_email(email)
     _require_strong(password, "password", _personal_words(email, name))
@@ -170,19 +181,25 @@ def register(email: str, password: str, name: str) -> User:
     except IntegrityError:
         db.session.rollback()
         raise field_error(
-            "EMAIL_TAKEN", "An account with this email already exists.", 409, "email"
+            "EMAIL_TAKEN", "An account with this email already exists.", "email"
         ) from None
-    sessions.start_session(user)
     from .recovery import send_verification_link  # recovery builds on this module
 
     send_verification_link(user)
+    return _sign_in(user)
+
+
+def _sign_in(user: User) -> SignIn:
+    """Start a session for `user` and commit, the answer built before the commit."""
+    token = sessions.start_session(user)
+    signed_in = SignIn(token, account_view(Principal.of(user, token)))
     db.session.commit()
-    return user
+    return signed_in
 
 
 def _invalid_credentials() -> ApiError:
     """The one answer for an unknown email and a wrong password."""
-    return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.", 401)
+    return ApiError("INVALID_CREDENTIALS", "The email or password is incorrect.")
 
 
 def two_factor_required() -> ApiError:
@@ -190,7 +207,6 @@ def two_factor_required() -> ApiError:
     return field_error(
         "TWO_FACTOR_REQUIRED",
         "Enter the code from your authenticator app or a backup code.",
-        401,
         "twoFactorCode",
     )
 
@@ -200,14 +216,13 @@ def invalid_two_factor_code() -> ApiError:
     return field_error(
         "INVALID_TWO_FACTOR_CODE",
         "The two-factor code is incorrect or has already been used.",
-        401,
         "twoFactorCode",
     )
 
 
 def login(
     email: str, password: str, two_factor_code: str | None, replaces: str | None = None
-) -> User:
+) -> SignIn:
     """Check the credentials (password first, then the second factor) and start a session.
 
     `replaces` is the token of the session the browser held before: signing in again ends it,
@@ -232,10 +247,8 @@ def login(
         # login time gives away how old its hash is.
         user.password_hash = credentials.hash_password(password)
     user.last_login_at = clock.now()
-    sessions.start_session(user)
     activity.record(user.id, "login_succeeded")
-    db.session.commit()
-    return user
+    return _sign_in(user)
 
 
 def require_second_factor(user: User, code: str | None) -> None:
@@ -292,17 +305,17 @@ def accept_second_factor(user: User, code: str) -> bool:
     return False
 
 
-def logout(user: User) -> None:
-    """Revoke the session this request came with; the user's other sessions stay."""
-    if user.session_token:
-        sessions.revoke_session(user.session_token)
-        activity.record(user.id, "logout")
-        db.session.commit()
+def logout(token: str) -> None:
+    """Revoke the session of this token and record it; the user's other sessions stay."""
+    user_id = sessions.revoke_session(token)
+    if user_id is not None:
+        activity.record(user_id, "logout")
+    db.session.commit()
 
 
-def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
+def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView:
     """Apply a partial update; preferences merge key by key."""
-    user = as_model(user)
+    user = load_user(principal.id)
     for name in ("name", "avatar"):
         if name in changes:
             setattr(user, name, changes[name])
@@ -310,17 +323,21 @@ def update_account(user: User | SignedInUser, changes: dict[str, Any]) -> User:
         setattr(user, name, value)
     if changes:
         user.updated_at = clock.now()
+    account = account_view(Principal.of(user, principal.session_token))
     commit_change()
-    return user
+    return account
 
 
-def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change the password and/or the second factor, after checking the current password."""
-    user = as_model(user)
+def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityChange:
+    """Change the password and/or the second factor, after checking the current password.
+
+    A password change ends every session of the user, this one included, and starts a new
+    session for this browser: a copy of the old cookie is then worth nothing.
+    """
+    user = load_user(principal.id)
+    new_token = None
     if not credentials.check_password(changes["current_password"], user.password_hash):
-        raise field_error(
-            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
-        )
+        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
     wanted = changes.get("two_factor_enabled")
     if wanted is False and user.two_factor_enabled:
         require_second_factor(user, changes.get("two_factor_code"))
@@ -329,14 +346,15 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
     if new_password is not None:
         _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
         user.password_hash = credentials.hash_password(new_password)
+        user.updated_at = clock.now()
         # A login that checked the old password before this commits inserts its session after
         # the revocation below; the bumped version (in SQL, so concurrent changes each count)
-        # leaves such a session dead on arrival. Only the changer's session is carried over.
+        # leaves such a session dead on arrival.
         user.credential_version = User.credential_version + 1
         db.session.flush()
-        sessions.revoke_user_sessions(user, keep_token=user.session_token)
-        if user.session_token:
-            sessions.restamp_session(user.session_token)
+        sessions.revoke_user_sessions(user)
+        # Reads the bumped version back: the new session is minted under it.
+        new_token = sessions.start_session(user)
         tokens.void(user, "password_reset")  # a reset link must not undo this change
         notices.password_changed(user)
         result["password_updated"] = True
@@ -352,13 +370,13 @@ def update_security(user: User | SignedInUser, changes: dict[str, Any]) -> dict[
         notices.two_factor_disabled(user)
     if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
         # A session signed in under the other setting must sign in again under this one.
-        sessions.revoke_user_sessions(user, keep_token=user.session_token)
+        sessions.revoke_user_sessions(user, keep_token=principal.session_token)
     # Asking for the state 2FA is already in changes nothing, updatedAt included.
     if result["password_updated"] or user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()
     result["two_factor_enabled"] = user.two_factor_enabled
     db.session.commit()
-    return result
+    return SecurityChange(result, new_token)
 
 
 def _enable_two_factor(user: User) -> dict[str, Any]:

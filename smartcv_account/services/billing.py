@@ -54,10 +54,10 @@ from ..payments.base import (
     ProviderSubscription,
     UnknownPaymentMethod,
 )
+from ..principal import Principal, PrincipalSubscription
 from . import activity, notices, webhooks
-from .accounts import as_model, new_public_id
+from .accounts import load_user, new_public_id
 from .plans import PlanSnapshot, plan_for_display
-from .sessions import SignedInSubscription
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
 # A create's placeholder row older than this never reached the provider: its request died.
@@ -83,6 +83,21 @@ class ChangeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionCreated:
+    """What POST /api/account/subscription reports (built before the commit)."""
+
+    public_id: str
+    status: str
+    client_secret: str | None
+    next_action: dict | None
+
+    @property
+    def requires_action(self) -> bool:
+        """Tell whether the first payment waits for the customer (3-D Secure)."""
+        return self.next_action is not None
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionView:
     """What GET /api/account/subscription shows (the free plan when nothing is paid)."""
 
@@ -103,7 +118,7 @@ class SubscriptionView:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def subscription_view(user: User) -> SubscriptionView:
+def subscription_view(user: Principal) -> SubscriptionView:
     """Assemble the user's subscription, plan, usage, card and next bill.
 
     The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
@@ -177,7 +192,7 @@ def get_plan(plan_id: str) -> Plan | None:
     return db.session.get(Plan, plan_id)
 
 
-def live_subscription(user) -> Subscription | SignedInSubscription | None:
+def live_subscription(user: User | Principal) -> Subscription | PrincipalSubscription | None:
     """Return the user's subscription unless it has ended, after bringing it up to now.
 
     For writers (create, change) only: it may call the provider. Reads use `status_at`.
@@ -186,7 +201,7 @@ def live_subscription(user) -> Subscription | SignedInSubscription | None:
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
     if is_due(subscription):
-        subscription = as_model(user).current_subscription
+        subscription = load_user(user.id).current_subscription
         refresh_if_due(subscription)
     return subscription if subscription.status in LIVE_STATUSES else None
 
@@ -223,14 +238,14 @@ def refresh_if_due(subscription: Subscription) -> Subscription:
 
 
 def create_subscription(
-    user: User, plan_id: str, payment_method_id: str, coupon_code: str | None
-) -> Subscription:
+    principal: Principal, plan_id: str, payment_method_id: str, coupon_code: str | None
+) -> SubscriptionCreated:
     """Subscribe the user to a self-serve plan and take the first payment.
 
     A placeholder row is committed first: the database's one-live-subscription-per-user index
     lets exactly one of several concurrent creates through, before any money moves.
     """
-    user = as_model(user)
+    user = load_user(principal.id)
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code, user) if coupon_code is not None else None
     live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
@@ -253,7 +268,6 @@ def create_subscription(
         raise ApiError(
             "SUBSCRIPTION_ALREADY_EXISTS",
             "You already have a subscription; change it instead of creating another.",
-            409,
         ) from None
 
     gateway = get_gateway()
@@ -285,8 +299,14 @@ def create_subscription(
     activity.record(
         subscription.user_id, "subscription_created", {"subscriptionId": subscription.public_id}
     )
+    created = SubscriptionCreated(
+        subscription.public_id,
+        subscription.status,
+        subscription.client_secret,
+        subscription.next_action,
+    )
     commit_change()
-    return subscription
+    return created
 
 
 def _self_serve_plan(plan_id: str) -> Plan:
@@ -294,7 +314,7 @@ def _self_serve_plan(plan_id: str) -> Plan:
     plan = get_plan(plan_id)
     if plan is None or not plan.self_serve:
         raise field_error(
-            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", 404, "planId"
+            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", "planId"
         )
     return plan
 
@@ -303,7 +323,7 @@ def _coupon(code: str, user: User) -> Coupon:
     """Return an active coupon the user may still use, or raise INVALID_COUPON."""
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
-        raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", 400, "couponCode")
+        raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", "couponCode")
     if coupon.code in FIRST_SUBSCRIPTION_COUPONS and db.session.scalar(
         sa.select(CouponRedemption.id).where(
             CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
@@ -312,7 +332,6 @@ def _coupon(code: str, user: User) -> Coupon:
         raise field_error(
             "INVALID_COUPON",
             f"The coupon {coupon.code} is for a first subscription and was already used.",
-            400,
             "couponCode",
             reason="already_redeemed",
         )
@@ -323,14 +342,14 @@ def _coupon(code: str, user: User) -> Coupon:
 
 
 def change_subscription(
-    user: User,
+    principal: Principal,
     action: str,
     plan_id: str | None = None,
     proration_behavior: str = "create_prorations",
     payment_method_id: str | None = None,
 ) -> ChangeResult:
     """Apply one of the PUT actions to the user's paid subscription, one change at a time."""
-    subscription = _locked_paid_subscription(user)
+    subscription = _locked_paid_subscription(principal)
     handler = {
         "upgrade": _change_plan,
         "downgrade": _change_plan,
@@ -366,10 +385,16 @@ def _record_change(subscription: Subscription, action: str) -> None:
 
 
 def preview_change(
-    user: User, action: str, plan_id: str, proration_behavior: str = "create_prorations"
+    principal: Principal, action: str, plan_id: str, proration_behavior: str = "create_prorations"
 ) -> ChangePreview:
-    """Return what the same upgrade or downgrade would bill, from the change's own computation."""
-    subscription = _paid_subscription(live_subscription(user))
+    """Return what the same upgrade or downgrade would bill, from the change's own computation.
+
+    A read: it asks the provider for the preview but brings nothing up to now and writes nothing.
+    """
+    subscription = load_user(principal.id).current_subscription
+    if subscription is not None and status_at(subscription, clock.now()) not in LIVE_STATUSES:
+        subscription = None
+    subscription = _paid_subscription(subscription)
     target = _target_plan(subscription, action, plan_id)
     return _call(
         get_gateway().preview_change,
@@ -381,7 +406,7 @@ def preview_change(
 
 def list_invoices(user: User) -> list[InvoiceSummary]:
     """Return the user's invoices at the provider, newest first (none before a first create)."""
-    customer_id = as_model(user).billing_customer_id
+    customer_id = load_user(user.id).billing_customer_id
     if customer_id is None:
         return []
     return _call(get_gateway().list_invoices, customer_id)
@@ -390,23 +415,22 @@ def list_invoices(user: User) -> list[InvoiceSummary]:
 def _paid_subscription(subscription) -> Subscription:
     """Refuse a missing subscription (404) and an operator-assigned one (409)."""
     if subscription is None:
-        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
+        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.")
     if subscription.provider_subscription_id is None:
         raise ApiError(
             "INVALID_PLAN_CHANGE",
             "This plan was arranged with SmartCV; contact support to change it.",
-            409,
         )
     return subscription
 
 
 def _locked_paid_subscription(user: User) -> Subscription:
     """Return the user's live paid subscription, locked for this transaction and re-read."""
-    user = as_model(user)
+    user = load_user(user.id)
     subscription = _paid_subscription(live_subscription(user))
     locked = _lock(subscription.id)
     if locked.status not in LIVE_STATUSES:  # it ended while we waited for the lock
-        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.", 404)
+        raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.")
     return locked
 
 
@@ -450,7 +474,7 @@ def _target_plan(subscription, action: str, plan_id: str | None) -> Plan:
     target = get_plan(plan_id)
     if target is None or (not target.self_serve and target.id != FREE_PLAN_ID):
         raise field_error(
-            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", 404, "planId"
+            "PLAN_NOT_FOUND", f"There is no self-serve plan with id {plan_id!r}.", "planId"
         )
     current = get_plan(subscription.plan_id)
     if target.id == FREE_PLAN_ID:
@@ -577,7 +601,7 @@ def cancel_immediately(subscription: Subscription) -> None:
 
 def _invalid_change(message: str) -> ApiError:
     """Make the 409 for a plan change the rules do not allow."""
-    return ApiError("INVALID_PLAN_CHANGE", message, 409)
+    return ApiError("INVALID_PLAN_CHANGE", message)
 
 
 # --- the provider's answers ---------------------------------------------------------------------
@@ -598,7 +622,6 @@ def _gateway_error(error: GatewayError) -> ApiError:
         return field_error(
             "PAYMENT_FAILED",
             f"The payment was declined ({error.decline_code}).",
-            402,
             "paymentMethodId",
             declineCode=error.decline_code,
         )
@@ -606,15 +629,14 @@ def _gateway_error(error: GatewayError) -> ApiError:
         return field_error(
             "VALIDATION_ERROR",
             "paymentMethodId: Unknown payment method.",
-            400,
             "paymentMethodId",
             fields={"paymentMethodId": ["Unknown payment method."]},
         )
     if isinstance(error, GatewayUnavailable):
         return ApiError(
-            "SERVICE_UNAVAILABLE", "The payment provider is unavailable; try again shortly.", 503
+            "SERVICE_UNAVAILABLE", "The payment provider is unavailable; try again shortly."
         )
-    return ApiError("INTERNAL_ERROR", "The payment provider returned an error.", 500)
+    return ApiError("INTERNAL_ERROR", "The payment provider returned an error.")
 
 
 def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
@@ -686,10 +708,10 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         event = gateway.parse_event(payload, signature)
     except InvalidSignature:
         raise ApiError(
-            "INVALID_SIGNATURE", "The webhook signature is missing or invalid.", 400
+            "INVALID_SIGNATURE", "The webhook signature is missing or invalid."
         ) from None
     except MalformedEvent as error:
-        raise ApiError("VALIDATION_ERROR", f"The event is not well formed: {error}.", 400) from None
+        raise ApiError("VALIDATION_ERROR", f"The event is not well formed: {error}.") from None
     db.session.add(WebhookEvent(id=event.id, type=event.type, received_at=clock.now()))
     try:
         db.session.flush()

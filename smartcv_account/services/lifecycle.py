@@ -43,7 +43,10 @@ def _live(user) -> sa.ColumnElement[bool]:
         AuthSession.user_id == user.id,
         AuthSession.revoked_at.is_(None),
         AuthSession.expires_at > clock.now(),
-        AuthSession.credential_version == user.credential_version,
+        # The user's current version, read in the same statement (the principal does not
+        # carry it): sessions minted before a password change are not live.
+        AuthSession.credential_version
+        == sa.select(User.credential_version).where(User.id == user.id).scalar_subquery(),
     )
 
 
@@ -82,7 +85,7 @@ def revoke_session(user, public_id: str, current_session_id: int | None) -> bool
         )
     if target is None:
         raise ApiError(
-            "SESSION_NOT_FOUND", "You have no active session with this id.", 404, {"field": "id"}
+            "SESSION_NOT_FOUND", "You have no active session with this id.", {"field": "id"}
         )
     target.revoked_at = clock.now()
     current = target.id == current_session_id
@@ -110,7 +113,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
     from a whole row. The event is recorded before the activity is read, so the export
     includes its own `data_exported`.
     """
-    model = accounts.as_model(user)
+    model = accounts.load_user(user.id)
     activity.record(model.id, "data_exported")
     db.session.flush()
     document = {

@@ -72,7 +72,7 @@ def _load(ttl: float) -> _Snapshot:
 
 def plan_for_display(plan_id: str) -> PlanSnapshot | None:
     """Return a plan's definition for showing it, from the in-process snapshot when fresh."""
-    app = current_app._get_current_object()
+    app = current_app
     ttl = app.config.get("PLAN_CACHE_SECONDS", 60)
     if ttl <= 0:
         plan = db.session.get(Plan, plan_id)

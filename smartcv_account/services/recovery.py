@@ -16,15 +16,15 @@ from ..extensions import db
 from ..idempotency import commit_change
 from ..mail import outbox
 from ..models import PasswordResetRequest, User
+from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
 from .accounts import (
     _personal_words,
     _require_strong,
-    as_model,
+    load_user,
     normalise_email,
     require_second_factor,
 )
-from .sessions import SignedInUser
 
 # Per kind of link: the message's template and the front end's page the link opens.
 LINKS = {
@@ -46,11 +46,11 @@ def send_verification_link(user: User) -> None:
     _send_link(user, "verify_email", user.email)
 
 
-def request_verification(user: User | SignedInUser) -> None:
+def request_verification(user: User | Principal) -> None:
     """Send a new verification link, unless the address is verified already."""
-    user = as_model(user)
+    user = load_user(user.id)
     if user.email_verified_at is not None:
-        raise ApiError("EMAIL_ALREADY_VERIFIED", "Your email address is already verified.", 409)
+        raise ApiError("EMAIL_ALREADY_VERIFIED", "Your email address is already verified.")
     send_verification_link(user)
     db.session.commit()
 
@@ -134,22 +134,19 @@ def _email_taken(email: str, user: User) -> bool:
 
 def _taken_error(**details) -> ApiError:
     """The EMAIL_TAKEN answer of the email change."""
-    return ApiError("EMAIL_TAKEN", "An account with this email already exists.", 409, details)
+    return ApiError("EMAIL_TAKEN", "An account with this email already exists.", details)
 
 
-def request_email_change(user: User | SignedInUser, new_email: str, current_password: str) -> None:
+def request_email_change(user: User | Principal, new_email: str, current_password: str) -> None:
     """Send a confirmation link to the new address and a notice to the current one."""
-    user = as_model(user)
+    user = load_user(user.id)
     if not credentials.check_password(current_password, user.password_hash):
-        raise field_error(
-            "INVALID_PASSWORD", "Current password is incorrect.", 400, "currentPassword"
-        )
+        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise field_error(
             "VALIDATION_ERROR",
             "newEmail: This is already your email address.",
-            400,
             "newEmail",
             fields={"newEmail": ["This is already your email address."]},
         )

@@ -64,7 +64,6 @@ def invalid_token():
     return field_error(
         "INVALID_TOKEN",
         "This link is invalid or has expired; ask for a new one.",
-        400,
         "token",
     )
 

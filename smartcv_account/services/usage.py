@@ -23,6 +23,7 @@ refused, even when a downgraded user is above the new plan's limit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,17 +32,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from .. import clock
-from ..catalogue import limits_for, plan_that_lifts
+from ..catalogue import PLAN_LIMITS, limits_for, plan_that_lifts
 from ..errors import ApiError, validation_error
 from ..extensions import db
 from ..idempotency import commit_change
-from ..models import User
+from ..models import ENTITLED_STATUSES, User
 from ..models.types import UTCDateTime
+from ..principal import Principal
 from . import accounts
 
 UNLIMITED = -1
-# The counters are BIGINT: a delta that would pass this is refused, never wrapped or turned
-# into a float (SQLite's arithmetic does that silently).
+# The counters are BIGINT: a delta that would take one past this is refused, not wrapped or
+# turned into a float (SQLite's integer overflow).
 MAX_COUNTER = 2**63 - 1
 
 
@@ -74,62 +76,89 @@ def _reset_due(reset_at: datetime | None, now: datetime) -> bool:
     return reset_at is not None and now >= reset_at
 
 
-def current_usage(user: User) -> dict[str, Any]:
+def current_usage(user: User | Principal) -> dict[str, Any]:
     """Return the user's usage and limits, with the monthly API-request reset applied.
 
     The reset is applied on read without writing: the stored counter is zeroed by the next
     recorded delta, but nobody reads a stale counter in the meantime.
     """
-    now = clock.now()
-    limits = limits_for(accounts.effective_plan_type(user))
-    reset_at = user.api_requests_reset_at
+    return _usage(user, accounts.effective_plan_type(user), clock.now())
+
+
+def _usage(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
+    """The usage object of a row of counters (a model, a principal or a returned row)."""
+    limits = limits_for(plan_type)
+    reset_at = counters.api_requests_reset_at
     due = _reset_due(reset_at, now)
     return {
-        "resumes_created": user.resumes_created,
+        "resumes_created": counters.resumes_created,
         "resumes_limit": int(limits["resumesLimit"]),
-        "api_requests_used": 0 if due else user.api_requests_used,
+        "api_requests_used": 0 if due else counters.api_requests_used,
         "api_requests_limit": int(limits["apiRequestsLimit"]),
-        "storage_used": user.storage_used,
+        "storage_used": counters.storage_used,
         "storage_limit": int(limits["storageLimit"]),
         "reset_date": reset_at if reset_at is not None and not due else next_reset(now),
     }
 
 
-def find_user(public_id: str) -> User:
-    """Return the user with this public id, or raise USER_NOT_FOUND."""
-    user = _load_user(User.public_id == public_id)
-    if user is None:
-        raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
-    return user
+def _plan_type_in_sql() -> sa.ColumnElement[str]:
+    """The user's effective plan type, in SQL: the plan of a paid-up subscription, else FREE.
+
+    Written out with its table names: SQLAlchemy renders RETURNING columns unqualified on
+    SQLite, which would make a built subquery's `id` ambiguous.
+    """
+    entitled = ", ".join(f"'{status}'" for status in ENTITLED_STATUSES)
+    return sa.literal_column(
+        "coalesce((SELECT plans.type FROM subscriptions"
+        " JOIN plans ON plans.id = subscriptions.plan_id"
+        " WHERE subscriptions.id = users.current_subscription_id"
+        f" AND subscriptions.status IN ({entitled})), 'FREE')",
+        sa.String(),
+    )
 
 
-def _load_user(condition) -> User | None:
-    """Load a user and their current subscription (its status sets the limits) in one query."""
-    return db.session.scalar(
-        sa.select(User).options(joinedload(User.current_subscription)).where(condition)
+def _limit_in_sql(plan_type: sa.ColumnElement[str], limit_key: str) -> sa.ColumnElement[int]:
+    """The plan's limit of one metric, in SQL, from the catalogue (-1 is unlimited)."""
+    return sa.case(
+        {
+            name: sa.literal(int(limits[limit_key]), sa.BigInteger())
+            for name, limits in PLAN_LIMITS.items()
+        },
+        value=plan_type,
     )
 
 
 def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     """Add `delta` to one usage counter of a user unless it passes the plan's limit.
 
-    The change is ONE conditional UPDATE whose WHERE clause carries the limit, so concurrent
-    calls are serialised by the database's row lock and can never overshoot the limit;
-    nothing is checked in Python and then written. Returns the usage after the change.
+    Two statements: ONE conditional `UPDATE … RETURNING` whose WHERE clause carries the limit
+    (so concurrent calls are serialised by the row lock and never overshoot it; nothing is
+    checked in Python and then written), and the COMMIT. The answer is built from the returned
+    row before the commit, so no failure is reported after the change was recorded.
     """
     spec = METRICS[metric]
     if not spec.gauge and delta < 0:
         raise validation_error({"delta": [f"{metric} only counts up; send a positive delta."]})
-    user = find_user(public_id)
-    user_id = user.id  # kept: a rollback expires `user`, and the row may be gone by then
-    plan_type = accounts.effective_plan_type(user)
-    limit = int(limits_for(plan_type)[spec.limit_key])
     now = clock.now()
+    parameters = {"u_public_id": public_id, "u_delta": delta, "u_now": now}
+    parameters["u_next_reset"] = next_reset(now)
+    row = db.session.connection().execute(_update(metric, delta > 0), parameters).first()
+    if row is None:
+        db.session.rollback()
+        raise _refusal(public_id, metric, delta)
+    answer = _usage(row, row.plan_type, now)
+    commit_change()
+    return answer
 
+
+@functools.cache
+def _update(metric: str, limited: bool) -> sa.Update:
+    """The conditional `UPDATE … RETURNING` of one metric (built once; values are parameters)."""
+    spec = METRICS[metric]
     column = getattr(User, spec.column)
     # Typed BIGINT like the counters: PostgreSQL would type a bare parameter INTEGER and
     # overflow on deltas above 2**31.
-    step = sa.literal(delta, sa.BigInteger())
+    step = sa.bindparam("u_delta", type_=sa.BigInteger())
     zero = sa.literal(0, sa.BigInteger())
     values: dict[str, Any] = {}
     if spec.gauge:
@@ -137,45 +166,60 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         new_value = sa.case((column + step < zero, zero), else_=column + step)
     else:
         reset_at = User.api_requests_reset_at
-        due = sa.and_(reset_at.is_not(None), reset_at <= now)
+        due = sa.and_(reset_at.is_not(None), reset_at <= sa.bindparam("u_now", type_=UTCDateTime()))
         new_value = sa.case((due, zero), else_=column) + step
         # Every expression in SET reads the row as it was, so `due` means the same in both.
         values["api_requests_reset_at"] = sa.case(
-            (sa.or_(reset_at.is_(None), due), sa.literal(next_reset(now), UTCDateTime())),
+            (sa.or_(reset_at.is_(None), due), sa.bindparam("u_next_reset", type_=UTCDateTime())),
             else_=reset_at,
         )
     values[spec.column] = new_value
-
-    statement = sa.update(User).where(User.id == user_id).values(values)
-    if limit != UNLIMITED and delta > 0:
-        statement = statement.where(new_value <= sa.literal(limit, sa.BigInteger()))
-    if delta > 0:
+    plan_type = _plan_type_in_sql()
+    statement = (
+        sa.update(User)
+        .where(User.public_id == sa.bindparam("u_public_id"))
+        .values(values)
+        .returning(
+            User.resumes_created,
+            User.api_requests_used,
+            User.storage_used,
+            User.api_requests_reset_at,
+            plan_type.label("plan_type"),
+        )
+    )
+    if limited:
+        limit = _limit_in_sql(plan_type, spec.limit_key)
         # Compared before the addition, so the database never computes a value out of range.
         start = column if spec.gauge else sa.case((due, zero), else_=column)
-        statement = statement.where(start <= sa.literal(MAX_COUNTER - delta, sa.BigInteger()))
-    result = db.session.execute(statement.execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        # Refused (or the user was deleted meanwhile): end the transaction, then report the
-        # counter as it now stands; `used` comes from the same key of current_usage().
-        db.session.rollback()
-        user = _load_user(User.id == user_id)
-        if user is None:
-            raise ApiError("USER_NOT_FOUND", "No user has this id.", 404)
-        used = current_usage(user)[spec.column]
-        if used + delta > MAX_COUNTER:
-            raise validation_error(
-                {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}
-            )
-        lifts = plan_that_lifts(plan_type, spec.limit_key, used + delta)
-        raise ApiError(
-            "SUBSCRIPTION_LIMIT_EXCEEDED",
-            f"This would pass your plan's {metric} limit of {limit} ({used} used)."
-            + (f" {lifts} lifts it." if lifts else ""),
-            429,
-            {"metric": metric, "limit": limit, "used": used},
+        headroom = sa.literal(MAX_COUNTER, sa.BigInteger()) - step
+        statement = statement.where(
+            sa.or_(limit == UNLIMITED, new_value <= limit), start <= headroom
         )
-    # The answer is read inside the transaction: nothing can fail after the commit.
-    db.session.refresh(user)
-    usage_now = current_usage(user)
-    commit_change()
-    return usage_now
+    return statement
+
+
+def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
+    """Why nothing was recorded: no such user, the counter's range, or the plan's limit (with
+    the counter as it stands and the plan that lifts it)."""
+    user = db.session.scalar(
+        sa.select(User)
+        .options(joinedload(User.current_subscription))
+        .where(User.public_id == public_id)
+    )
+    if user is None:
+        return ApiError("USER_NOT_FOUND", "No user has this id.")
+    spec = METRICS[metric]
+    used = current_usage(user)[spec.column]
+    if used + delta > MAX_COUNTER:
+        return validation_error(
+            {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}
+        )
+    plan_type = accounts.effective_plan_type(user)
+    limit = int(limits_for(plan_type)[spec.limit_key])
+    lifts = plan_that_lifts(plan_type, spec.limit_key, used + delta)
+    return ApiError(
+        "SUBSCRIPTION_LIMIT_EXCEEDED",
+        f"This would pass your plan's {metric} limit of {limit} ({used} used)."
+        + (f" {lifts} lifts it." if lifts else ""),
+        {"metric": metric, "limit": limit, "used": used},
+    )

@@ -175,5 +175,5 @@ def _record(
 def _retry_later() -> ApiError:
     """The 503 that makes the provider deliver the event again later (nothing is recorded)."""
     return ApiError(
-        "SERVICE_UNAVAILABLE", "The event cannot be applied yet; deliver it again later.", 503
+        "SERVICE_UNAVAILABLE", "The event cannot be applied yet; deliver it again later."
     )
