@@ -1,7 +1,7 @@
 """sessions a person can recognise, the activity log, deleted accounts
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-29 23:50:00
 
 """
@@ -15,7 +15,7 @@ from smartcv_account.models.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

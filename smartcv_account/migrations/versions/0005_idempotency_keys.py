@@ -1,6 +1,6 @@
 """idempotency keys
 
-Revision ID: 0008
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-29 23:40:00.000000
 
@@ -12,7 +12,7 @@ from smartcv_account.models.types import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
-revision = '0008'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None

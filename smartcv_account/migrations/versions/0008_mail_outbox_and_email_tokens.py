@@ -1,6 +1,6 @@
 """mail outbox, email tokens, password reset requests and renewal reminders
 
-Revision ID: 0006
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-29 23:36:53.107806
 
@@ -12,7 +12,7 @@ import smartcv_account.models.types
 
 
 # revision identifiers, used by Alembic.
-revision = '0006'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None

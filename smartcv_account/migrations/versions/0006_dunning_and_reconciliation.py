@@ -1,7 +1,7 @@
 """dunning retries and reconciled provider subscriptions
 
-Revision ID: 0005
-Revises: 0008
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29 23:45:00
 
 """
@@ -12,8 +12,8 @@ from smartcv_account.models.types import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
-revision = '0005'
-down_revision = '0008'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
