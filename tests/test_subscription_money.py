@@ -336,6 +336,20 @@ def test_invoices_are_listed_newest_first_with_stripes_amounts(auth_client, plan
     assert (first["createdAt"], first["currency"]) == ("2025-01-01T00:00:00Z", "USD")
 
 
+def test_invoices_of_one_second_keep_their_order_and_an_upgrade_bills_its_new_period(
+    auth_client, plans, frozen_clock
+):
+    subscribe(auth_client)
+    change(auth_client, "upgrade", planId="plan_premium_yearly")  # the same second
+    upgrade, first = auth_client.get("/api/account/invoices").json["data"]
+    assert (first["planId"], upgrade["planId"]) == ("plan_premium_monthly", "plan_premium_yearly")
+    assert first["number"].endswith("-0001") and upgrade["number"].endswith("-0002")
+    assert (upgrade["periodStart"], upgrade["periodEnd"]) == (
+        "2025-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    )
+
+
 @pytest.mark.parametrize(
     ("start", "action", "target", "behaviour"),
     [

@@ -315,6 +315,10 @@ class LocalGateway(PaymentGateway):
         quote = self._quote(subscription, new_plan, proration_behavior, now)
         if quote.now_lines:
             invoice = self._invoice(subscription, "subscription_update", quote.now_lines, now)
+            if quote.new_period:
+                # It pays for the new period, which starts now (as Stripe's invoice does).
+                invoice.period_start = now
+                invoice.period_end = period_end(now, new_plan.interval, 1)
             self._pay(invoice, subscription, on_session=True)
             if invoice.payment_status == "requires_payment_method":
                 self._void(invoice)
@@ -623,13 +627,10 @@ class LocalGateway(PaymentGateway):
         invoices = db.session.scalars(
             sa.select(LocalInvoice)
             .where(LocalInvoice.customer_id == customer_id, LocalInvoice.status != "draft")
-            .order_by(LocalInvoice.created_at, LocalInvoice.id)
+            .order_by(LocalInvoice.number.desc())
         ).all()
         prefix = customer_id.split("_", 1)[-1][:8].upper()
-        return [
-            _summary(invoice, f"{prefix}-{number:04d}")
-            for number, invoice in reversed(list(enumerate(invoices, 1)))
-        ]
+        return [_summary(invoice, f"{prefix}-{invoice.number:04d}") for invoice in invoices]
 
     def sync_catalogue(self, plans: list[PlanLike], coupons: list[CouponLike]) -> None:
         """Nothing to do: the local provider reads plans and coupons from our tables."""
@@ -811,6 +812,9 @@ class LocalGateway(PaymentGateway):
         credit) and `amount_due` is what is left for the card.
         """
         customer = db.session.get(LocalCustomer, invoice.customer_id)
+        if invoice.number is None:
+            customer.invoice_count += 1
+            invoice.number = customer.invoice_count
         applied = invoice.total + customer.balance_cents
         customer.balance_cents = min(0, applied)
         invoice.amount_due = max(0, applied)

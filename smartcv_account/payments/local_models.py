@@ -26,6 +26,8 @@ class LocalCustomer(db.Model):
     email: Mapped[str] = mapped_column(sa.String(254))
     default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
     balance_cents: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # How many of the customer's invoices were finalized: the last invoice number given.
+    invoice_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
@@ -98,6 +100,9 @@ class LocalInvoice(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     # draft | open | paid | void | uncollectible
     status: Mapped[str] = mapped_column(sa.String(20))
+    # The customer's invoice number, given when the invoice is finalized (1, 2, …): Stripe
+    # numbers a customer's invoices in the order they are finalized.
+    number: Mapped[int | None] = mapped_column(sa.Integer)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)

@@ -41,6 +41,11 @@ def upgrade():
     with op.batch_alter_table('local_invoices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('total', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('discount', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('number', sa.Integer(), nullable=True))
+    with op.batch_alter_table('local_customers', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('invoice_count', sa.Integer(), server_default='0', nullable=False)
+        )
 
     op.create_table('local_invoice_items',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -69,7 +74,10 @@ def downgrade():
     with op.batch_alter_table('local_invoice_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_local_invoice_items_subscription_id'))
     op.drop_table('local_invoice_items')
+    with op.batch_alter_table('local_customers', schema=None) as batch_op:
+        batch_op.drop_column('invoice_count')
     with op.batch_alter_table('local_invoices', schema=None) as batch_op:
+        batch_op.drop_column('number')
         batch_op.drop_column('discount')
         batch_op.drop_column('total')
     with op.batch_alter_table('local_subscriptions', schema=None) as batch_op:
