@@ -123,6 +123,7 @@ def subscription_race(base: str, url: str) -> dict:
 def webhook_race(base: str, url: str) -> dict:
     """One signed `invoice.paid` event delivered 8 times at once."""
     from smartcv_account import create_app
+    from smartcv_account.extensions import db
     from smartcv_account.payments import get_gateway
 
     _, user_id, cookie = register(base)
@@ -139,6 +140,7 @@ def webhook_race(base: str, url: str) -> dict:
     with app.app_context():
         gateway = get_gateway()
         event = gateway.authenticate_payment(intent)
+        db.session.commit()  # the provider's books; the gateway itself never commits
         signature = gateway.signed_event(event)
     answers = race(
         8,
@@ -203,15 +205,21 @@ def password_race(base: str, url: str) -> dict:
         for cookie in cookies
         if requests.get(base + "/api/account", headers=cookie, timeout=30).status_code != 401
     )
-    changer_ok = requests.get(base + "/api/account", headers=changer, timeout=30).status_code
+    # The changer's browser carries on under the new cookie of the answer; the old one is dead.
+    renewed = {"Cookie": "smartcv_session=" + change.cookies.get("smartcv_session", "")}
+    changer_ok = requests.get(base + "/api/account", headers=renewed, timeout=30).status_code
+    old_cookie = requests.get(base + "/api/account", headers=changer, timeout=30).status_code
     figures = {
         "login_attempts_by_status": dict(attempts),
         "sessions_obtained_with_old_password": len(cookies),
         "of_them_alive_after_change": alive,
         "password_change_status": change.status_code,
-        "changers_session_status": changer_ok,
+        "changers_new_session_status": changer_ok,
+        "changers_old_cookie_status": old_cookie,
     }
-    figures["passed"] = change.status_code == 200 and alive == 0 and changer_ok == 200
+    figures["passed"] = (
+        change.status_code == 200 and alive == 0 and changer_ok == 200 and old_cookie == 401
+    )
     return figures
 
 
