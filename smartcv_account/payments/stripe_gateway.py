@@ -124,13 +124,16 @@ class StripeGateway(PaymentGateway):
             self._client.v1.customers.update(
                 customer_id,
                 params={"email": "", "name": "", "metadata": {"user_id": user_public_id}},
+                options={"idempotency_key": _key("forget", customer_id, user_public_id)},
             )
 
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
         """Attach the payment method and make it the customer's default for invoices."""
         with _translate_errors(payment_method=True):
             payment_method = self._client.v1.payment_methods.attach(
-                payment_method_id, params={"customer": customer_id}
+                payment_method_id,
+                params={"customer": customer_id},
+                options={"idempotency_key": _key("attach", customer_id, payment_method_id)},
             )
         with _translate_errors():
             # Subscriptions bill the customer's default; we never set one per subscription
@@ -138,6 +141,9 @@ class StripeGateway(PaymentGateway):
             self._client.v1.customers.update(
                 customer_id,
                 params={"invoice_settings": {"default_payment_method": payment_method["id"]}},
+                options={
+                    "idempotency_key": _key("default-card", customer_id, payment_method["id"])
+                },
             )
         return _card(payment_method)
 
@@ -247,7 +253,9 @@ class StripeGateway(PaymentGateway):
                 )
                 invoice = self._latest_invoice(subscription)
                 if invoice is not None and invoice["status"] == "open":
-                    self._client.v1.invoices.void_invoice(invoice["id"])
+                    self._client.v1.invoices.void_invoice(
+                        invoice["id"], options={"idempotency_key": _key("void", invoice["id"])}
+                    )
         except GatewayUnavailable:
             raise
         except GatewayError:
@@ -375,7 +383,9 @@ class StripeGateway(PaymentGateway):
             if intent["status"] == "requires_payment_method":
                 error = _get(intent, "last_payment_error") or {}
                 with _translate_errors():
-                    self._client.v1.invoices.void_invoice(invoice["id"])
+                    self._client.v1.invoices.void_invoice(
+                        invoice["id"], options={"idempotency_key": _key("void", invoice["id"])}
+                    )
                 code = _get(error, "decline_code") or _get(error, "code") or "card_declined"
                 raise PaymentDeclined(code, _get(error, "message") or "The card was declined.")
             return PlanChange(_subscription(updated), proration_cents, 0)

@@ -698,6 +698,29 @@ def test_cancel_now_of_an_incomplete_subscription_voids_its_open_invoice(gateway
     assert len(stub.sent("POST", "/v1/invoices/in_1/void")) == 1
 
 
+def test_every_write_to_stripe_carries_an_idempotency_key(gateway, stub):
+    """A retried request never attaches, updates, voids or cancels twice."""
+    stub.answer("POST", "/v1/payment_methods/pm_visa/attach", payment_method())
+    stub.answer("POST", "/v1/customers/cus_1", {"id": "cus_1", "object": "customer"})
+    waiting = intent("requires_action", next_action={"type": "use_stripe_sdk"})
+    stub.answer(
+        "DELETE",
+        "/v1/subscriptions/sub_1",
+        subscription("canceled", latest_invoice=invoice(2999, waiting)),
+    )
+    stub.answer("POST", "/v1/invoices/in_1/void", invoice(2999, status="void"))
+
+    gateway.attach_payment_method("cus_1", "pm_visa")
+    gateway.cancel_now("sub_1", "sub_x:cancel_now::v2")
+    gateway.forget_customer("cus_1", "deleted_1")
+
+    writes = [r for r in stub.requests if r.method in ("POST", "DELETE")]
+    assert len(writes) == 5
+    # Derived from the intent (the library's own random key would not survive a retry of ours).
+    keys = {r.path: r.headers.get("idempotency-key", "") for r in writes}
+    assert all(key.startswith(("smartcv-", "sub_x:")) for key in keys.values()), keys
+
+
 def test_next_invoice_amount_comes_from_the_upcoming_invoice_preview(gateway, stub):
     """The upcoming invoice (credit balance, discounts, pending prorations) is Stripe's preview."""
     stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
