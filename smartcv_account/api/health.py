@@ -12,7 +12,12 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 @endpoint(
-    {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    {
+        "type": "object",
+        "description": "The service is ready.",
+        "required": ["status"],
+        "properties": {"status": {"const": "ok", "description": "Always `ok`."}},
+    },
     security=None,
     envelope=False,
 )
