@@ -119,7 +119,7 @@ def test_success_responses_are_wrapped_in_the_envelope(spec):
         "application/json"
     ]["schema"]
     assert schema["properties"]["success"]["const"] is True
-    assert schema["properties"]["data"] == {"$ref": "#/components/schemas/Account"}
+    assert schema["properties"]["data"]["$ref"] == "#/components/schemas/Account"
 
 
 def test_error_envelope_lists_every_contract_code(spec):

@@ -22,7 +22,11 @@ bp = Blueprint("health", __name__)
     envelope=False,
 )
 def healthz():
-    """Answer 200 when the database answers, 503 when it does not."""
+    """Answer 200 when the database answers, 503 when it does not.
+
+    For load balancers and orchestrators: anyone may call it, it changes nothing, and it runs one
+    `SELECT 1` so that a worker without its database is taken out of rotation.
+    """
     try:
         db.session.execute(sa.text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure to reach the database is "not ready"
