@@ -400,3 +400,27 @@ def test_idempotency_key_is_documented_where_it_is_honoured(app, spec):
         ("/api/account/email", "post"),
         ("/api/account", "delete"),
     } <= honoured
+
+
+def test_reference_page_and_its_assets_are_served_here(client):
+    with client.get("/api/docs") as page:
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html  # every asset is relative
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "default-src 'none'" in policy
+    assert "unsafe" not in policy and "http" not in policy
+    for asset, mimetype in (
+        ("swagger-ui.css", "text/css"),
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("reference.js", "text/javascript"),
+    ):
+        assert f"docs/{asset}" in html
+        with client.get(f"/api/docs/{asset}") as response:
+            assert response.status_code == 200 and response.mimetype == mimetype, asset
+            assert response.headers["Content-Security-Policy"] == policy
+    # The JSON API keeps its stricter policy.
+    assert client.get("/api/openapi.json").headers["Content-Security-Policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert client.get("/api/docs/app.py").status_code == 404
