@@ -12,8 +12,13 @@ and passes the result to the view as its first argument (`query=` does the same 
 string). `build_spec` walks `app.url_map`, reads each view's declaration and adds what every
 endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 500/503 for all);
 statuses come from the one table in `errors.py`. The summary is the view's docstring's first
-line, the operation id its function name, the tag its blueprint. `tests/test_openapi.py` fails
-for a route without a declaration.
+line and its description the rest of the docstring, the operation id its function name, the tag
+its blueprint. `tests/test_openapi.py` fails for a route without a declaration.
+
+Then the document is completed: fields of schemas only responses use are marked `required`
+(unless their metadata says `x-omittedWhen`), and every JSON body gets an example built from its
+fields' examples (`schemas.base.about`), each error answer one per code (`error_reference.py`).
+Views wrapped by `idempotency.idempotent` document the `Idempotency-Key` header.
 """
 
 from __future__ import annotations
