@@ -424,3 +424,70 @@ def test_reference_page_and_its_assets_are_served_here(client):
         "default-src 'none'; frame-ancestors 'none'"
     )
     assert client.get("/api/docs/app.py").status_code == 404
+
+
+def _conforms(spec: dict, path: str, method: str, response) -> list[str]:
+    """The ways `response` departs from what the document promises for it."""
+    documented = spec["paths"][path][method]["responses"].get(str(response.status_code))
+    if documented is None:
+        return [f"{method} {path}: status {response.status_code} is not documented"]
+    schema = documented["content"]["application/json"]["schema"]
+    return [error.message for error in _validator(spec, schema).iter_errors(response.json)]
+
+
+def test_real_changes_and_refusals_match_the_documented_schemas(spec, app, plans, frozen_clock):
+    """Writes and error answers as the service gives them validate against the reference."""
+    from tests.billing_helpers import change, subscribe
+
+    client = app.test_client()
+    password = "correct horse battery staple 42"
+    answers = [
+        (
+            "/api/auth/register",
+            "post",
+            client.post(
+                "/api/auth/register",
+                json={"email": "ref@example.com", "password": password, "name": "Ref"},
+            ),
+        ),
+        ("/api/account", "put", client.put("/api/account", json={"name": "Ref Two"})),
+        (
+            "/api/account/security",
+            "put",
+            client.put(
+                "/api/account/security",
+                json={"currentPassword": password, "twoFactorEnabled": True},
+            ),
+        ),
+        (
+            "/api/account/security",
+            "put",
+            client.put("/api/account/security", json={"currentPassword": password}),
+        ),
+        ("/api/account/subscription", "post", subscribe(client)),
+        (
+            "/api/account/subscription",
+            "put",
+            change(client, "upgrade", planId="plan_premium_yearly"),
+        ),
+        ("/api/account/subscription", "put", change(client, "cancel")),
+        ("/api/account/subscription", "put", change(client, "reactivate")),
+        ("/api/account/subscription", "post", subscribe(client)),  # 409, already subscribed
+        ("/api/account", "put", client.put("/api/account", json={"name": ""})),  # 400
+        ("/api/account/sessions", "delete", client.delete("/api/account/sessions")),
+        (
+            "/api/internal/users/{user_id}/usage",
+            "post",
+            client.post(
+                f"/api/internal/users/{client.get('/api/account').json['data']['id']}/usage",
+                json={"metric": "resumes", "delta": 1},
+                headers={"Authorization": "Bearer test-internal-token"},
+            ),
+        ),
+        ("/api/auth/logout", "post", client.post("/api/auth/logout")),
+        ("/api/account", "get", client.get("/api/account")),  # 401
+    ]
+    statuses = [response.status_code for _, _, response in answers]
+    assert statuses == [201, 200, 200, 200, 201, 200, 200, 200, 409, 400, 200, 200, 200, 401]
+    for path, method, response in answers:
+        assert _conforms(spec, path, method, response) == [], (path, method, response.json)
