@@ -67,4 +67,5 @@ def test_reference_page_renders_every_operation_from_this_origin_only(chromium, 
     assert requested and foreign == []
     assert f"{service}/api/docs/swagger-ui-bundle.js" in requested
     assert f"{service}/api/openapi.json" in requested
-    assert [line for line in console if "Content Security Policy" in line] == []
+    # No CSP refusal, no missing asset: nothing went wrong on the page.
+    assert [line for line in console if line.startswith("error")] == []
