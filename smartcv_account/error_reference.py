@@ -16,7 +16,7 @@ from .services.usage import METRICS
 ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "USER_NOT_FOUND": ("No user has this id.", {}),
     "INVALID_PASSWORD": (
-        "The current password is incorrect.",
+        "Current password is incorrect.",
         {"field": "currentPassword"},
     ),
     "WEAK_PASSWORD": (
@@ -36,8 +36,9 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "PLAN_NOT_FOUND": ("There is no self-serve plan with id 'gold'.", {"field": "planId"}),
     "SUBSCRIPTION_LIMIT_EXCEEDED": (
-        "This would pass your plan's resumes limit of 3 (3 used). premium_monthly lifts it.",
-        {"metric": "resumes", "limit": 3, "used": 3},
+        "This would pass your plan's resumes limit of 5 (5 used). "
+        "Premium (plan_premium_monthly or plan_premium_yearly) lifts it.",
+        {"metric": "resumes", "limit": 5, "used": 5},
     ),
     "VALIDATION_ERROR": (
         "name: Must be between 1 and 100 characters.",
@@ -46,8 +47,14 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "INVALID_JSON": ("The request body is not valid JSON.", {}),
     "UNAUTHORIZED": ("Authentication is required.", {}),
     "INVALID_CREDENTIALS": ("The email or password is incorrect.", {}),
-    "TWO_FACTOR_REQUIRED": ("Enter the code from your authenticator app.", {}),
-    "INVALID_TWO_FACTOR_CODE": ("The two-factor code is incorrect.", {"field": "twoFactorCode"}),
+    "TWO_FACTOR_REQUIRED": (
+        "Enter the code from your authenticator app or a backup code.",
+        {"field": "twoFactorCode"},
+    ),
+    "INVALID_TWO_FACTOR_CODE": (
+        "The two-factor code is incorrect or has already been used.",
+        {"field": "twoFactorCode"},
+    ),
     "FORBIDDEN": (
         "Requests from this page's origin are not allowed.",
         {"origin": "https://elsewhere.example"},
@@ -55,8 +62,11 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "NOT_FOUND": ("The requested resource does not exist.", {}),
     "METHOD_NOT_ALLOWED": ("This method is not allowed for this resource.", {}),
     "EMAIL_TAKEN": ("An account with this email already exists.", {"field": "email"}),
-    "SUBSCRIPTION_ALREADY_EXISTS": ("You already have a subscription; change it instead.", {}),
-    "INVALID_PLAN_CHANGE": ("premium_monthly is not above your current plan.", {}),
+    "SUBSCRIPTION_ALREADY_EXISTS": (
+        "You already have a subscription; change it instead of creating another.",
+        {},
+    ),
+    "INVALID_PLAN_CHANGE": ("plan_premium_monthly is not above your current plan.", {}),
     "INVALID_COUPON": (
         "The coupon WELCOME20 is for a first subscription and was already used.",
         {"field": "couponCode", "reason": "already_redeemed"},
@@ -64,10 +74,13 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "PAYLOAD_TOO_LARGE": ("The request body is larger than 1 MiB.", {}),
     "UNSUPPORTED_MEDIA_TYPE": ("Send the request body as application/json.", {}),
     "RATE_LIMITED": ("Too many requests; try again in 42 seconds.", {"retryAfter": 42}),
-    "INVALID_SIGNATURE": ("The webhook signature is not valid.", {}),
+    "INVALID_SIGNATURE": ("The webhook signature is missing or invalid.", {}),
     "INTERNAL_ERROR": ("An unexpected error occurred.", {}),
     "SERVICE_UNAVAILABLE": ("The service is temporarily unavailable.", {}),
-    "INVALID_TOKEN": ("This link is invalid or has expired.", {"field": "token"}),
+    "INVALID_TOKEN": (
+        "This link is invalid or has expired; ask for a new one.",
+        {"field": "token"},
+    ),
     "EMAIL_ALREADY_VERIFIED": ("Your email address is already verified.", {}),
     "SESSION_NOT_FOUND": ("You have no active session with this id.", {"field": "id"}),
     "IDEMPOTENCY_KEY_REUSED": (
@@ -75,7 +88,7 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         {"field": "Idempotency-Key"},
     ),
     "IDEMPOTENCY_KEY_IN_USE": (
-        "A request with this Idempotency-Key is still running; retry in a moment.",
+        "A request with this Idempotency-Key is still running; retry it in a moment.",
         {"field": "Idempotency-Key"},
     ),
 }
@@ -87,7 +100,8 @@ DETAILS_PROPERTIES: dict[str, dict[str, Any]] = {
         "description": "The request field (or header) the error is about; with VALIDATION_ERROR "
         "the first invalid one. Also on WEAK_PASSWORD, PAYMENT_FAILED, PLAN_NOT_FOUND, "
         "INVALID_COUPON, EMAIL_TAKEN (when known), INVALID_TOKEN, INVALID_TWO_FACTOR_CODE, "
-        "INVALID_PASSWORD, SESSION_NOT_FOUND and the two IDEMPOTENCY_KEY_* codes.",
+        "INVALID_PASSWORD, TWO_FACTOR_REQUIRED, SESSION_NOT_FOUND and the two "
+        "IDEMPOTENCY_KEY_* codes.",
     },
     "fields": {
         "type": "object",
@@ -152,8 +166,8 @@ DETAILS_DESCRIPTION = (
     "- INVALID_COUPON: `field` (`couponCode`), and `reason` when the coupon exists but "
     "does not apply\n"
     "- FORBIDDEN (Origin check): `origin`\n"
-    "- PLAN_NOT_FOUND, EMAIL_TAKEN, INVALID_TOKEN, INVALID_PASSWORD, INVALID_TWO_FACTOR_CODE, "
-    "SESSION_NOT_FOUND, IDEMPOTENCY_KEY_*: `field`"
+    "- PLAN_NOT_FOUND, EMAIL_TAKEN, INVALID_TOKEN, INVALID_PASSWORD, TWO_FACTOR_REQUIRED, "
+    "INVALID_TWO_FACTOR_CODE, SESSION_NOT_FOUND, IDEMPOTENCY_KEY_*: `field`"
 )
 
 
