@@ -44,7 +44,8 @@ def add_response_headers(response: Response) -> Response:
     """Add the request id and the security headers to every response, errors included."""
     headers = response.headers
     headers[REQUEST_ID_HEADER] = request_id()
-    headers.extend(SECURITY_HEADERS)  # no view sets these
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)  # a view may set its own (the reference page's CSP)
     if request.path == "/api" or request.path.startswith("/api/"):
         # Account data must not sit in shared or browser caches, and depends on the cookie.
         headers["Cache-Control"] = "no-store"

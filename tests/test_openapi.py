@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from smartcv_account.errors import ERRORS
@@ -117,8 +118,8 @@ def test_success_responses_are_wrapped_in_the_envelope(spec):
     schema = spec["paths"]["/api/account"]["get"]["responses"]["200"]["content"][
         "application/json"
     ]["schema"]
-    assert schema["properties"]["success"] == {"const": True}
-    assert schema["properties"]["data"] == {"$ref": "#/components/schemas/Account"}
+    assert schema["properties"]["success"]["const"] is True
+    assert schema["properties"]["data"]["$ref"] == "#/components/schemas/Account"
 
 
 def test_error_envelope_lists_every_contract_code(spec):
@@ -170,3 +171,323 @@ def test_path_parameters_are_declared(app):
         flask_path("/api/internal/users/<user_id>/usage") == "/api/internal/users/{user_id}/usage"
     )
     assert flask_path("/x/<int:n>/<path:rest>") == "/x/{n}/{rest}"
+
+
+# --- The reference: descriptions, enums, examples, required response fields, error details ---
+
+
+def _operations(spec: dict):
+    """Yield (path, method, operation) for every operation of the document."""
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield path, method, operation
+
+
+def _json_bodies(operation: dict):
+    """Yield (where, media type object) for each JSON request and response body."""
+    if "requestBody" in operation:
+        yield "request", operation["requestBody"]["content"]["application/json"]
+    for status, response in operation["responses"].items():
+        for media_type, media in response.get("content", {}).items():
+            if media_type == "application/json":
+                yield status, media
+
+
+def _validator(spec: dict, schema: dict) -> Draft202012Validator:
+    """A JSON Schema validator of `schema` whose `#/components/...` refs resolve in `spec`."""
+    return Draft202012Validator({"components": spec["components"], "allOf": [schema]})
+
+
+def _undescribed(schema, where: str) -> list[str]:
+    """Every property under `schema` (nested objects and array items too) without a description."""
+    missing: list[str] = []
+    if isinstance(schema, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if not prop.get("description"):
+                missing.append(f"{where}.{name}")
+            missing += _undescribed(prop, f"{where}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(schema.get(key), dict):
+                missing += _undescribed(schema[key], f"{where}[]")
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(key, []):
+                missing += _undescribed(branch, where)
+    return missing
+
+
+def test_every_operation_has_a_summary_and_a_description(spec):
+    lacking = [
+        (path, method)
+        for path, method, operation in _operations(spec)
+        if not operation.get("summary") or not operation.get("description")
+    ]
+    assert lacking == []
+
+
+def test_every_property_and_parameter_is_described(spec):
+    missing: list[str] = []
+    for name, schema in spec["components"]["schemas"].items():
+        missing += _undescribed(schema, name)
+    for path, method, operation in _operations(spec):
+        for where, media in _json_bodies(operation):
+            missing += _undescribed(media["schema"], f"{method} {path} {where}")
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("description"):
+                missing.append(f"{method} {path} parameter {parameter['name']}")
+    assert missing == []
+
+
+def test_closed_sets_are_enums(spec):
+    from smartcv_account.catalogue import PLAN_TYPE_ORDER
+    from smartcv_account.models import ACTIVITY_TYPES
+    from smartcv_account.payments.base import PRORATION_BEHAVIORS
+    from smartcv_account.services.billing import ACTIONS
+    from smartcv_account.services.usage import METRICS
+
+    schemas = spec["components"]["schemas"]
+    statuses = ["ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE", "CANCELED"]
+    expected = {
+        ("Account", "subscriptionType"): list(PLAN_TYPE_ORDER),
+        ("Account", "subscriptionStatus"): statuses,
+        ("Subscription", "type"): list(PLAN_TYPE_ORDER),
+        ("Subscription", "status"): statuses,
+        ("SubscriptionUpdate", "action"): list(ACTIONS),
+        ("SubscriptionUpdate", "prorationBehavior"): list(PRORATION_BEHAVIORS),
+        ("UsageChange", "metric"): list(METRICS),
+        ("Preferences", "theme"): ["light", "dark", "auto"],
+        ("Preferences", "language"): ["en", "zh-cn"],
+        ("StoredPreferences", "theme"): ["light", "dark", "auto"],
+        ("Invoice", "status"): ["paid", "open", "void", "uncollectible"],
+        ("ActivityEvent", "type"): list(ACTIVITY_TYPES),
+        ("PublicPlan", "type"): list(PLAN_TYPE_ORDER),
+    }
+    for (component, prop), values in expected.items():
+        assert schemas[component]["properties"][prop]["enum"] == values, (component, prop)
+    metric = schemas["ErrorEnvelope"]["properties"]["details"]["properties"]["metric"]
+    assert metric["enum"] == list(METRICS)
+
+
+def test_every_body_has_an_example_that_validates(spec):
+    checked = 0
+    for path, method, operation in _operations(spec):
+        for where, media in _json_bodies(operation):
+            examples = (
+                [media["example"]]
+                if "example" in media
+                else [example["value"] for example in media.get("examples", {}).values()]
+            )
+            assert examples, (method, path, where)
+            validator = _validator(spec, media["schema"])
+            for example in examples:
+                errors = [error.message for error in validator.iter_errors(example)]
+                assert errors == [], (method, path, where, example)
+                checked += 1
+    assert checked > 100
+
+
+def test_each_error_answer_has_an_example_per_code(spec):
+    responses = spec["paths"]["/api/account/subscription"]["post"]["responses"]
+    examples = responses["402"]["content"]["application/json"]["examples"]
+    assert examples["PAYMENT_FAILED"]["value"]["details"]["declineCode"]
+    examples = spec["paths"]["/api/auth/register"]["post"]["responses"]["400"]["content"][
+        "application/json"
+    ]["examples"]
+    assert set(examples["VALIDATION_ERROR"]["value"]["details"]) == {"field", "fields"}
+
+
+def test_error_details_are_documented_per_code(spec):
+    from smartcv_account.error_reference import ERROR_EXAMPLES
+
+    assert set(ERROR_EXAMPLES) == set(ERRORS)
+    details = spec["components"]["schemas"]["ErrorEnvelope"]["properties"]["details"]
+    for key in ("declineCode", "feedback", "metric", "limit", "used", "retryAfter"):
+        assert key in details["properties"], key
+    for key in ("fields", "field", "reason"):
+        assert key in details["properties"], key
+    for code in (
+        "PAYMENT_FAILED",
+        "WEAK_PASSWORD",
+        "SUBSCRIPTION_LIMIT_EXCEEDED",
+        "RATE_LIMITED",
+        "VALIDATION_ERROR",
+        "INVALID_COUPON",
+    ):
+        assert code in details["description"], code
+    assert details["properties"]["feedback"]["required"] == ["warning", "suggestions"]
+
+
+def _data_component(spec: dict, path: str, method: str, status: str = "200") -> dict:
+    """The component a success answer's `data` refers to."""
+    schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"][
+        "schema"
+    ]
+    data = schema["properties"]["data"]
+    data = data.get("items", data)
+    return _component(spec, data)
+
+
+def test_response_schemas_list_their_required_fields(spec):
+    account = _data_component(spec, "/api/account", "get")
+    assert set(account["required"]) == set(account["properties"])
+    subscription = _data_component(spec, "/api/account/subscription", "get")
+    assert set(subscription["required"]) == set(subscription["properties"])
+    for path, method in (
+        ("/api/plans", "get"),
+        ("/api/account/invoices", "get"),
+        ("/api/account/sessions", "get"),
+        ("/api/account/activity", "get"),
+        ("/api/account/export", "get"),
+        ("/api/account/subscription/preview", "get"),
+    ):
+        component = _data_component(spec, path, method)
+        assert component["required"] == list(component["properties"]), path
+    security = _data_component(spec, "/api/account/security", "put")
+    assert security["required"] == ["passwordUpdated", "twoFactorEnabled"]
+    assert "x-omittedWhen" in security["properties"]["backupCodes"]
+    # A schema requests also use keeps its optional fields optional.
+    assert "required" not in spec["components"]["schemas"]["Preferences"]
+
+
+def test_real_answers_match_the_documented_schemas(spec, auth_client, plans):
+    """What the service really answers validates against what the reference promises."""
+    from tests.billing_helpers import subscribe
+
+    assert subscribe(auth_client).status_code == 201
+    checked = []
+    for path in (
+        "/api/account",
+        "/api/account/subscription",
+        "/api/plans",
+        "/api/account/invoices",
+        "/api/account/sessions",
+        "/api/account/activity",
+        "/api/account/export",
+        "/api/account/subscription/preview?action=upgrade&planId=plan_premium_yearly",
+    ):
+        response = auth_client.get(path)
+        assert response.status_code == 200, (path, response.json)
+        schema = spec["paths"][path.partition("?")[0]]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
+        errors = [error.message for error in _validator(spec, schema).iter_errors(response.json)]
+        assert errors == [], path
+        checked.append(path)
+    assert len(checked) == 8
+
+
+def test_idempotency_key_is_documented_where_it_is_honoured(app, spec):
+    from smartcv_account.openapi import honours_idempotency_key
+
+    honoured = set()
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        for method in rule.methods - IGNORED_METHODS:
+            operation = spec["paths"][flask_path(rule.rule)][method.lower()]
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            success = next(iter(operation["responses"].values()))
+            if honours_idempotency_key(view):
+                honoured.add((flask_path(rule.rule), method.lower()))
+                assert "Idempotency-Key" in names
+                assert "Idempotent-Replayed" in success["headers"]
+                assert {"409", "422"} <= set(operation["responses"])
+            else:
+                assert "Idempotency-Key" not in names, rule.rule
+    assert {
+        ("/api/account/subscription", "post"),
+        ("/api/account/subscription", "put"),
+        ("/api/internal/users/{user_id}/usage", "post"),
+        ("/api/account/email", "post"),
+        ("/api/account", "delete"),
+    } <= honoured
+
+
+def test_reference_page_and_its_assets_are_served_here(client):
+    with client.get("/api/docs") as page:
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html  # every asset is relative
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "default-src 'none'" in policy
+    assert "unsafe" not in policy and "http" not in policy
+    for asset, mimetype in (
+        ("swagger-ui.css", "text/css"),
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("reference.js", "text/javascript"),
+    ):
+        assert f"docs/{asset}" in html
+        with client.get(f"/api/docs/{asset}") as response:
+            assert response.status_code == 200 and response.mimetype == mimetype, asset
+            assert response.headers["Content-Security-Policy"] == policy
+    # The JSON API keeps its stricter policy.
+    assert client.get("/api/openapi.json").headers["Content-Security-Policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert client.get("/api/docs/app.py").status_code == 404
+
+
+def _conforms(spec: dict, path: str, method: str, response) -> list[str]:
+    """The ways `response` departs from what the document promises for it."""
+    documented = spec["paths"][path][method]["responses"].get(str(response.status_code))
+    if documented is None:
+        return [f"{method} {path}: status {response.status_code} is not documented"]
+    schema = documented["content"]["application/json"]["schema"]
+    return [error.message for error in _validator(spec, schema).iter_errors(response.json)]
+
+
+def test_real_changes_and_refusals_match_the_documented_schemas(spec, app, plans, frozen_clock):
+    """Writes and error answers as the service gives them validate against the reference."""
+    from tests.billing_helpers import change, subscribe
+
+    client = app.test_client()
+    password = "correct horse battery staple 42"
+    answers = [
+        (
+            "/api/auth/register",
+            "post",
+            client.post(
+                "/api/auth/register",
+                json={"email": "ref@example.com", "password": password, "name": "Ref"},
+            ),
+        ),
+        ("/api/account", "put", client.put("/api/account", json={"name": "Ref Two"})),
+        (
+            "/api/account/security",
+            "put",
+            client.put(
+                "/api/account/security",
+                json={"currentPassword": password, "twoFactorEnabled": True},
+            ),
+        ),
+        (
+            "/api/account/security",
+            "put",
+            client.put("/api/account/security", json={"currentPassword": password}),
+        ),
+        ("/api/account/subscription", "post", subscribe(client)),
+        (
+            "/api/account/subscription",
+            "put",
+            change(client, "upgrade", planId="plan_premium_yearly"),
+        ),
+        ("/api/account/subscription", "put", change(client, "cancel")),
+        ("/api/account/subscription", "put", change(client, "reactivate")),
+        ("/api/account/subscription", "post", subscribe(client)),  # 409, already subscribed
+        ("/api/account", "put", client.put("/api/account", json={"name": ""})),  # 400
+        ("/api/account/sessions", "delete", client.delete("/api/account/sessions")),
+        (
+            "/api/internal/users/{user_id}/usage",
+            "post",
+            client.post(
+                f"/api/internal/users/{client.get('/api/account').json['data']['id']}/usage",
+                json={"metric": "resumes", "delta": 1},
+                headers={"Authorization": "Bearer test-internal-token"},
+            ),
+        ),
+        ("/api/auth/logout", "post", client.post("/api/auth/logout")),
+        ("/api/account", "get", client.get("/api/account")),  # 401
+    ]
+    statuses = [response.status_code for _, _, response in answers]
+    assert statuses == [201, 200, 200, 200, 201, 200, 200, 200, 409, 400, 200, 200, 200, 401]
+    for path, method, response in answers:
+        assert _conforms(spec, path, method, response) == [], (path, method, response.json)

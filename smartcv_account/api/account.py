@@ -24,7 +24,12 @@ bp = Blueprint("account", __name__)
 @login_required
 @endpoint(account_schema)
 def get_account():
-    """Return the signed-in user's account."""
+    """Return the signed-in user's account.
+
+    Needs a session. Changes nothing. Returns every field of the account: profile, verification,
+    the plan type and status whose limits apply now, the usage counters with their limits (`-1`
+    is unlimited) and all five preferences.
+    """
     return ok(dump_account(accounts.account_view(signed_in())))
 
 
@@ -33,7 +38,13 @@ def get_account():
 @answer_then_commit
 @endpoint(account_schema, body=account_update_schema)
 def update_account(changes):
-    """Update name, avatar and preferences (only the fields sent)."""
+    """Update name, avatar and preferences (only the fields sent).
+
+    Needs a session. Send any of `name`, `avatar` and `preferences`; fields left out keep their
+    value, and `preferences` is merged key by key. `avatar` must be an https URL on a public
+    host (it is stored normalised) or null to remove it. Returns the whole account as it is
+    after the change.
+    """
     return ok(dump_account(accounts.update_account(signed_in(), changes)))
 
 
@@ -68,7 +79,15 @@ def _wrong_current_password(response) -> bool:
     message=True,
 )
 def update_security(changes):
-    """Change the password and/or turn two-factor authentication on or off."""
+    """Change the password and/or turn two-factor authentication on or off.
+
+    Needs a session and `currentPassword` every time (wrong guesses are rate limited). With
+    `newPassword` and `confirmPassword`, sets a new strong password: every other session ends
+    and this browser gets a new session cookie. With `twoFactorEnabled: true`, turns two-factor
+    on and returns the TOTP secret, its otpauth URI and eight backup codes, shown only this
+    once; with `false` (and a current `twoFactorCode`), turns it off. Turning two-factor on or
+    off ends every other session.
+    """
     change = accounts.update_security(signed_in(), changes)
     response = ok(
         security_result_schema.dump(change.result), message="Security settings updated successfully"

@@ -62,7 +62,13 @@ def _started(sign_in: accounts.SignIn, status: int = 200):
     security=None,
 )
 def register(fields):
-    """Create an account and sign in."""
+    """Create an account and sign in.
+
+    Anyone may call it; rate limited per client address and per email. Creates the account on
+    the free plan (email trimmed and normalised, password checked for strength and hashed) and
+    signs in: the answer sets the session cookie. A verification link is emailed. Returns the
+    new account.
+    """
     return _started(accounts.register(fields["email"], fields["password"], fields["name"]), 201)
 
 
@@ -85,7 +91,14 @@ def register(fields):
     security=None,
 )
 def login(fields):
-    """Sign in with email, password and, when enabled, the second factor."""
+    """Sign in with email, password and, when enabled, the second factor.
+
+    Anyone may call it; failures are rate limited per client address and per email. The password
+    is checked first: a wrong one is always INVALID_CREDENTIALS. With two-factor on, send
+    `twoFactorCode` (a TOTP code, or an unused backup code, which is then spent); without it the
+    answer is TWO_FACTOR_REQUIRED. Success starts a fresh session (the cookie is set) and
+    returns the account.
+    """
     # The browser's previous session (if any) ends: nothing from before login survives.
     sign_in = accounts.login(
         fields["email"], fields["password"], fields.get("two_factor_code"), cookie_token()
@@ -96,7 +109,11 @@ def login(fields):
 @bp.post("/logout")
 @endpoint(security=None)
 def logout():
-    """End this session; the user's other sessions stay."""
+    """End this session; the user's other sessions stay.
+
+    Anyone may call it; without a session it does nothing. Revokes this browser's session and
+    clears the cookie; the user's sessions elsewhere stay signed in.
+    """
     # Idempotent (the contract lists no error): an expired or revoked cookie still logs out.
     token = cookie_token()
     if token is not None:

@@ -32,7 +32,12 @@ def _limit(name: str) -> str:
 @limiter.limit(lambda: _limit("RATELIMIT_VERIFY_EMAIL_PER_USER"), key_func=user_key)
 @endpoint(None, status=202, errors=("EMAIL_ALREADY_VERIFIED", "RATE_LIMITED"))
 def request_verification():
-    """Send a new verification link to the signed-in user's address."""
+    """Send a new verification link to the signed-in user's address.
+
+    Needs a session. Queues a new verification email to the account's address (the answer is
+    202: it is sent shortly after). Rate limited; EMAIL_ALREADY_VERIFIED when there is nothing
+    to verify.
+    """
     recovery.request_verification(signed_in())
     return ok(status=202)
 
@@ -40,7 +45,11 @@ def request_verification():
 @bp.post("/auth/verify-email")
 @endpoint(account_schema, body=token_schema, errors=("INVALID_TOKEN",), security=None)
 def verify_email(fields):
-    """Verify the address a verification link was sent to."""
+    """Verify the address a verification link was sent to.
+
+    No session needed: the token is the proof. Marks the address verified and spends the token
+    (a token works once and expires). Returns the account.
+    """
     return ok(dump_account(accounts.account_view(recovery.verify_email(fields["token"]))))
 
 
@@ -51,7 +60,11 @@ def verify_email(fields):
     None, body=password_reset_request_schema, status=202, errors=("RATE_LIMITED",), security=None
 )
 def request_password_reset(fields):
-    """Send a reset link if the address has an account; the answer is the same either way."""
+    """Send a reset link if the address has an account; the answer is the same either way.
+
+    Anyone may call it; rate limited. When the address has an account, a reset link is emailed;
+    the answer is the same 202 either way, so it never tells whether an account exists.
+    """
     recovery.request_password_reset(fields["email"])
     return ok(status=202)
 
@@ -64,7 +77,12 @@ def request_password_reset(fields):
     security=None,
 )
 def reset_password(fields):
-    """Set a new password with a reset link's token; every session ends."""
+    """Set a new password with a reset link's token; every session ends.
+
+    No session needed: the token from the link is the proof, plus `twoFactorCode` when two-
+    factor is on. Sets the new strong password, spends the token and signs out every session of
+    the user; sign in again afterwards.
+    """
     recovery.reset_password(fields["token"], fields["new_password"], fields.get("two_factor_code"))
     return ok()
 
@@ -80,7 +98,12 @@ def reset_password(fields):
     errors=("INVALID_PASSWORD", "EMAIL_TAKEN", "RATE_LIMITED", *IDEMPOTENCY_ERRORS),
 )
 def request_email_change(fields):
-    """Ask to move the account to a new address (confirmed by a link sent there)."""
+    """Ask to move the account to a new address (confirmed by a link sent there).
+
+    Needs a session and the current password. Emails a confirmation link to `newEmail` (and a
+    notice to the current address); nothing changes until the link is used. Honours
+    `Idempotency-Key`.
+    """
     recovery.request_email_change(signed_in(), fields["new_email"], fields["current_password"])
     return ok(status=202)
 
@@ -88,6 +111,11 @@ def request_email_change(fields):
 @bp.post("/account/email/confirm")
 @endpoint(account_schema, body=token_schema, errors=("INVALID_TOKEN", "EMAIL_TAKEN"), security=None)
 def confirm_email_change(fields):
-    """Move the account to the address an email-change link was sent to."""
+    """Move the account to the address an email-change link was sent to.
+
+    No session needed: the token is the proof. Moves the account to the new address (verified,
+    since the link reached it) unless another account has taken it meanwhile. Returns the
+    account.
+    """
     user = recovery.confirm_email_change(fields["token"])
     return ok(dump_account(accounts.account_view(user)))

@@ -44,6 +44,12 @@ def require_internal_token() -> None:
     security="internal",
 )
 def record_usage(change, user_id: str):
-    """Record a change to one of a user's usage counters, within the plan's limits."""
+    """Record a change to one of a user's usage counters, within the plan's limits.
+
+    For other SmartCV services only, with `Authorization: Bearer <INTERNAL_API_TOKEN>`. Adds
+    `delta` to one counter of the user atomically; a change that would pass the plan's limit is
+    refused with SUBSCRIPTION_LIMIT_EXCEEDED (naming the plan that lifts it) and changes
+    nothing. Honours `Idempotency-Key`. Returns the usage after the change.
+    """
     result = usage.record_usage(user_id, change["metric"], change["delta"])
     return ok(usage_schema.dump(result))

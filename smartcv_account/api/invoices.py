@@ -16,5 +16,9 @@ bp = Blueprint("invoices", __name__)
 @login_required
 @endpoint(invoices_schema)
 def list_invoices():
-    """List the user's invoices, newest first."""
+    """List the user's invoices, newest first.
+
+    Needs a session. Changes nothing. Every invoice of the user's subscriptions except drafts,
+    with Stripe's meanings of the amounts.
+    """
     return ok(invoices_schema.dump(billing.list_invoices(signed_in())))

@@ -25,7 +25,11 @@ bp = Blueprint("lifecycle", __name__)
 @login_required
 @endpoint(sessions_schema)
 def list_sessions():
-    """List the user's live sessions, newest first."""
+    """List the user's live sessions, newest first.
+
+    Needs a session. Changes nothing. Each live (not revoked, not expired) session with when and
+    from where it was used; `current` marks the one making the request.
+    """
     principal = signed_in()
     return ok(sessions_schema.dump(lifecycle.list_sessions(principal, principal.session_id)))
 
@@ -34,7 +38,11 @@ def list_sessions():
 @login_required
 @endpoint(None, errors=("SESSION_NOT_FOUND",))
 def revoke_session(session_id: str):
-    """Revoke one session; revoking the current one signs this browser out."""
+    """Revoke one session; revoking the current one signs this browser out.
+
+    Needs a session. Signs out one of the user's sessions by id; SESSION_NOT_FOUND when no live
+    session of the user has it. Revoking the current one also clears this browser's cookie.
+    """
     principal = signed_in()
     if lifecycle.revoke_session(principal, session_id, principal.session_id):
         return clear_session_cookie(ok())
@@ -45,7 +53,11 @@ def revoke_session(session_id: str):
 @login_required
 @endpoint(revoked_schema)
 def revoke_other_sessions():
-    """Revoke every session of the user but this one."""
+    """Revoke every session of the user but this one.
+
+    Needs a session. Signs out every other session of the user (other browsers and devices) and
+    returns how many were ended; this one stays.
+    """
     principal = signed_in()
     count = lifecycle.revoke_other_sessions(principal, principal.session_id)
     return ok(revoked_schema.dump({"revoked": count}))
@@ -55,7 +67,11 @@ def revoke_other_sessions():
 @login_required
 @endpoint(activity_page_schema, query=activity_query_schema)
 def list_activity(query):
-    """Page through the account's activity, newest first."""
+    """Page through the account's activity, newest first.
+
+    Needs a session. Changes nothing. Sign-ins, security changes, email and subscription events,
+    newest first; pass `nextCursor` as `before` for older events.
+    """
     found = activity.page(signed_in().id, query["limit"], query.get("before"))
     return ok(activity_page_schema.dump(found))
 
@@ -70,7 +86,12 @@ def _export_key() -> str:
 @limiter.limit(lambda: current_app.config["RATELIMIT_EXPORT_PER_USER"], key_func=_export_key)
 @endpoint(export_schema, errors=("RATE_LIMITED",))
 def export_data():
-    """Return everything the service holds about the user, as one JSON document."""
+    """Return everything the service holds about the user, as one JSON document.
+
+    Needs a session; rate limited. Returns the account, security settings (no secret), sessions,
+    activity, subscriptions and invoices in one document, and records the export in the activity
+    log.
+    """
     principal = signed_in()
     return ok(export_schema.dump(lifecycle.export(principal, principal.session_id)))
 
@@ -89,7 +110,13 @@ def export_data():
     ),
 )
 def delete_account(fields):
-    """Delete the account: cancel the paid subscription, end every session, erase the data."""
+    """Delete the account: cancel the paid subscription, end every session, erase the data.
+
+    Needs a session, the current password and, when two-factor is on, a current code. Cancels a
+    paid subscription at once, ends every session, erases personal data (invoices the law
+    requires are kept without it) and emails a goodbye notice. Honours `Idempotency-Key`. Cannot
+    be undone.
+    """
     account_deletion.delete_account(
         signed_in(), fields["current_password"], fields.get("two_factor_code")
     )

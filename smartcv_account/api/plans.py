@@ -13,5 +13,9 @@ bp = Blueprint("plans", __name__)
 @bp.get("")
 @endpoint(public_plans_schema, security=None)
 def list_plans():
-    """List the free and self-serve plans, cheapest first (no sign-in)."""
+    """List the free and self-serve plans, cheapest first (no sign-in).
+
+    Anyone may call it. Changes nothing. Each plan a user can be on or subscribe to, with its
+    price, interval, features and usage limits.
+    """
     return ok(public_plans_schema.dump(public_plans()))

@@ -26,7 +26,12 @@ bp = Blueprint("subscription", __name__)
 @login_required
 @endpoint(subscription_schema)
 def get_subscription():
-    """Return the subscription, its plan, usage, card and next bill."""
+    """Return the subscription, its plan, usage, card and next bill.
+
+    Needs a session. Changes nothing. The current subscription (the free plan when there is
+    none), its period, plan, usage against the limits, card on file, next bill and any change
+    waiting for payment authentication.
+    """
     view = billing.subscription_view(signed_in())
     return ok(dump_subscription(view))
 
@@ -47,7 +52,14 @@ def get_subscription():
     ),
 )
 def create_subscription(fields):
-    """Subscribe to a plan and pay the first invoice."""
+    """Subscribe to a plan and pay the first invoice.
+
+    Needs a session and no live subscription. Charges the first invoice (less a valid coupon) to
+    `paymentMethodId`. When the card needs 3-D Secure the answer has `requiresAction` and a
+    `clientSecret` for Stripe.js, and the subscription stays INCOMPLETE until it is
+    authenticated. A declined card is PAYMENT_FAILED with its `declineCode` and changes nothing.
+    Honours `Idempotency-Key`.
+    """
     subscription = billing.create_subscription(
         signed_in(),
         fields["plan_id"],
@@ -72,7 +84,14 @@ def create_subscription(fields):
     ),
 )
 def update_subscription(fields):
-    """Upgrade, downgrade, cancel, reactivate or change the card."""
+    """Upgrade, downgrade, cancel, reactivate or change the card.
+
+    Needs a session and a subscription. `upgrade` and `downgrade` move to `planId`, billed as
+    `prorationBehavior` says; `cancel` ends it at the period's end; `reactivate` undoes that
+    cancel; `update_payment_method` changes the card (and pays an open invoice of a PAST_DUE or
+    INCOMPLETE subscription). Returns what was billed and when it takes effect. Honours
+    `Idempotency-Key`.
+    """
     result = billing.change_subscription(signed_in(), **fields)
     return ok(subscription_changed_schema.dump(result))
 
@@ -85,5 +104,9 @@ def update_subscription(fields):
     errors=("SUBSCRIPTION_NOT_FOUND", "PLAN_NOT_FOUND", "INVALID_PLAN_CHANGE"),
 )
 def preview_change(fields):
-    """Show what an upgrade or downgrade would bill now and next, to the cent."""
+    """Show what an upgrade or downgrade would bill now and next, to the cent.
+
+    Needs a session and a subscription. Changes nothing and charges nothing: computes what
+    `upgrade` or `downgrade` to `planId` would charge now and on the next invoice.
+    """
     return ok(preview_schema.dump(billing.preview_change(signed_in(), **fields)))

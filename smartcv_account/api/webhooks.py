@@ -13,7 +13,13 @@ bp = Blueprint("webhooks", __name__)
 @bp.post("/stripe")
 @endpoint(webhook_receipt_schema, errors=("INVALID_SIGNATURE",), security=None)
 def stripe_webhook():
-    """Verify a signed provider event and bring the subscription in step with it."""
+    """Verify a signed provider event and bring the subscription in step with it.
+
+    Called by Stripe only, signed with the webhook secret (`Stripe-Signature`); an invalid
+    signature is INVALID_SIGNATURE and changes nothing. Each event id is processed once (a
+    repeat answers `duplicate: true`); subscription, invoice and payment-method events update
+    the local subscription.
+    """
     processed = billing.handle_webhook(
         request.get_data(cache=False), request.headers.get("Stripe-Signature")
     )

@@ -9,12 +9,17 @@ from zoneinfo import available_timezones
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from ..catalogue import PLAN_TYPE_ORDER
+from ..models.billing import LIVE_STATUSES
 from ..services.credentials import MAX_PASSWORD_LENGTH
-from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed
+from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about
 
 SUPPORTED_LANGUAGES = ("en", "zh-cn")
 THEMES = ("light", "dark", "auto")
+SUBSCRIPTION_STATUSES = (*LIVE_STATUSES, "CANCELED")
 NAME_LENGTH = validate.Length(min=1, max=100)
+JUST_ENABLED = "this request did not turn two-factor on"
+TWO_FACTOR_CODE = "A 6-digit code from the authenticator app, or an unused 8-digit backup code."
 
 
 @lru_cache(maxsize=1)
@@ -32,35 +37,96 @@ def _check_timezone(value: str) -> None:
 class PreferencesSchema(BaseSchema):
     """The five preferences; every key optional on load (PUT merges key by key)."""
 
-    language = fields.String(validate=validate.OneOf(SUPPORTED_LANGUAGES))
-    timezone = fields.String(validate=_check_timezone)
-    theme = fields.String(validate=validate.OneOf(THEMES))
-    email_notifications = StrictBoolean(data_key="emailNotifications")
-    marketing_emails = StrictBoolean(data_key="marketingEmails")
+    language = fields.String(
+        validate=validate.OneOf(SUPPORTED_LANGUAGES),
+        metadata=about("The interface language (default `en`).", "en"),
+    )
+    timezone = fields.String(
+        validate=_check_timezone,
+        metadata=about("An IANA time zone for dates shown to the user (default `UTC`).", "UTC"),
+    )
+    theme = fields.String(
+        validate=validate.OneOf(THEMES),
+        metadata=about(
+            "The interface theme; `auto` follows the system (default `light`).", "light"
+        ),
+    )
+    email_notifications = StrictBoolean(
+        data_key="emailNotifications",
+        metadata=about("Whether account and billing notices are emailed (default true).", True),
+    )
+    marketing_emails = StrictBoolean(
+        data_key="marketingEmails",
+        metadata=about("Whether product news may be emailed (default false).", False),
+    )
+
+
+class StoredPreferencesSchema(PreferencesSchema):
+    """The preferences as the account shows them: always all five keys."""
 
 
 class AccountSchema(BaseSchema):
     """GET /api/account: every field of the product document."""
 
-    id = fields.String()
-    email = fields.String()
-    name = fields.String()
-    avatar = fields.String(allow_none=True)
-    email_verified = fields.Boolean(data_key="emailVerified")
-    email_verified_at = Timestamp(data_key="emailVerifiedAt")
-    subscription_type = fields.String(data_key="subscriptionType")
-    subscription_status = fields.String(data_key="subscriptionStatus")
-    subscription_expires_at = Timestamp(data_key="subscriptionExpiresAt")
-    resumes_created = fields.Integer(data_key="resumesCreated")
-    resumes_limit = fields.Integer(data_key="resumesLimit")
-    api_requests_used = fields.Integer(data_key="apiRequestsUsed")
-    api_requests_limit = fields.Integer(data_key="apiRequestsLimit")
-    storage_used = fields.Integer(data_key="storageUsed")
-    storage_limit = fields.Integer(data_key="storageLimit")
-    preferences = fields.Nested(PreferencesSchema)
-    created_at = Timestamp(data_key="createdAt")
-    updated_at = Timestamp(data_key="updatedAt")
-    last_login_at = Timestamp(data_key="lastLoginAt")
+    id = fields.String(metadata=about("The user's id.", "user_9f2c4e7a1b3d5f60"))
+    email = fields.String(metadata=about("The sign-in email address.", "ada@example.com"))
+    name = fields.String(metadata=about("The display name (1-100 characters).", "Ada Lovelace"))
+    avatar = fields.String(
+        allow_none=True,
+        metadata=about(
+            "An https URL of the profile picture, or null.", "https://images.example.com/ada.png"
+        ),
+    )
+    email_verified = fields.Boolean(
+        data_key="emailVerified", metadata=about("Whether the email address is verified.", True)
+    )
+    email_verified_at = Timestamp(
+        data_key="emailVerifiedAt", metadata=about("When it was verified, or null.")
+    )
+    subscription_type = fields.String(
+        data_key="subscriptionType",
+        validate=validate.OneOf(PLAN_TYPE_ORDER),
+        metadata=about("The plan type whose limits apply now.", "PREMIUM"),
+    )
+    subscription_status = fields.String(
+        data_key="subscriptionStatus",
+        validate=validate.OneOf(SUBSCRIPTION_STATUSES),
+        metadata=about("The status of the current subscription.", "ACTIVE"),
+    )
+    subscription_expires_at = Timestamp(
+        data_key="subscriptionExpiresAt",
+        metadata=about("The end of the paid period, or null on the free plan."),
+    )
+    resumes_created = fields.Integer(
+        data_key="resumesCreated", metadata=about("Resumes the user has now.", 4)
+    )
+    resumes_limit = fields.Integer(
+        data_key="resumesLimit", metadata=about("The plan's resume limit; -1 is unlimited.", 50)
+    )
+    api_requests_used = fields.Integer(
+        data_key="apiRequestsUsed", metadata=about("API requests made this month.", 120)
+    )
+    api_requests_limit = fields.Integer(
+        data_key="apiRequestsLimit",
+        metadata=about("The plan's monthly API request limit; -1 is unlimited.", 10000),
+    )
+    storage_used = fields.Integer(
+        data_key="storageUsed", metadata=about("Storage used, in bytes.", 1048576)
+    )
+    storage_limit = fields.Integer(
+        data_key="storageLimit",
+        metadata=about("The plan's storage limit in bytes; -1 is unlimited.", 1073741824),
+    )
+    preferences = fields.Nested(
+        StoredPreferencesSchema, metadata=about("The user's preferences, all five keys.")
+    )
+    created_at = Timestamp(data_key="createdAt", metadata=about("When the account was created."))
+    updated_at = Timestamp(
+        data_key="updatedAt", metadata=about("When the account was last changed.")
+    )
+    last_login_at = Timestamp(
+        data_key="lastLoginAt", metadata=about("When the user last signed in, or null.")
+    )
 
 
 class AvatarUrl(fields.String):
@@ -115,17 +181,45 @@ LOCAL_TOP_LEVEL = frozenset({"localhost", "local", "internal", "lan", "home", "a
 class AccountUpdateSchema(BaseSchema):
     """PUT /api/account: a partial update; only the fields sent change."""
 
-    name = Trimmed(validate=NAME_LENGTH)
-    avatar = AvatarUrl(allow_none=True, validate=validate.Length(max=2048))
-    preferences = fields.Nested(PreferencesSchema)
+    name = Trimmed(
+        validate=NAME_LENGTH,
+        metadata=about("A new display name (1-100 characters, trimmed).", "Ada King"),
+    )
+    avatar = AvatarUrl(
+        allow_none=True,
+        validate=validate.Length(max=2048),
+        metadata=about(
+            "An https URL on a public host, stored normalised; null removes the picture.",
+            "https://images.example.com/ada.png",
+        ),
+    )
+    preferences = fields.Nested(
+        PreferencesSchema,
+        metadata=about("Preferences to change; keys left out keep their value."),
+    )
 
 
 class RegisterSchema(BaseSchema):
     """POST /api/auth/register."""
 
-    email = Trimmed(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True)
-    name = Trimmed(required=True, validate=NAME_LENGTH)
+    email = Trimmed(
+        required=True,
+        validate=validate.Length(max=254),
+        metadata=about("The email address to sign in with.", "ada@example.com"),
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        metadata=about(
+            "A strong password (zxcvbn score 3 or more, at most 128 characters).",
+            "correct horse battery staple 42",
+        ),
+    )
+    name = Trimmed(
+        required=True,
+        validate=NAME_LENGTH,
+        metadata=about("The display name (1-100 characters).", "Ada Lovelace"),
+    )
 
     @validates("email")
     def _email_syntax(self, value: str, **kwargs) -> None:
@@ -146,10 +240,22 @@ class RegisterSchema(BaseSchema):
 class LoginSchema(BaseSchema):
     """POST /api/auth/login."""
 
-    email = Trimmed(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    email = Trimmed(
+        required=True,
+        validate=validate.Length(max=254),
+        metadata=about("The account's email address.", "ada@example.com"),
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata=about("The account's password.", "correct horse battery staple 42"),
+    )
     two_factor_code = Trimmed(
-        data_key="twoFactorCode", load_only=True, validate=validate.Length(max=16)
+        data_key="twoFactorCode",
+        load_only=True,
+        validate=validate.Length(max=16),
+        metadata=about(TWO_FACTOR_CODE, "123456"),
     )
 
 
@@ -157,13 +263,28 @@ class SecurityUpdateSchema(BaseSchema):
     """PUT /api/account/security."""
 
     current_password = fields.String(
-        data_key="currentPassword", required=True, validate=validate.Length(max=1024)
+        data_key="currentPassword",
+        required=True,
+        validate=validate.Length(max=1024),
+        metadata=about("The current password, always required.", "correct horse battery staple 42"),
     )
-    new_password = fields.String(data_key="newPassword")
-    confirm_password = fields.String(data_key="confirmPassword")
-    two_factor_enabled = StrictBoolean(data_key="twoFactorEnabled")
+    new_password = fields.String(
+        data_key="newPassword",
+        metadata=about("A new strong password; send with confirmPassword.", "new tiger meadow 77"),
+    )
+    confirm_password = fields.String(
+        data_key="confirmPassword",
+        metadata=about("newPassword again.", "new tiger meadow 77"),
+    )
+    two_factor_enabled = StrictBoolean(
+        data_key="twoFactorEnabled",
+        metadata=about("true starts two-factor set-up, false turns it off.", True),
+    )
     two_factor_code = Trimmed(
-        data_key="twoFactorCode", load_only=True, validate=validate.Length(max=16)
+        data_key="twoFactorCode",
+        load_only=True,
+        validate=validate.Length(max=16),
+        metadata=about(TWO_FACTOR_CODE + " Needed to turn two-factor off.", "123456"),
     )
 
     @validates("new_password")
@@ -187,11 +308,36 @@ class SecurityUpdateSchema(BaseSchema):
 class SecurityResultSchema(BaseSchema):
     """The `data` of PUT /api/account/security."""
 
-    password_updated = fields.Boolean(data_key="passwordUpdated")
-    two_factor_enabled = fields.Boolean(data_key="twoFactorEnabled")
-    backup_codes = fields.List(fields.String(), data_key="backupCodes")
-    otpauth_uri = fields.String(data_key="otpauthUri")
-    secret = fields.String()
+    password_updated = fields.Boolean(
+        data_key="passwordUpdated", metadata=about("Whether the password was changed.", False)
+    )
+    two_factor_enabled = fields.Boolean(
+        data_key="twoFactorEnabled", metadata=about("Whether two-factor is on now.", True)
+    )
+    backup_codes = fields.List(
+        fields.String(),
+        data_key="backupCodes",
+        metadata=about(
+            "Eight single-use 8-digit backup codes, shown once when two-factor is turned on.",
+            ["40417593", "88120346"],
+            omitted_when=JUST_ENABLED,
+        ),
+    )
+    otpauth_uri = fields.String(
+        data_key="otpauthUri",
+        metadata=about(
+            "The otpauth:// URI to show as a QR code, when two-factor was turned on.",
+            "otpauth://totp/SmartCV:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=SmartCV",
+            omitted_when=JUST_ENABLED,
+        ),
+    )
+    secret = fields.String(
+        metadata=about(
+            "The TOTP secret in base32, when two-factor was turned on.",
+            "JBSWY3DPEHPK3PXP",
+            omitted_when=JUST_ENABLED,
+        )
+    )
 
 
 account_schema = AccountSchema()

@@ -12,6 +12,17 @@ from marshmallow import RAISE, Schema, ValidationError, fields
 from ..errors import ApiError, validation_error
 
 
+def about(description: str, example: Any = None, omitted_when: str = "") -> dict[str, Any]:
+    """A field's metadata for the reference: what it means, an example value, and for a response
+    field that is not always there, when it is left out (it is `required` otherwise)."""
+    metadata: dict[str, Any] = {"description": description}
+    if example is not None:
+        metadata["example"] = example
+    if omitted_when:
+        metadata["x-omittedWhen"] = omitted_when
+    return metadata
+
+
 class BaseSchema(Schema):
     """Rejects unknown fields; every subclass is camelCase through `data_key`."""
 

@@ -4,95 +4,203 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from ..catalogue import limits_for
+from ..catalogue import PLAN_TYPE_ORDER, limits_for
 from ..payments.base import PRORATION_BEHAVIORS
 from ..services.billing import ACTIONS
-from .base import BaseSchema, Money, Timestamp, Trimmed
+from .account import SUBSCRIPTION_STATUSES
+from .base import BaseSchema, Money, Timestamp, Trimmed, about
 from .usage import UsageSchema
 
 ID_LENGTH = validate.Length(min=1, max=100)
+# Invoices as Stripe keeps them (drafts are not listed).
+INVOICE_STATUSES = ("paid", "open", "void", "uncollectible")
+CURRENCY = "The ISO 4217 currency code, upper case."
+CLIENT_SECRET = (
+    "The PaymentIntent's client secret for Stripe.js to authenticate the payment (3-D Secure) "
+    "when requiresAction is true; null otherwise."
+)
+PRORATION = (
+    "How a plan change is billed: create_prorations (default) leaves the proration for the "
+    "next invoice, always_invoice bills it now, none creates none."
+)
+NEXT_ACTION = "Stripe's next_action object when the payment needs the customer; null otherwise."
+REQUIRES_ACTION = "Whether the customer must authenticate the payment before it completes."
 
 
 class PlanSchema(BaseSchema):
     """A plan as the subscription shows it."""
 
-    id = fields.String()
-    name = fields.String()
-    price = Money(attribute="price_cents")
-    currency = fields.String()
-    interval = fields.String()
-    features = fields.List(fields.String())
+    id = fields.String(metadata=about("The plan's id.", "plan_premium_monthly"))
+    name = fields.String(metadata=about("The plan's name.", "Premium Monthly"))
+    price = Money(
+        attribute="price_cents", metadata=about("The price per interval, in major units.", 29.99)
+    )
+    currency = fields.String(metadata=about(CURRENCY, "USD"))
+    interval = fields.String(
+        validate=validate.OneOf(("month", "year")),
+        metadata=about("How often the price is charged.", "month"),
+    )
+    features = fields.List(
+        fields.String(),
+        metadata=about(
+            "What the plan includes, for display.", ["Unlimited resumes", "AI features"]
+        ),
+    )
 
 
 class PaymentMethodSchema(BaseSchema):
     """The card on file (never its number)."""
 
-    type = fields.String()
-    last4 = fields.String()
-    brand = fields.String()
-    expiry_month = fields.Integer(data_key="expiryMonth")
-    expiry_year = fields.Integer(data_key="expiryYear")
+    type = fields.String(metadata=about("The kind of payment method.", "card"))
+    last4 = fields.String(metadata=about("The card number's last four digits.", "4242"))
+    brand = fields.String(metadata=about("The card brand, as Stripe names it.", "visa"))
+    expiry_month = fields.Integer(
+        data_key="expiryMonth", metadata=about("The expiry month, 1-12.", 12)
+    )
+    expiry_year = fields.Integer(data_key="expiryYear", metadata=about("The expiry year.", 2030))
 
 
 class NextBillingSchema(BaseSchema):
     """The next renewal's date and amount."""
 
-    date = Timestamp()
-    amount = Money(attribute="amount_cents")
-    currency = fields.String()
+    date = Timestamp(metadata=about("When the next invoice is charged."))
+    amount = Money(
+        attribute="amount_cents",
+        metadata=about("What it will charge, after credit, discounts and proration.", 29.99),
+    )
+    currency = fields.String(metadata=about(CURRENCY, "USD"))
 
 
 class PendingChangeSchema(BaseSchema):
     """A plan change waiting for its payment to be authenticated."""
 
-    plan_id = fields.String(data_key="planId")
-    expires_at = Timestamp(data_key="expiresAt")
+    plan_id = fields.String(
+        data_key="planId", metadata=about("The plan the change is to.", "plan_premium_yearly")
+    )
+    expires_at = Timestamp(
+        data_key="expiresAt", metadata=about("When the change lapses if not authenticated.")
+    )
 
 
 class SubscriptionSchema(BaseSchema):
     """GET /api/account/subscription."""
 
-    id = fields.String(allow_none=True)
-    type = fields.String()
-    status = fields.String()
-    current_period_start = Timestamp(data_key="currentPeriodStart")
-    current_period_end = Timestamp(data_key="currentPeriodEnd")
-    cancel_at_period_end = fields.Boolean(data_key="cancelAtPeriodEnd")
-    trial_end = Timestamp(data_key="trialEnd")
-    plan = fields.Nested(PlanSchema)
-    usage = fields.Nested(UsageSchema)
-    payment_method = fields.Nested(PaymentMethodSchema, data_key="paymentMethod", allow_none=True)
-    next_billing = fields.Nested(NextBillingSchema, data_key="nextBilling", allow_none=True)
-    pending_change = fields.Nested(PendingChangeSchema, data_key="pendingChange", allow_none=True)
+    id = fields.String(
+        allow_none=True,
+        metadata=about("The subscription's id; null on the free plan.", "sub_3f1a9c0d2e4b6a8c"),
+    )
+    type = fields.String(
+        validate=validate.OneOf(PLAN_TYPE_ORDER),
+        metadata=about("The plan type whose limits apply.", "PREMIUM"),
+    )
+    status = fields.String(
+        validate=validate.OneOf(SUBSCRIPTION_STATUSES),
+        metadata=about("The subscription's status.", "ACTIVE"),
+    )
+    current_period_start = Timestamp(
+        data_key="currentPeriodStart", metadata=about("When the paid period began, or null.")
+    )
+    current_period_end = Timestamp(
+        data_key="currentPeriodEnd", metadata=about("When the paid period ends, or null.")
+    )
+    cancel_at_period_end = fields.Boolean(
+        data_key="cancelAtPeriodEnd",
+        metadata=about("Whether it ends at currentPeriodEnd instead of renewing.", False),
+    )
+    trial_end = Timestamp(data_key="trialEnd", metadata=about("When the trial ends, or null."))
+    plan = fields.Nested(PlanSchema, metadata=about("The plan subscribed to."))
+    usage = fields.Nested(UsageSchema, metadata=about("Usage counters and the plan's limits."))
+    payment_method = fields.Nested(
+        PaymentMethodSchema,
+        data_key="paymentMethod",
+        allow_none=True,
+        metadata=about("The card on file, or null."),
+    )
+    next_billing = fields.Nested(
+        NextBillingSchema,
+        data_key="nextBilling",
+        allow_none=True,
+        metadata=about("The next renewal, or null when nothing renews."),
+    )
+    pending_change = fields.Nested(
+        PendingChangeSchema,
+        data_key="pendingChange",
+        allow_none=True,
+        metadata=about("A plan change waiting for payment authentication, or null."),
+    )
 
 
 class SubscriptionCreateSchema(BaseSchema):
     """POST /api/account/subscription."""
 
-    plan_id = Trimmed(data_key="planId", required=True, validate=ID_LENGTH)
-    payment_method_id = Trimmed(data_key="paymentMethodId", required=True, validate=ID_LENGTH)
-    coupon_code = Trimmed(data_key="couponCode", allow_none=True, validate=ID_LENGTH)
+    plan_id = Trimmed(
+        data_key="planId",
+        required=True,
+        validate=ID_LENGTH,
+        metadata=about(
+            "The paid plan to subscribe to (see GET /api/plans).", "plan_premium_monthly"
+        ),
+    )
+    payment_method_id = Trimmed(
+        data_key="paymentMethodId",
+        required=True,
+        validate=ID_LENGTH,
+        metadata=about("A Stripe PaymentMethod id made by Stripe.js.", "pm_card_visa"),
+    )
+    coupon_code = Trimmed(
+        data_key="couponCode",
+        allow_none=True,
+        validate=ID_LENGTH,
+        metadata=about("A coupon code, or null.", "WELCOME20"),
+    )
 
 
 class SubscriptionCreatedSchema(BaseSchema):
     """The `data` of a created subscription."""
 
-    subscription_id = fields.String(attribute="public_id", data_key="subscriptionId")
-    status = fields.String()
-    client_secret = fields.String(data_key="clientSecret", allow_none=True)
-    requires_action = fields.Boolean(data_key="requiresAction")
-    next_action = fields.Dict(data_key="nextAction", allow_none=True)
+    subscription_id = fields.String(
+        attribute="public_id",
+        data_key="subscriptionId",
+        metadata=about("The new subscription's id.", "sub_3f1a9c0d2e4b6a8c"),
+    )
+    status = fields.String(
+        validate=validate.OneOf(SUBSCRIPTION_STATUSES),
+        metadata=about("ACTIVE when paid, INCOMPLETE while authentication is needed.", "ACTIVE"),
+    )
+    client_secret = fields.String(
+        data_key="clientSecret", allow_none=True, metadata=about(CLIENT_SECRET)
+    )
+    requires_action = fields.Boolean(
+        data_key="requiresAction", metadata=about(REQUIRES_ACTION, False)
+    )
+    next_action = fields.Dict(data_key="nextAction", allow_none=True, metadata=about(NEXT_ACTION))
 
 
 class SubscriptionUpdateSchema(BaseSchema):
     """PUT /api/account/subscription."""
 
-    action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
-    plan_id = Trimmed(data_key="planId", validate=ID_LENGTH)
-    proration_behavior = fields.String(
-        data_key="prorationBehavior", validate=validate.OneOf(PRORATION_BEHAVIORS)
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(ACTIONS),
+        metadata=about("What to change.", "upgrade"),
     )
-    payment_method_id = Trimmed(data_key="paymentMethodId", validate=ID_LENGTH)
+    plan_id = Trimmed(
+        data_key="planId",
+        validate=ID_LENGTH,
+        metadata=about(
+            "The plan to move to; required for upgrade and downgrade.", "plan_premium_yearly"
+        ),
+    )
+    proration_behavior = fields.String(
+        data_key="prorationBehavior",
+        validate=validate.OneOf(PRORATION_BEHAVIORS),
+        metadata=about(PRORATION, "create_prorations"),
+    )
+    payment_method_id = Trimmed(
+        data_key="paymentMethodId",
+        validate=ID_LENGTH,
+        metadata=about("The new card; required for update_payment_method.", "pm_card_mastercard"),
+    )
 
     @validates_schema
     def _action_needs(self, data: dict, **kwargs) -> None:
@@ -107,49 +215,105 @@ class SubscriptionUpdateSchema(BaseSchema):
 class SubscriptionChangedSchema(BaseSchema):
     """The `data` of a changed subscription."""
 
-    subscription_id = fields.String(data_key="subscriptionId")
-    status = fields.String()
-    proration_amount = Money(data_key="prorationAmount")
-    amount_due_now = Money(data_key="amountDueNow")
-    effective_date = Timestamp(data_key="effectiveDate")
-    requires_action = fields.Boolean(data_key="requiresAction")
-    client_secret = fields.String(data_key="clientSecret", allow_none=True)
-    next_action = fields.Dict(data_key="nextAction", allow_none=True)
+    subscription_id = fields.String(
+        data_key="subscriptionId", metadata=about("The subscription's id.", "sub_3f1a9c0d2e4b6a8c")
+    )
+    status = fields.String(
+        validate=validate.OneOf(SUBSCRIPTION_STATUSES),
+        metadata=about("The status after the change.", "ACTIVE"),
+    )
+    proration_amount = Money(
+        data_key="prorationAmount",
+        metadata=about(
+            "The proration of a plan change, in major units (negative is credit).", 12.5
+        ),
+    )
+    amount_due_now = Money(
+        data_key="amountDueNow", metadata=about("What is charged now, in major units.", 12.5)
+    )
+    effective_date = Timestamp(
+        data_key="effectiveDate", metadata=about("When the change takes effect.")
+    )
+    requires_action = fields.Boolean(
+        data_key="requiresAction", metadata=about(REQUIRES_ACTION, False)
+    )
+    client_secret = fields.String(
+        data_key="clientSecret", allow_none=True, metadata=about(CLIENT_SECRET)
+    )
+    next_action = fields.Dict(data_key="nextAction", allow_none=True, metadata=about(NEXT_ACTION))
 
 
 class PublicPlanSchema(PlanSchema):
     """A plan as GET /api/plans lists it, with its type and usage limits."""
 
-    type = fields.String()
-    limits = fields.Function(lambda plan: limits_for(plan.type))
+    type = fields.String(
+        validate=validate.OneOf(PLAN_TYPE_ORDER), metadata=about("The plan's type.", "PREMIUM")
+    )
+    limits = fields.Function(
+        lambda plan: limits_for(plan.type),
+        metadata={
+            "type": "object",
+            **about(
+                "The plan type's limits (-1 is unlimited).",
+                limits_for("PREMIUM"),
+            ),
+        },
+    )
 
 
 class InvoiceSchema(BaseSchema):
     """An invoice as GET /api/account/invoices lists it (Stripe's meanings of the amounts)."""
 
-    id = fields.String()
-    number = fields.String(allow_none=True)
-    status = fields.String()
-    total = Money()
-    amount_due = Money(data_key="amountDue")
-    amount_paid = Money(data_key="amountPaid")
-    amount_remaining = Money(data_key="amountRemaining")
-    discount = Money()
-    currency = fields.String()
-    created_at = Timestamp(data_key="createdAt")
-    period_start = Timestamp(data_key="periodStart")
-    period_end = Timestamp(data_key="periodEnd")
-    plan_id = fields.String(data_key="planId", allow_none=True)
-    hosted_invoice_url = fields.String(data_key="hostedInvoiceUrl", allow_none=True)
+    id = fields.String(metadata=about("The invoice's id.", "in_1Q2w3E4r5T6y7U8i"))
+    number = fields.String(
+        allow_none=True, metadata=about("The invoice number, or null.", "A1B2C3D4-0001")
+    )
+    status = fields.String(
+        validate=validate.OneOf(INVOICE_STATUSES), metadata=about("The invoice's status.", "paid")
+    )
+    total = Money(metadata=about("The total after discounts, in major units.", 29.99))
+    amount_due = Money(
+        data_key="amountDue", metadata=about("What was to be paid after credit balance.", 29.99)
+    )
+    amount_paid = Money(data_key="amountPaid", metadata=about("What was paid.", 29.99))
+    amount_remaining = Money(data_key="amountRemaining", metadata=about("What is still owed.", 0))
+    discount = Money(metadata=about("The discount applied, in major units.", 0))
+    currency = fields.String(metadata=about(CURRENCY, "USD"))
+    created_at = Timestamp(data_key="createdAt", metadata=about("When it was issued."))
+    period_start = Timestamp(data_key="periodStart", metadata=about("The billed period's start."))
+    period_end = Timestamp(data_key="periodEnd", metadata=about("The billed period's end."))
+    plan_id = fields.String(
+        data_key="planId",
+        allow_none=True,
+        metadata=about("The plan billed, or null.", "plan_premium_monthly"),
+    )
+    hosted_invoice_url = fields.String(
+        data_key="hostedInvoiceUrl",
+        allow_none=True,
+        metadata=about(
+            "Stripe's page for the invoice, or null.", "https://invoice.stripe.com/i/acct_1/inv_1"
+        ),
+    )
 
 
 class PreviewQuerySchema(BaseSchema):
     """The query of GET /api/account/subscription/preview."""
 
-    action = fields.String(required=True, validate=validate.OneOf(("upgrade", "downgrade")))
-    plan_id = Trimmed(data_key="planId", required=True, validate=ID_LENGTH)
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(("upgrade", "downgrade")),
+        metadata=about("The change to preview.", "upgrade"),
+    )
+    plan_id = Trimmed(
+        data_key="planId",
+        required=True,
+        validate=ID_LENGTH,
+        metadata=about("The plan to move to.", "plan_premium_yearly"),
+    )
     proration_behavior = fields.String(
-        data_key="prorationBehavior", validate=validate.OneOf(PRORATION_BEHAVIORS)
+        data_key="prorationBehavior",
+        validate=validate.OneOf(PRORATION_BEHAVIORS),
+        metadata=about(PRORATION, "create_prorations"),
     )
 
 
@@ -163,19 +327,46 @@ class PreviewBillingSchema(BaseSchema):
 class PreviewSchema(BaseSchema):
     """What a plan change would bill, as GET /api/account/subscription/preview shows it."""
 
-    amount_due_now = Money(attribute="amount_due_cents", data_key="amountDueNow")
-    proration_amount = Money(attribute="proration_cents", data_key="prorationAmount")
-    currency = fields.Constant("USD")
+    amount_due_now = Money(
+        attribute="amount_due_cents",
+        data_key="amountDueNow",
+        metadata=about("What the change would charge now.", 12.5),
+    )
+    proration_amount = Money(
+        attribute="proration_cents",
+        data_key="prorationAmount",
+        metadata=about("The change's proration (negative is credit).", 12.5),
+    )
+    currency = fields.Constant(
+        "USD", metadata={"type": "string", "enum": ["USD"], **about(CURRENCY, "USD")}
+    )
     next_billing = fields.Function(
-        lambda preview: PreviewBillingSchema().dump(preview), data_key="nextBilling"
+        lambda preview: PreviewBillingSchema().dump(preview),
+        data_key="nextBilling",
+        metadata={
+            "type": "object",
+            "required": ["date", "amount"],
+            "properties": {
+                "date": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When it is charged.",
+                    "example": "2026-02-15T10:00:00Z",
+                },
+                "amount": {"type": "number", "description": "What it charges.", "example": 49.99},
+            },
+            **about("The next invoice after the change."),
+        },
     )
 
 
 class WebhookReceiptSchema(BaseSchema):
     """The `data` of an accepted webhook delivery."""
 
-    received = fields.Boolean()
-    duplicate = fields.Boolean()
+    received = fields.Boolean(metadata=about("Always true: the event was accepted.", True))
+    duplicate = fields.Boolean(
+        metadata=about("Whether this event id had already been processed.", False)
+    )
 
 
 subscription_schema = SubscriptionSchema()
