@@ -132,7 +132,7 @@ def account_view(user: User | Principal) -> AccountView:
     )
 
 
-def _personal_words(email: str, name: str) -> list[str]:
+def personal_words(email: str, name: str) -> list[str]:
     """Return what zxcvbn should treat as guessable: the email, its local part and its pieces."""
     local = email.partition("@")[0]
     # zxcvbn matches user inputs as whole tokens: "ann.lee@x.com" alone does not catch "ann.lee".
@@ -140,7 +140,7 @@ def _personal_words(email: str, name: str) -> list[str]:
     return [email, local, name, *(piece for piece in pieces if len(piece) >= 3)]
 
 
-def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
+def require_strong(password: str, field: str, user_inputs: list[str]) -> None:
     """Raise WEAK_PASSWORD (422) with zxcvbn's feedback unless the password is strong enough."""
     feedback = credentials.password_feedback(password, user_inputs)
     if feedback is not None:
@@ -155,7 +155,7 @@ def _require_strong(password: str, field: str, user_inputs: list[str]) -> None:
 def register(email: str, password: str, name: str) -> SignIn:
     """Create an account and start its first session."""
     email = normalise_email(email)
-    _require_strong(password, "password", _personal_words(email, name))
+    require_strong(password, "password", personal_words(email, name))
     now = clock.now()
     user = User(
         public_id=new_public_id("user"),
@@ -344,7 +344,7 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
-        _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
+        require_strong(new_password, "newPassword", personal_words(user.email, user.name))
         user.password_hash = credentials.hash_password(new_password)
         user.updated_at = clock.now()
         # A login that checked the old password before this commits inserts its session after

@@ -228,8 +228,8 @@ def is_due(subscription) -> bool:
 def refresh_if_due(subscription: Subscription) -> Subscription:
     """Run renewals, retries or a pending cancel whose time has come (cron and writers only)."""
     if is_due(subscription):
-        provider = _call(get_gateway().advance, subscription.provider_subscription_id)
-        _apply(subscription, provider)
+        provider = call_gateway(get_gateway().advance, subscription.provider_subscription_id)
+        apply_provider_state(subscription, provider)
         db.session.commit()
     return subscription
 
@@ -290,7 +290,7 @@ def create_subscription(
         db.session.delete(subscription)
         db.session.commit()
         raise _gateway_error(error) from None
-    _apply(subscription, provider)
+    apply_provider_state(subscription, provider)
     user.current_subscription = subscription
     if coupon is not None:
         db.session.add(
@@ -370,7 +370,7 @@ def change_subscription(
 
 
 def _record_change(subscription: Subscription, action: str) -> None:
-    """Record what the user did; an immediate cancel was recorded by `_apply` already."""
+    """Record what the user did; an immediate cancel was recorded by `apply_provider_state`."""
     details = {"subscriptionId": subscription.public_id, "action": action}
     if action != "cancel":
         activity.record(
@@ -396,7 +396,7 @@ def preview_change(
         subscription = None
     subscription = _paid_subscription(subscription)
     target = _target_plan(subscription, action, plan_id)
-    return _call(
+    return call_gateway(
         get_gateway().preview_change,
         subscription.provider_subscription_id,
         target,
@@ -409,7 +409,7 @@ def list_invoices(user: User) -> list[InvoiceSummary]:
     customer_id = load_user(user.id).billing_customer_id
     if customer_id is None:
         return []
-    return _call(get_gateway().list_invoices, customer_id)
+    return call_gateway(get_gateway().list_invoices, customer_id)
 
 
 def _paid_subscription(subscription) -> Subscription:
@@ -494,14 +494,14 @@ def _target_plan(subscription, action: str, plan_id: str | None) -> Plan:
 def _change_plan(subscription: Subscription, *, action, plan_id, proration_behavior, **_):
     """Upgrade or downgrade now, prorating as asked (pending while the payment needs action)."""
     target = _target_plan(subscription, action, plan_id)
-    change = _call(
+    change = call_gateway(
         get_gateway().change_plan,
         subscription.provider_subscription_id,
         target,
         proration_behavior,
         _intent_key(subscription, action, f"{target.id}:{proration_behavior}"),
     )
-    _apply(subscription, change.subscription)
+    apply_provider_state(subscription, change.subscription)
     provider = change.subscription
     return ChangeResult(
         subscription.public_id,
@@ -520,21 +520,21 @@ def _cancel(subscription: Subscription, **_):
     gateway = get_gateway()
     if subscription.status == "INCOMPLETE":
         # Nothing was paid: abandon it now rather than keep an unpaid plan to period end.
-        provider = _call(
+        provider = call_gateway(
             gateway.cancel_now,
             subscription.provider_subscription_id,
             _intent_key(subscription, "cancel_now"),
         )
-        _apply(subscription, provider)
+        apply_provider_state(subscription, provider)
         return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
     if not subscription.cancel_at_period_end:
-        provider = _call(
+        provider = call_gateway(
             gateway.set_cancel_at_period_end,
             subscription.provider_subscription_id,
             True,
             _intent_key(subscription, "cancel"),
         )
-        _apply(subscription, provider)
+        apply_provider_state(subscription, provider)
     return ChangeResult(
         subscription.public_id, subscription.status, 0, subscription.current_period_end
     )
@@ -544,13 +544,13 @@ def _reactivate(subscription: Subscription, **_):
     """Withdraw a pending cancel."""
     if not subscription.cancel_at_period_end:
         raise _invalid_change("There is no pending cancellation to undo.")
-    provider = _call(
+    provider = call_gateway(
         get_gateway().set_cancel_at_period_end,
         subscription.provider_subscription_id,
         False,
         _intent_key(subscription, "reactivate"),
     )
-    _apply(subscription, provider)
+    apply_provider_state(subscription, provider)
     return ChangeResult(subscription.public_id, subscription.status, 0, clock.now())
 
 
@@ -559,14 +559,14 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
     paid with it at once (402 when that fails, the new card kept)."""
     gateway = get_gateway()
     user = db.session.get(User, subscription.user_id)
-    provider = _call(
+    provider = call_gateway(
         gateway.update_payment_method,
         subscription.provider_subscription_id,
         user.billing_customer_id,
         payment_method_id,
         _intent_key(subscription, "card", payment_method_id),
     )
-    _apply(subscription, provider)
+    apply_provider_state(subscription, provider)
     if subscription.status in ("PAST_DUE", "INCOMPLETE"):
         try:
             provider = gateway.pay_open_invoice(
@@ -578,7 +578,7 @@ def _update_payment_method(subscription: Subscription, *, payment_method_id, **_
         except GatewayError as error:
             db.session.rollback()
             raise _gateway_error(error) from None
-        _apply(subscription, provider)
+        apply_provider_state(subscription, provider)
     return ChangeResult(
         subscription.public_id,
         subscription.status,
@@ -596,7 +596,9 @@ def cancel_immediately(subscription: Subscription) -> None:
         # Arranged by an operator, never billed: nothing to tell the provider.
         subscription.status, subscription.canceled_at = "CANCELED", clock.now()
         return
-    _apply(subscription, get_gateway().cancel_now(subscription.provider_subscription_id))
+    apply_provider_state(
+        subscription, get_gateway().cancel_now(subscription.provider_subscription_id)
+    )
 
 
 def _invalid_change(message: str) -> ApiError:
@@ -607,7 +609,7 @@ def _invalid_change(message: str) -> ApiError:
 # --- the provider's answers ---------------------------------------------------------------------
 
 
-def _call(method, *args):
+def call_gateway(method, *args):
     """Call the gateway, turning its failures into the contract's errors."""
     try:
         return method(*args)
@@ -639,7 +641,7 @@ def _gateway_error(error: GatewayError) -> ApiError:
     return ApiError("INTERNAL_ERROR", "The payment provider returned an error.")
 
 
-def _apply(subscription: Subscription, provider: ProviderSubscription) -> None:
+def apply_provider_state(subscription: Subscription, provider: ProviderSubscription) -> None:
     """Mirror the provider's state into our row (never the other way round)."""
     now = clock.now()
     subscription.provider_subscription_id = provider.id
@@ -727,8 +729,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
             .with_for_update()
         )
         if subscription is not None:
-            provider = _call(gateway.retrieve_subscription, event.subscription_id)
-            _apply(subscription, provider)
+            provider = call_gateway(gateway.retrieve_subscription, event.subscription_id)
+            apply_provider_state(subscription, provider)
         else:
             webhooks.reconcile_unknown_subscription(gateway, event)
     if event.type in webhooks.PAYMENT_METHOD_EVENTS:
@@ -848,5 +850,5 @@ def seed_plans(plans: list[dict], coupons: list[dict]) -> tuple[int, int]:
     db.session.commit()
     all_plans = db.session.scalars(sa.select(Plan).order_by(Plan.rank)).all()
     all_coupons = db.session.scalars(sa.select(Coupon)).all()
-    _call(get_gateway().sync_catalogue, list(all_plans), list(all_coupons))
+    call_gateway(get_gateway().sync_catalogue, list(all_plans), list(all_coupons))
     return len(plans), len(coupons)

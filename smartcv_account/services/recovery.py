@@ -19,11 +19,11 @@ from ..models import PasswordResetRequest, User
 from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
 from .accounts import (
-    _personal_words,
-    _require_strong,
     load_user,
     normalise_email,
+    personal_words,
     require_second_factor,
+    require_strong,
 )
 
 # Per kind of link: the message's template and the front end's page the link opens.
@@ -107,7 +107,7 @@ def compose_reset_links(limit: int = 100) -> int:
 def reset_password(token: str, new_password: str, two_factor_code: str | None) -> None:
     """Set a new password from a reset link: every session ends, the address counts as verified."""
     found, user = tokens.redeem(token, "password_reset")
-    _require_strong(new_password, "newPassword", _personal_words(user.email, user.name))
+    require_strong(new_password, "newPassword", personal_words(user.email, user.name))
     if user.two_factor_enabled:
         require_second_factor(user, two_factor_code)
     tokens.use(found)

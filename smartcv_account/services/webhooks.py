@@ -39,7 +39,7 @@ PAYMENT_METHOD_EVENTS = (
 
 def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:
     """Adopt or record a provider subscription that has no row here (flushes, never commits)."""
-    from .billing import PLACEHOLDER_TIMEOUT, _apply
+    from .billing import PLACEHOLDER_TIMEOUT, apply_provider_state
 
     try:
         provider = gateway.retrieve_subscription(event.subscription_id)
@@ -79,7 +79,7 @@ def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent)
         updated_at=now,
     )
     db.session.add(subscription)
-    _apply(subscription, provider)
+    apply_provider_state(subscription, provider)
     user.current_subscription = subscription
     user.billing_customer_id = user.billing_customer_id or provider.customer_id
     db.session.flush()
@@ -93,7 +93,7 @@ def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent)
 
 def refresh_payment_method(gateway: PaymentGateway, event: WebhookEvent) -> None:
     """Re-read the subscription whose card a customer or payment-method event may change."""
-    from .billing import _apply, _call
+    from .billing import apply_provider_state, call_gateway
 
     obj: dict[str, Any] = event.payload["data"]["object"]
     customer_id = obj.get("id") if event.type == "customer.updated" else obj.get("customer")
@@ -112,8 +112,10 @@ def refresh_payment_method(gateway: PaymentGateway, event: WebhookEvent) -> None
         )
     ).all()
     for subscription in subscriptions:
-        provider = _call(gateway.retrieve_subscription, subscription.provider_subscription_id)
-        _apply(subscription, provider)
+        provider = call_gateway(
+            gateway.retrieve_subscription, subscription.provider_subscription_id
+        )
+        apply_provider_state(subscription, provider)
         if provider.payment_method is None:
             _forget_card(subscription)
 
