@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,15 +51,6 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_FOR = timedelta(hours=24)
 # Marks the request's session while an idempotent view runs: its final commit is deferred.
 _DEFERRED = "smartcv.idempotency.deferred"
-# Set on `g` while a view runs under a claimed key: its change must share the answer's
-# transaction.
-_KEYED = "idempotency_key_held"
-
-
-def key_held() -> bool:
-    """Tell whether this request runs under a claimed Idempotency-Key (its change must then be
-    committed in one transaction with the stored answer)."""
-    return bool(g.get(_KEYED))
 
 
 def commit_change() -> None:
@@ -82,20 +73,15 @@ def token_caller() -> str:
     return "internal:" + hashlib.sha256(token.strip().encode()).hexdigest()[:32]
 
 
-def idempotent(caller: Callable[[], str], *, one_statement: bool = False) -> Callable:
-    """Make a view honour `Idempotency-Key` for the caller that `caller()` names.
-
-    `one_statement`: without a key, the view's service changes the database in one statement
-    that commits by itself (it checks `key_held()`), so no ORM transaction is opened around it.
-    """
-    unkeyed = _answer if one_statement else _answer_then_commit
+def idempotent(caller: Callable[[], str]) -> Callable:
+    """Make a view honour `Idempotency-Key` for the caller that `caller()` names."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
             key = request.headers.get(HEADER)
             if key is None:
-                return unkeyed(view, args, kwargs)
+                return _answer_then_commit(view, args, kwargs)
             row, owner = claim(caller(), _valid_key(key), _fingerprint())
             if owner is None:
                 return _replay(row)
@@ -126,11 +112,6 @@ def _answer_then_commit(view: Callable, args: tuple, kwargs: dict) -> Response:
         db.session.info.pop(_DEFERRED, None)
     db.session.commit()
     return response
-
-
-def _answer(view: Callable, args: tuple, kwargs: dict) -> Response:
-    """Run a view that needs no ORM transaction (its one statement commits by itself)."""
-    return current_app.make_response(view(*args, **kwargs))
 
 
 def _valid_key(key: str) -> str:
@@ -272,7 +253,6 @@ def _in_use() -> ApiError:
 def _run(view: Callable, row_id: int, owner: str, args: tuple, kwargs: dict) -> Response:
     """Run the view with its final commit deferred, then commit its answer with its change."""
     db.session.info[_DEFERRED] = True
-    g.setdefault(_KEYED, True)
     try:
         response = current_app.make_response(view(*args, **kwargs))
     except (ApiError, ValidationError, HTTPException) as error:

@@ -36,7 +36,7 @@ def require_internal_token() -> None:
 
 
 @bp.post("/users/<user_id>/usage")
-@idempotent(token_caller, one_statement=True)
+@idempotent(token_caller)
 @endpoint(
     usage_schema,
     body=usage_change_schema,

@@ -35,7 +35,7 @@ from .. import clock
 from ..catalogue import PLAN_LIMITS, limits_for, plan_that_lifts
 from ..errors import ApiError, validation_error
 from ..extensions import db
-from ..idempotency import commit_change, key_held
+from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, User
 from ..models.types import UTCDateTime
 from ..principal import Principal
@@ -131,12 +131,10 @@ def _limit_in_sql(plan_type: sa.ColumnElement[str], limit_key: str) -> sa.Column
 def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     """Add `delta` to one usage counter of a user unless it passes the plan's limit.
 
-    ONE conditional `UPDATE … RETURNING` whose WHERE clause carries the limit (so concurrent
-    calls are serialised by the row lock and never overshoot it; nothing is checked in Python
-    and then written). Being one statement, it runs in autocommit on a pooled connection: one
-    round trip, no BEGIN and no COMMIT. What follows it only shapes the values it returned.
-    Under an Idempotency-Key it runs in the request's transaction instead, so that the stored
-    answer is committed with the change.
+    Two statements: ONE conditional `UPDATE … RETURNING` whose WHERE clause carries the limit
+    (so concurrent calls are serialised by the row lock and never overshoot it; nothing is
+    checked in Python and then written), and the COMMIT. The answer is built from the returned
+    row before the commit, so no failure is reported after the change was recorded.
     """
     spec = METRICS[metric]
     if not spec.gauge and delta < 0:
@@ -144,19 +142,12 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     now = clock.now()
     parameters = {"u_public_id": public_id, "u_delta": delta, "u_now": now}
     parameters["u_next_reset"] = next_reset(now)
-    statement = _update(metric, delta > 0)
-    if key_held():
-        row = db.session.connection().execute(statement, parameters).first()
-    else:
-        with db.engine.connect() as connection:
-            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = autocommit.execute(statement, parameters).first()
+    row = db.session.connection().execute(_update(metric, delta > 0), parameters).first()
     if row is None:
         db.session.rollback()
         raise _refusal(public_id, metric, delta)
     answer = _usage(row, row.plan_type, now)
-    if key_held():
-        commit_change()
+    commit_change()
     return answer
 
 
