@@ -251,6 +251,17 @@ def _session_check(engine: sa.Engine) -> SessionCheck:
     return check
 
 
+def unpinged_engine() -> sa.Engine:
+    """The app's engine for statements that retry a lost connection themselves.
+
+    On a server its pool has no pre-ping (one round trip less); a statement run first on a
+    connection from it repeats itself once on a new connection when the old one was dropped
+    (nothing was done on a dropped connection: its transaction died with it). On SQLite it is
+    the app's engine.
+    """
+    return _session_check(db.engine).engine
+
+
 # One per engine (tests build many apps); an engine that is dropped takes its check with it.
 _CHECKS: weakref.WeakKeyDictionary[sa.Engine, SessionCheck] = weakref.WeakKeyDictionary()
 
