@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -51,6 +51,14 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_FOR = timedelta(hours=24)
 # Marks the request's session while an idempotent view runs: its final commit is deferred.
 _DEFERRED = "smartcv.idempotency.deferred"
+# Set on `g` while a view runs under a claimed key.
+_KEYED = "idempotency_key_held"
+
+
+def key_held() -> bool:
+    """Tell whether this request runs under a claimed Idempotency-Key: its change must then
+    share one transaction (and connection) with the stored answer."""
+    return bool(g.get(_KEYED))
 
 
 def commit_change() -> None:
@@ -255,6 +263,7 @@ def _in_use() -> ApiError:
 def _run(view: Callable, row_id: int, owner: str, args: tuple, kwargs: dict) -> Response:
     """Run the view with its final commit deferred, then commit its answer with its change."""
     db.session.info[_DEFERRED] = True
+    g.setdefault(_KEYED, True)
     try:
         response = current_app.make_response(view(*args, **kwargs))
     except (ApiError, ValidationError, HTTPException) as error:

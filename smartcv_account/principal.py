@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from .extensions import db
 from .models import AuthSession, Subscription, User
@@ -157,16 +158,26 @@ class SessionCheck:
     the check). What it keeps of SQLAlchemy is public: the SQL is its compilation of
     `LIVE_SESSION` for the engine's dialect (named parameters), values pass through the
     columns' own type processors (UTC datetimes, SQLite's text dates and integer booleans),
-    the connection comes from the pool (pre-ping included), and a driver error becomes
-    SQLAlchemy's exception, a lost connection invalidated, so the error handlers answer 503.
+    the connection comes from a pool (on a server, a pool of its own without pre-ping: a
+    dropped connection fails the SELECT, which then runs once more on a new one), and a
+    driver error becomes SQLAlchemy's exception, a lost connection invalidated, so the error
+    handlers answer 503.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, options: Mapping[str, Any] | None = None) -> None:
         dialect = engine.dialect
         if dialect.paramstyle not in ("named", "pyformat"):
             # sqlite3 takes named parameters as well as its default qmark style.
             dialect = type(dialect)(paramstyle="named")
         self.engine = engine
+        if options and options.get("pool_pre_ping"):
+            # A pool of its own without the pre-ping: on a server, the ping is one more round
+            # trip per request. A connection the server dropped is still replaced: the SELECT
+            # fails, the pool is emptied and the SELECT (a read, so safe to repeat) runs again
+            # on a new connection (`run`).
+            unpinged = {key: value for key, value in options.items() if key != "pool_pre_ping"}
+            self.engine = sa.create_engine(engine.url, **unpinged)
+            sa.event.listen(engine, "engine_disposed", self._dispose_with)
         # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would.
         self.autocommit = engine.dialect.name != "sqlite"
         self.sql = LIVE_SESSION.compile(dialect=dialect).string
@@ -183,16 +194,32 @@ class SessionCheck:
         sent = dict(parameters)
         if self.bind_now is not None:
             sent["now"] = self.bind_now(sent["now"])
-        with self.engine.connect() as connection:
-            if self.autocommit:
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = self._fetch(connection, sent)
+        try:
+            row = self._once(sent)
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The server dropped the connection (a restart, an idle timeout): its pool
+            # siblings are as stale, so all are let go; one more try on a new connection.
+            self.engine.dispose()
+            row = self._once(sent)
         if row is None:
             return None
         return {
             key: convert(value) if convert is not None else value
             for key, convert, value in zip(self.keys, self.converters, row, strict=True)
         }
+
+    def _once(self, sent: dict[str, Any]) -> tuple | None:
+        """Run the SELECT once on a pooled connection."""
+        with self.engine.connect() as connection:
+            if self.autocommit:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return self._fetch(connection, sent)
+
+    def _dispose_with(self, _engine: sa.Engine) -> None:
+        """Close this check's own pool when the app's engine is disposed (tests, after fork)."""
+        self.engine.dispose()
 
     def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
         """Execute on the driver connection's cursor; driver errors become SQLAlchemy's."""
@@ -219,8 +246,20 @@ def _session_check(engine: sa.Engine) -> SessionCheck:
     """The engine's session check, compiled on first use."""
     check = _CHECKS.get(engine)
     if check is None:
-        check = _CHECKS[engine] = SessionCheck(engine)
+        options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+        check = _CHECKS[engine] = SessionCheck(engine, options)
     return check
+
+
+def unpinged_engine() -> sa.Engine:
+    """The app's engine for statements that retry a lost connection themselves.
+
+    On a server its pool has no pre-ping (one round trip less); a statement run first on a
+    connection from it repeats itself once on a new connection when the old one was dropped
+    (nothing was done on a dropped connection: its transaction died with it). On SQLite it is
+    the app's engine.
+    """
+    return _session_check(db.engine).engine
 
 
 # One per engine (tests build many apps); an engine that is dropped takes its check with it.

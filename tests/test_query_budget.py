@@ -14,6 +14,7 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 
+from smartcv_account import principal
 from smartcv_account.extensions import db
 from smartcv_account.principal import SessionCheck
 
@@ -105,13 +106,17 @@ def sql_and_commits(app, monkeypatch):
         def commit(conn) -> None:
             events.append("COMMIT")
 
-        sa.event.listen(db.engine, "before_cursor_execute", statement)
-        sa.event.listen(db.engine, "commit", commit)
+        # The app's engine, and on a server the pool without pre-ping (the usage UPDATE).
+        engines = {db.engine, principal.unpinged_engine()}
+        for engine in engines:
+            sa.event.listen(engine, "before_cursor_execute", statement)
+            sa.event.listen(engine, "commit", commit)
         try:
             yield events
         finally:
-            sa.event.remove(db.engine, "before_cursor_execute", statement)
-            sa.event.remove(db.engine, "commit", commit)
+            for engine in engines:
+                sa.event.remove(engine, "before_cursor_execute", statement)
+                sa.event.remove(engine, "commit", commit)
             events = None
 
     return recording

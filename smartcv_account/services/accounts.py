@@ -371,8 +371,9 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
     if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
         # A session signed in under the other setting must sign in again under this one.
         sessions.revoke_user_sessions(user, keep_token=principal.session_token)
-    # Asking for the state 2FA is already in changes nothing, updatedAt included.
-    if result["password_updated"] or user.two_factor_enabled != two_factor_before:
+    # Asking for the state 2FA is already in changes nothing, updatedAt included. A new
+    # password set updatedAt before its flush; setting it again would be a second UPDATE.
+    if user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()
     result["two_factor_enabled"] = user.two_factor_enabled
     db.session.commit()

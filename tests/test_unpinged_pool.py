@@ -1,0 +1,74 @@
+"""The pool without pre-ping (the session check, the usage UPDATE): no ping round trip, and a
+connection the server dropped still replaced."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from smartcv_account.extensions import db
+
+from .test_usage import post_usage, stored
+
+
+def test_the_session_check_sends_no_ping(app, auth_client, monkeypatch):
+    assert auth_client.get("/api/account").status_code == 200
+    pings: list[int] = []
+    dialect = type(db.engine.dialect)
+    real = dialect.do_ping
+
+    def spy(self, dbapi_connection):
+        pings.append(1)
+        return real(self, dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", spy)
+    for _ in range(3):
+        assert auth_client.get("/api/account").status_code == 200
+    assert pings == []
+
+
+def _drop_idle_connections(last_query: str) -> int:
+    """Kill the idle connections whose last statement began with `last_query`, as a server
+    restart would; return how many."""
+    with db.engine.connect() as connection:
+        return connection.scalar(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state = 'idle' AND query LIKE :prefix"
+            ),
+            {"prefix": last_query + "%"},
+        )
+
+
+def test_a_connection_the_server_dropped_is_replaced(app, auth_client):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("only a server can drop a connection")
+    assert auth_client.get("/api/account").status_code == 200
+    # The session check's SELECT (its text is cut short there, the WHERE lost).
+    assert _drop_idle_connections("SELECT users.id, users.public_id, users.email, users.name,")
+    response = auth_client.get("/api/account")
+    assert response.status_code == 200, response.json
+    assert auth_client.get("/api/account").status_code == 200
+
+
+def test_the_usage_call_sends_no_ping(app, client, user, monkeypatch):
+    assert post_usage(client, user.public_id, {"metric": "storage", "delta": 1}).status_code == 200
+    pings: list[int] = []
+    dialect = type(db.engine.dialect)
+    real = dialect.do_ping
+    monkeypatch.setattr(dialect, "do_ping", lambda self, c: pings.append(1) or real(self, c))
+    assert post_usage(client, user.public_id, {"metric": "storage", "delta": 1}).status_code == 200
+    assert pings == []
+
+
+def test_a_usage_call_on_a_dropped_connection_counts_once(app, client, user):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("only a server can drop a connection")
+    assert post_usage(client, user.public_id, {"metric": "storage", "delta": 1}).status_code == 200
+    # The UPDATE's connection, whose last statement was its COMMIT.
+    assert _drop_idle_connections("COMMIT")
+    response = post_usage(client, user.public_id, {"metric": "storage", "delta": 1})
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["storageUsed"] == 2
+    assert stored(user.public_id)[2] == 2
