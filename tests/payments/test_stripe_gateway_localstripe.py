@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -350,10 +351,9 @@ def test_webhook_with_a_changed_byte_or_wrong_secret_is_rejected(
 # The whole service on the Stripe gateway
 
 
-def test_a_declined_first_attempt_keeps_the_stripe_customer_for_the_retry(
-    app_factory, localstripe, localstripe_api
-):
-    """The service keeps billing_customer_id after a decline, so the retry makes no second one."""
+@contextmanager
+def signed_in_on_stripe(app_factory, localstripe):
+    """The whole service on the Stripe gateway, its plans seeded, a user signed in."""
     app = app_factory(
         BILLING_PROVIDER="stripe",
         STRIPE_SECRET_KEY=LOCALSTRIPE_KEY,
@@ -367,15 +367,23 @@ def test_a_declined_first_attempt_keeps_the_stripe_customer_for_the_retry(
             client = app.test_client()
             login = {"email": user.email, "password": PASSWORD}
             assert client.post("/api/auth/login", json=login).status_code == 200
-            card = localstripe_api.card(DECLINED_AT_CHARGE)
-            body = {"planId": "plan_premium_monthly", "paymentMethodId": card}
-            declined = client.post("/api/account/subscription", json=body)
-            db.session.expire_all()
-            kept = db.session.get(User, user.id).billing_customer_id
-            body["paymentMethodId"] = localstripe_api.card(VISA)
-            retried = client.post("/api/account/subscription", json=body)
+            yield client, user
         finally:
             app.extensions["smartcv_gateway"].close()
+
+
+def test_a_declined_first_attempt_keeps_the_stripe_customer_for_the_retry(
+    app_factory, localstripe, localstripe_api
+):
+    """The service keeps billing_customer_id after a decline, so the retry makes no second one."""
+    with signed_in_on_stripe(app_factory, localstripe) as (client, user):
+        card = localstripe_api.card(DECLINED_AT_CHARGE)
+        body = {"planId": "plan_premium_monthly", "paymentMethodId": card}
+        declined = client.post("/api/account/subscription", json=body)
+        db.session.expire_all()
+        kept = db.session.get(User, user.id).billing_customer_id
+        body["paymentMethodId"] = localstripe_api.card(VISA)
+        retried = client.post("/api/account/subscription", json=body)
 
     assert (declined.status_code, retried.status_code) == (402, 201)
     customers = localstripe_api.call("GET", "/v1/customers")["data"]
@@ -386,25 +394,10 @@ def test_the_service_subscribes_through_the_stripe_gateway(
     app_factory, localstripe, localstripe_api
 ):
     """With BILLING_PROVIDER=stripe, seed-plans and a subscribe go through localstripe."""
-    app = app_factory(
-        BILLING_PROVIDER="stripe",
-        STRIPE_SECRET_KEY=LOCALSTRIPE_KEY,
-        STRIPE_API_BASE=localstripe,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-    )
-    with app.app_context():
-        try:
-            assert app.test_cli_runner().invoke(args=["seed-plans"]).exit_code == 0
-            user = UserFactory()
-            client = app.test_client()
-            login = {"email": user.email, "password": PASSWORD}
-            assert client.post("/api/auth/login", json=login).status_code == 200
-
-            body = {"planId": "plan_premium_yearly", "paymentMethodId": localstripe_api.card(VISA)}
-            created = client.post("/api/account/subscription", json=body)
-            shown = client.get("/api/account/subscription").json["data"]
-        finally:
-            app.extensions["smartcv_gateway"].close()
+    with signed_in_on_stripe(app_factory, localstripe) as (client, user):
+        body = {"planId": "plan_premium_yearly", "paymentMethodId": localstripe_api.card(VISA)}
+        created = client.post("/api/account/subscription", json=body)
+        shown = client.get("/api/account/subscription").json["data"]
 
     assert (created.status_code, created.json["data"]["status"]) == (201, "ACTIVE")
     assert (shown["plan"]["id"], shown["paymentMethod"]["last4"]) == ("plan_premium_yearly", "4242")
