@@ -1,7 +1,7 @@
 """Sessions, activity, the data export and account deletion (mounted at /api/account)."""
 
 from flask import Blueprint, current_app
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from ..extensions import limiter
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
@@ -17,6 +17,7 @@ from ..schemas.lifecycle import (
 from ..services import account_deletion, activity, lifecycle
 from ..session_cookie import clear_session_cookie, signed_in
 from . import ok
+from .account import user_key
 
 bp = Blueprint("lifecycle", __name__)
 
@@ -76,14 +77,9 @@ def list_activity(query):
     return ok(activity_page_schema.dump(found))
 
 
-def _export_key() -> str:
-    """Rate-limit key: the signed-in user."""
-    return "export:" + getattr(current_user, "public_id", "anonymous")
-
-
 @bp.get("/export")
 @login_required
-@limiter.limit(lambda: current_app.config["RATELIMIT_EXPORT_PER_USER"], key_func=_export_key)
+@limiter.limit(lambda: current_app.config["RATELIMIT_EXPORT_PER_USER"], key_func=user_key)
 @endpoint(export_schema, errors=("RATE_LIMITED",))
 def export_data():
     """Return everything the service holds about the user, as one JSON document.
