@@ -178,8 +178,11 @@ class SessionCheck:
             unpinged = {key: value for key, value in options.items() if key != "pool_pre_ping"}
             self.engine = sa.create_engine(engine.url, **unpinged)
             sa.event.listen(engine, "engine_disposed", self._dispose_with)
-        # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would.
-        self.autocommit = engine.dialect.name != "sqlite"
+        # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would. The
+        # autocommit view shares the pool; made once, not on every checkout.
+        self.reader = self.engine
+        if engine.dialect.name != "sqlite":
+            self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = LIVE_SESSION.compile(dialect=dialect).string
         self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
         self.converters = tuple(
@@ -212,9 +215,7 @@ class SessionCheck:
 
     def _once(self, sent: dict[str, Any]) -> tuple | None:
         """Run the SELECT once on a pooled connection."""
-        with self.engine.connect() as connection:
-            if self.autocommit:
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with self.reader.connect() as connection:
             return self._fetch(connection, sent)
 
     def _dispose_with(self, _engine: sa.Engine) -> None:
