@@ -169,20 +169,20 @@ class SessionCheck:
         if dialect.paramstyle not in ("named", "pyformat"):
             # sqlite3 takes named parameters as well as its default qmark style.
             dialect = type(dialect)(paramstyle="named")
-        self.engine = engine
+        self.engine = self.reader = engine
         if options and options.get("pool_pre_ping"):
-            # A pool of its own without the pre-ping: on a server, the ping is one more round
+            # Pools of their own without the pre-ping: on a server, the ping is one more round
             # trip per request. A connection the server dropped is still replaced: the SELECT
             # fails, the pool is emptied and the SELECT (a read, so safe to repeat) runs again
-            # on a new connection (`run`).
+            # on a new connection (`run`). The check's pool is in autocommit from the start;
+            # the other one serves writes that retry themselves (`unpinged_engine`).
             unpinged = {key: value for key, value in options.items() if key != "pool_pre_ping"}
             self.engine = sa.create_engine(engine.url, **unpinged)
+            self.reader = sa.create_engine(engine.url, **unpinged, isolation_level="AUTOCOMMIT")
             sa.event.listen(engine, "engine_disposed", self._dispose_with)
-        # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would. The
-        # autocommit view shares the pool; made once, not on every checkout.
-        self.reader = self.engine
-        if engine.dialect.name != "sqlite":
-            self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        elif engine.dialect.name != "sqlite":
+            # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would.
+            self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = LIVE_SESSION.compile(dialect=dialect).string
         self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
         self.converters = tuple(
@@ -204,7 +204,7 @@ class SessionCheck:
                 raise
             # The server dropped the connection (a restart, an idle timeout): its pool
             # siblings are as stale, so all are let go; one more try on a new connection.
-            self.engine.dispose()
+            self.reader.dispose()
             row = self._once(sent)
         if row is None:
             return None
@@ -219,7 +219,8 @@ class SessionCheck:
             return self._fetch(connection, sent)
 
     def _dispose_with(self, _engine: sa.Engine) -> None:
-        """Close this check's own pool when the app's engine is disposed (tests, after fork)."""
+        """Close this check's own pools when the app's engine is disposed (tests, after fork)."""
+        self.reader.dispose()
         self.engine.dispose()
 
     def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
