@@ -44,10 +44,13 @@ SECRET_CONFIG_KEYS = (
 # Shorter values are too likely to occur by chance (and too weak to be real secrets).
 MIN_SECRET_LENGTH = 6
 
-# JSON body keys (any depth, any case) whose values are secrets.
+# JSON body keys (any depth, any case) whose values are secrets. Every log line runs this and
+# `_TRIGGER` below several times: the lookahead of the alternatives' first letters lets the
+# search pass over most positions without trying each alternative (twice as fast on short
+# texts), and matches exactly what the alternatives alone would.
 SENSITIVE_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|authori[sz]ation|cookie|otp|two_?factor_?code|backup_?codes?"
-    r"|api_?key|client_?secret",
+    r"(?=[abcopst])(?:pass(word|wd)?|secret|token|authori[sz]ation|cookie|otp"
+    r"|two_?factor_?code|backup_?codes?|api_?key|client_?secret)",
     re.IGNORECASE,
 )
 
@@ -61,8 +64,8 @@ _KEY_VALUE = re.compile(
 # Anything `_SHAPES` or `_KEY_VALUE` could match contains one of these: a text without any of
 # them needs no pattern run (most log lines, every request line).
 _TRIGGER = re.compile(
-    r"(?i)bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:|pass|secret|token"
-    r"|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code"
+    r"(?i)(?=[abcoprstw\[])(?:bearer|basic|[srp]k_(?:live|test)_|whsec_|otpauth:|\[parameters:"
+    r"|pass|secret|token|api[_-]?key|authori[sz]ation|cookie|two_?factor|backup_?code)"
 )
 _SHAPES = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),

@@ -25,6 +25,8 @@ from .models import AuthSession, Subscription, User
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from sqlalchemy.pool import PoolProxiedConnection
+
 
 @dataclass(frozen=True, slots=True)
 class PrincipalSubscription:
@@ -170,24 +172,26 @@ class SessionCheck:
             # sqlite3 takes named parameters as well as its default qmark style.
             dialect = type(dialect)(paramstyle="named")
         self.engine = self.reader = engine
-        if options and options.get("pool_pre_ping"):
-            # Pools of their own without the pre-ping: on a server, the ping is one more round
+        if engine.dialect.name != "sqlite":
+            # On a server, pools of their own without the pre-ping: the ping is one more round
             # trip per request. A connection the server dropped is still replaced: the SELECT
             # fails, the pool is emptied and the SELECT (a read, so safe to repeat) runs again
-            # on a new connection (`run`). The check's pool is in autocommit from the start;
-            # the other one serves writes that retry themselves (`unpinged_engine`).
-            unpinged = {key: value for key, value in options.items() if key != "pool_pre_ping"}
+            # on a new connection (`run`). The check's pool is in autocommit from the start
+            # (pysqlite opens no transaction for a SELECT; psycopg would); the other one serves
+            # writes that retry themselves (`unpinged_engine`).
+            unpinged = dict(options or {})
+            unpinged.pop("pool_pre_ping", None)
             self.engine = sa.create_engine(engine.url, **unpinged)
             self.reader = sa.create_engine(engine.url, **unpinged, isolation_level="AUTOCOMMIT")
             sa.event.listen(engine, "engine_disposed", self._dispose_with)
-        elif engine.dialect.name != "sqlite":
-            # pysqlite opens no transaction for a SELECT; other drivers (psycopg) would.
-            self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sql = LIVE_SESSION.compile(dialect=dialect).string
         self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
+        # The columns whose values need converting (UTC datetimes, SQLite's text dates and
+        # integer booleans), by position, with their types' own result processors.
         self.converters = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in LIVE_SESSION.selected_columns
+            (index, processor)
+            for index, column in enumerate(LIVE_SESSION.selected_columns)
+            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
         )
         bind_type = AuthSession.expires_at.type.dialect_impl(dialect)
         self.bind_now = bind_type.bind_processor(dialect)
@@ -208,25 +212,29 @@ class SessionCheck:
             row = self._once(sent)
         if row is None:
             return None
-        return {
-            key: convert(value) if convert is not None else value
-            for key, convert, value in zip(self.keys, self.converters, row, strict=True)
-        }
+        values = list(row)
+        for index, convert in self.converters:
+            values[index] = convert(values[index])
+        return dict(zip(self.keys, values, strict=True))
 
     def _once(self, sent: dict[str, Any]) -> tuple | None:
-        """Run the SELECT once on a pooled connection."""
-        with self.reader.connect() as connection:
+        """Run the SELECT once on a pooled connection (the pool's own, no `Connection` around
+        it: nothing here needs a transaction or the events a `Connection` fires)."""
+        connection = self.reader.raw_connection()
+        try:
             return self._fetch(connection, sent)
+        finally:
+            connection.close()
 
     def _dispose_with(self, _engine: sa.Engine) -> None:
         """Close this check's own pools when the app's engine is disposed (tests, after fork)."""
         self.reader.dispose()
         self.engine.dispose()
 
-    def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
+    def _fetch(self, connection: PoolProxiedConnection, sent: dict[str, Any]) -> tuple | None:
         """Execute on the driver connection's cursor; driver errors become SQLAlchemy's."""
-        dialect = connection.dialect
-        driver = connection.connection.driver_connection
+        dialect = self.reader.dialect
+        driver = connection.driver_connection
         cursor = None
         try:
             cursor = driver.cursor()
