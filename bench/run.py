@@ -5,7 +5,8 @@ database it:
 
 1. creates a fresh database, migrates it (`flask db upgrade`) and seeds the plans;
 2. starts the service (`wsgi:app`) and the ceiling (`bench.ceiling_app:app`) under gunicorn
-   with the very same config file and flags (gunicorn.conf.py, sync workers, -w 2, loopback);
+   with the very same config file and flags (gunicorn.conf.py, sync workers, -w 2 unless
+   --workers says otherwise, loopback);
 3. registers and logs users in over HTTP (bcrypt at the service's configured rounds) and
    subscribes half of them to Premium through the local gateway;
 4. for each endpoint, drives the service and the ceiling with byte-identical requests,
@@ -109,7 +110,9 @@ class Server:
         return ("127.0.0.1", self.port)
 
 
-def start_server(name: str, target: str, env: dict[str, str], workdir: Path) -> Server:
+def start_server(
+    name: str, target: str, env: dict[str, str], workdir: Path, workers: int = 2
+) -> Server:
     """Start gunicorn with the project's config file and the benchmark's fixed flags."""
     port = free_port()
     log_path = workdir / f"{name}.log"
@@ -118,7 +121,7 @@ def start_server(name: str, target: str, env: dict[str, str], workdir: Path) -> 
         "--config",
         str(ROOT / "gunicorn.conf.py"),
         "--workers",
-        "2",
+        str(workers),
         "--worker-class",
         "sync",
         "--bind",
@@ -582,8 +585,8 @@ def bench_database(kind: str, database_url: str, args: argparse.Namespace, workd
     print(f"\n[{kind}] migrating and seeding plans")
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "seed-plans")
-    service = start_server(f"{kind}-service", "wsgi:app", env, workdir)
-    ceiling = start_server(f"{kind}-ceiling", "bench.ceiling_app:app", env, workdir)
+    service = start_server(f"{kind}-service", "wsgi:app", env, workdir, args.workers)
+    ceiling = start_server(f"{kind}-ceiling", "bench.ceiling_app:app", env, workdir, args.workers)
     try:
         print(f"[{kind}] registering and logging in {args.users} users (bcrypt, 12 rounds)")
         began = time.perf_counter()
@@ -688,7 +691,8 @@ def draw_chart(report: dict, path: Path) -> None:
         bottom.legend(loc="upper left", fontsize=8)
     config = report["config"]
     fig.suptitle(
-        f"SmartCV Account hot path vs bare Flask, gunicorn sync -w 2, {config['load']}, "
+        f"SmartCV Account hot path vs bare Flask, {config['gunicorn'].split(' --bind')[0]}, "
+        f"{config['load']}, "
         f"median of {config['pairs']} A/B pairs ({report['machine']['cpus']} CPUs)"
     )
     fig.tight_layout()
@@ -710,6 +714,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=16)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn sync workers, the same for both servers"
+    )
     parser.add_argument("--only", nargs="*", help="endpoints whose label contains these words")
     parser.add_argument(
         "--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python"
@@ -738,7 +745,8 @@ def main(argv: list[str] | None = None) -> int:
             "load": f"{args.generator} -t{args.threads} -c{args.connections} -d{args.duration:g}s",
             "pairs": args.pairs,
             "users": args.users,
-            "gunicorn": "gunicorn.conf.py --workers 2 --worker-class sync --bind 127.0.0.1:<port>",
+            "gunicorn": f"gunicorn.conf.py --workers {args.workers} --worker-class sync"
+            " --bind 127.0.0.1:<port>",
         },
         "results": {},
     }
