@@ -25,8 +25,6 @@ from .models import AuthSession, Subscription, User
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from sqlalchemy.pool import PoolProxiedConnection
-
 
 @dataclass(frozen=True, slots=True)
 class PrincipalSubscription:
@@ -218,23 +216,20 @@ class SessionCheck:
         return dict(zip(self.keys, values, strict=True))
 
     def _once(self, sent: dict[str, Any]) -> tuple | None:
-        """Run the SELECT once on a pooled connection (the pool's own, no `Connection` around
-        it: nothing here needs a transaction or the events a `Connection` fires)."""
-        connection = self.reader.raw_connection()
-        try:
+        """Run the SELECT once on a pooled connection (a database that cannot be reached fails
+        the checkout with SQLAlchemy's error, which the error handlers answer with 503)."""
+        with self.reader.connect() as connection:
             return self._fetch(connection, sent)
-        finally:
-            connection.close()
 
     def _dispose_with(self, _engine: sa.Engine) -> None:
         """Close this check's own pools when the app's engine is disposed (tests, after fork)."""
         self.reader.dispose()
         self.engine.dispose()
 
-    def _fetch(self, connection: PoolProxiedConnection, sent: dict[str, Any]) -> tuple | None:
+    def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
         """Execute on the driver connection's cursor; driver errors become SQLAlchemy's."""
-        dialect = self.reader.dialect
-        driver = connection.driver_connection
+        dialect = connection.dialect
+        driver = connection.connection.driver_connection
         cursor = None
         try:
             cursor = driver.cursor()

@@ -72,3 +72,22 @@ def test_a_usage_call_on_a_dropped_connection_counts_once(app, client, user):
     assert response.status_code == 200, response.json
     assert response.json["data"]["storageUsed"] == 2
     assert stored(user.public_id)[2] == 2
+
+
+def test_a_database_that_cannot_be_reached_answers_503(app, auth_client, assert_error):
+    """No pooled connection and no new one: the session check's checkout fails as a database
+    error (503 with the envelope), never as an unexpected one."""
+    assert auth_client.get("/api/account").status_code == 200
+
+    def refuse(dialect, conn_rec, cargs, cparams):
+        raise dialect.loaded_dbapi.OperationalError("connection refused")
+
+    db.session.remove()
+    db.engine.dispose()  # and with it the session check's own pools
+    sa.event.listen(sa.Engine, "do_connect", refuse)
+    try:
+        response = auth_client.get("/api/account")
+    finally:
+        sa.event.remove(sa.Engine, "do_connect", refuse)
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert auth_client.get("/api/account").status_code == 200
