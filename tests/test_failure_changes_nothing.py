@@ -30,7 +30,7 @@ def _fail(*_args, **_kwargs):
 
 @pytest.mark.parametrize("key", [None, "with-a-key"], ids=["plain", "idempotent"])
 def test_usage(client, user, monkeypatch, assert_error, key):
-    monkeypatch.setattr(internal_api, "usage_json", _fail)
+    monkeypatch.setattr(internal_api, "usage_schema", FailingDump())
     headers = {"Idempotency-Key": key} if key else {}
     response = client.post(
         f"/api/internal/users/{user.public_id}/usage",
@@ -69,7 +69,7 @@ def test_subscription_change(auth_client, plans, monkeypatch, assert_error):
 
 def test_account_update(auth_client, user, monkeypatch, assert_error):
     before = user.name
-    monkeypatch.setattr(account_api, "account_json", _fail)
+    monkeypatch.setattr(account_api, "dump_account", _fail)
     response = auth_client.put("/api/account", json={"name": "Changed"})
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     db.session.rollback()

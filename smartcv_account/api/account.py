@@ -7,9 +7,9 @@ from ..extensions import limiter
 from ..idempotency import answer_then_commit
 from ..openapi import endpoint
 from ..schemas.account import (
-    account_json,
     account_schema,
     account_update_schema,
+    dump_account,
     security_result_schema,
     security_update_schema,
 )
@@ -30,7 +30,7 @@ def get_account():
     the plan type and status whose limits apply now, the usage counters with their limits (`-1`
     is unlimited) and all five preferences.
     """
-    return ok(account_json(accounts.account_view(signed_in())))
+    return ok(dump_account(accounts.account_view(signed_in())))
 
 
 @bp.put("")
@@ -45,7 +45,7 @@ def update_account(changes):
     host (it is stored normalised) or null to remove it. Returns the whole account as it is
     after the change.
     """
-    return ok(account_json(accounts.update_account(signed_in(), changes)))
+    return ok(dump_account(accounts.update_account(signed_in(), changes)))
 
 
 def user_key() -> str:

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 
 from ..extensions import limiter
 from ..openapi import endpoint
-from ..schemas.account import account_json, account_schema, login_schema, register_schema
+from ..schemas.account import account_schema, dump_account, login_schema, register_schema
 from ..services import accounts
 from ..session_cookie import clear_session_cookie, cookie_token, set_session_cookie
 from . import ok
@@ -48,7 +48,7 @@ def _limit(name: str) -> str:
 
 def _started(sign_in: accounts.SignIn, status: int = 200):
     """Answer with the account and put the new session's token in a fresh cookie."""
-    return set_session_cookie(ok(account_json(sign_in.account), status), sign_in.token)
+    return set_session_cookie(ok(dump_account(sign_in.account), status), sign_in.token)
 
 
 @bp.post("/register")

@@ -6,7 +6,7 @@ from flask_login import login_required
 from ..extensions import limiter
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
 from ..openapi import endpoint
-from ..schemas.account import account_json, account_schema
+from ..schemas.account import account_schema, dump_account
 from ..schemas.email import (
     email_change_schema,
     password_reset_request_schema,
@@ -50,7 +50,7 @@ def verify_email(fields):
     No session needed: the token is the proof. Marks the address verified and spends the token
     (a token works once and expires). Returns the account.
     """
-    return ok(account_json(accounts.account_view(recovery.verify_email(fields["token"]))))
+    return ok(dump_account(accounts.account_view(recovery.verify_email(fields["token"]))))
 
 
 @bp.post("/auth/password-reset/request")
@@ -118,4 +118,4 @@ def confirm_email_change(fields):
     account.
     """
     user = recovery.confirm_email_change(fields["token"])
-    return ok(account_json(accounts.account_view(user)))
+    return ok(dump_account(accounts.account_view(user)))

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, request
 from ..errors import ApiError
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, token_caller
 from ..openapi import endpoint
-from ..schemas.usage import usage_change_schema, usage_json, usage_schema
+from ..schemas.usage import usage_change_schema, usage_schema
 from ..services import usage
 from . import ok
 
@@ -52,4 +52,4 @@ def record_usage(change, user_id: str):
     nothing. Honours `Idempotency-Key`. Returns the usage after the change.
     """
     result = usage.record_usage(user_id, change["metric"], change["delta"])
-    return ok(usage_json(result))
+    return ok(usage_schema.dump(result))

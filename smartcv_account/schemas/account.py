@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import available_timezones
 
@@ -13,10 +12,7 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 from ..catalogue import PLAN_TYPE_ORDER
 from ..models.billing import LIVE_STATUSES
 from ..services.credentials import MAX_PASSWORD_LENGTH
-from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about, timestamp
-
-if TYPE_CHECKING:
-    from ..services.accounts import AccountView
+from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about
 
 SUPPORTED_LANGUAGES = ("en", "zh-cn")
 THEMES = ("light", "dark", "auto")
@@ -344,44 +340,8 @@ class SecurityResultSchema(BaseSchema):
     )
 
 
-def account_json(account: AccountView) -> dict[str, Any]:
-    """Return the account as `AccountSchema` dumps it, written out.
-
-    Every page load asks for the account, so it is built without marshmallow's generic dump,
-    which costs about four times as much; `AccountSchema` stays its declaration in the
-    reference, and a test holds the two equal for every kind of account.
-    """
-    preferences = account.preferences
-    return {
-        "id": account.id,
-        "email": account.email,
-        "name": account.name,
-        "avatar": account.avatar,
-        "emailVerified": account.email_verified,
-        "emailVerifiedAt": timestamp(account.email_verified_at),
-        "subscriptionType": account.subscription_type,
-        "subscriptionStatus": account.subscription_status,
-        "subscriptionExpiresAt": timestamp(account.subscription_expires_at),
-        "resumesCreated": account.resumes_created,
-        "resumesLimit": account.resumes_limit,
-        "apiRequestsUsed": account.api_requests_used,
-        "apiRequestsLimit": account.api_requests_limit,
-        "storageUsed": account.storage_used,
-        "storageLimit": account.storage_limit,
-        "preferences": {
-            "language": preferences["language"],
-            "timezone": preferences["timezone"],
-            "theme": preferences["theme"],
-            "emailNotifications": preferences["email_notifications"],
-            "marketingEmails": preferences["marketing_emails"],
-        },
-        "createdAt": timestamp(account.created_at),
-        "updatedAt": timestamp(account.updated_at),
-        "lastLoginAt": timestamp(account.last_login_at),
-    }
-
-
 account_schema = AccountSchema()
+dump_account = account_schema.dump
 account_update_schema = AccountUpdateSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import datetime
 from typing import Any
 
 from flask import request
@@ -61,19 +60,11 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
 class Timestamp(fields.DateTime):
     """An aware UTC datetime rendered as `2024-01-15T10:00:00Z` (every stored time is UTC)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format=TIMESTAMP_FORMAT, **kwargs)
-
-
-def timestamp(value: datetime | None) -> str | None:
-    """Render a time as `Timestamp` does, for the answers written out by hand."""
-    return None if value is None else value.strftime(TIMESTAMP_FORMAT)
+        super().__init__(format="%Y-%m-%dT%H:%M:%SZ", **kwargs)
 
 
 def _major_units(cents: int) -> int | float:

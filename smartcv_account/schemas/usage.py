@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import ValidationError, fields, validate, validates
 
 from ..services.usage import METRICS
-from .base import BaseSchema, StrictInteger, Timestamp, about, timestamp
+from .base import BaseSchema, StrictInteger, Timestamp, about
 
 # JavaScript's largest exact integer: a bigger delta is a client bug, and it keeps the
 # BIGINT counters far from overflowing.
@@ -65,24 +63,6 @@ class UsageSchema(BaseSchema):
     reset_date = Timestamp(
         data_key="resetDate", metadata=about("When apiRequestsUsed next resets to 0.")
     )
-
-
-def usage_json(usage: dict[str, Any]) -> dict[str, Any]:
-    """Return the usage object as `UsageSchema` dumps it, written out.
-
-    Other services make the usage call on every request they serve, so its answer is built
-    without marshmallow's generic dump; `UsageSchema` stays its declaration in the reference,
-    and a test holds the two equal.
-    """
-    return {
-        "resumesCreated": usage["resumes_created"],
-        "resumesLimit": usage["resumes_limit"],
-        "apiRequestsUsed": usage["api_requests_used"],
-        "apiRequestsLimit": usage["api_requests_limit"],
-        "storageUsed": usage["storage_used"],
-        "storageLimit": usage["storage_limit"],
-        "resetDate": timestamp(usage["reset_date"]),
-    }
 
 
 usage_change_schema = UsageChangeSchema()
