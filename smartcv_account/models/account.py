@@ -60,6 +60,10 @@ class User(db.Model):
     # Set when the account is deleted: the row stays, erased (services/account_deletion.py),
     # for the invoices that refer to it.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The guessing limit (services/guessing.py): answers to a secret (a password, a second
+    # factor) counted since the window started; a right answer gives its count back.
+    secret_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    secret_attempts_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     current_subscription: Mapped[Subscription | None] = relationship(
         foreign_keys=[current_subscription_id], post_update=True
