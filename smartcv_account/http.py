@@ -20,6 +20,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+# Pages a browser is meant to open from anywhere: the sign-in redirects that identity providers
+# send browsers back to, and the API reference (its assets are under /api/docs/ too).
+NAVIGABLE_PREFIXES = ("/api/auth/oidc/", "/api/docs", "/api/openapi.json")
+# Sec-Fetch-Mode of a top-level or framed page load ("nested-navigate": older Chromium frames).
+NAVIGATION_MODES = frozenset({"navigate", "nested-navigate"})
 
 request_log = logging.getLogger(REQUEST_LOGGER)
 
@@ -33,6 +38,24 @@ def require_json_content_type() -> None:
     """A state-changing request that carries a body must say it is JSON (else 415)."""
     if request.method in BODY_METHODS and _has_body() and not request.is_json:
         raise ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.")
+
+
+def refuse_cross_site_navigation() -> None:
+    """Refuse a page load of an API endpoint started on another site (403), before it counts.
+
+    A link or a form on another site opens the endpoint with the user's SameSite=Lax cookie, so
+    without this a stranger's page could read nothing but still make the user's export count
+    against their limit. Browsers say where a request comes from in `Sec-Fetch-Site`; clients
+    that send no such header (other services, curl) and the API's own pages' fetches pass.
+    """
+    headers = request.headers
+    if (
+        headers.get("Sec-Fetch-Site") == "cross-site"
+        and headers.get("Sec-Fetch-Mode") in NAVIGATION_MODES
+        and request.path.startswith("/api/")
+        and not request.path.startswith(NAVIGABLE_PREFIXES)
+    ):
+        raise ApiError("FORBIDDEN", "This address cannot be opened from a link on another site.")
 
 
 def start_timer() -> None:
@@ -78,14 +101,18 @@ def log_request(response: Response) -> Response:
 
 
 def register_http_hooks(app: Flask) -> None:
-    """Install logging, the request id, the content-type check and the response headers."""
+    """Install logging, the request id, the request checks and the response headers."""
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     configure_logging(app)
     # First of all before-request hooks: the rate limiter's runs earlier otherwise, and a 429
     # would then be logged without a duration.
-    app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    hooks.insert(0, start_timer)
+    # Right after it, still before the rate limiter and anything that loads the session: a
+    # refused navigation must not count against a limit or touch the database.
+    hooks.insert(1, refuse_cross_site_navigation)
     app.before_request(require_json_content_type)
     # after_request hooks run in reverse order: the log line is written last, with the headers.
     app.after_request(log_request)
