@@ -154,7 +154,7 @@ def _engine_options(database_url: str) -> dict:
 
 
 def check_production_safety(config: dict) -> None:
-    """Refuse to run in production with development secrets or insecure cookies."""
+    """Refuse to run in production with development secrets or per-worker rate limits."""
     if config["ENV_NAME"] != "production":
         return
     secret = config["SECRET_KEY"]
@@ -169,6 +169,13 @@ def check_production_safety(config: dict) -> None:
         )
     if config["STRIPE_WEBHOOK_SECRET"] == "whsec_local_development":
         raise ConfigError("STRIPE_WEBHOOK_SECRET must be set in production")
+    # Flask-Limiter counts in memory when none is named; each gunicorn worker would then keep
+    # its own counts, and N workers allow N times each limit.
+    if (config.get("RATELIMIT_STORAGE_URI") or "memory://").startswith("memory:"):
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI must name storage every worker shares in production"
+            " (memory:// counts per worker); set it to e.g. redis://host:6379/0"
+        )
 
 
 def _unguessable(secret: str) -> bool:

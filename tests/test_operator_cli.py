@@ -89,6 +89,7 @@ def _production(**overrides) -> dict:
         "ENV_NAME": "production",
         "SECRET_KEY": secrets.token_hex(32),
         "STRIPE_WEBHOOK_SECRET": "whsec_real",
+        "RATELIMIT_STORAGE_URI": "redis://redis.internal:6379/0",
         **overrides,
     }
 
@@ -96,6 +97,12 @@ def _production(**overrides) -> dict:
 def test_a_long_but_predictable_secret_key_is_refused():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         check_production_safety(_production(SECRET_KEY="a" * 42))
+
+
+@pytest.mark.parametrize("storage", ["memory://", ""])
+def test_per_worker_rate_limit_storage_is_refused_with_what_to_set(storage):
+    with pytest.raises(ConfigError, match=r"RATELIMIT_STORAGE_URI.*redis://"):
+        check_production_safety(_production(RATELIMIT_STORAGE_URI=storage))
 
 
 def test_a_random_secret_key_is_accepted():

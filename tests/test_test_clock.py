@@ -102,6 +102,7 @@ def test_every_clock_command_refuses_in_production(tmp_path, command):
         "SMARTCV_ENV": "production",
         "SECRET_KEY": secrets.token_hex(32),
         "STRIPE_WEBHOOK_SECRET": "whsec_production_like",
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
         "TEST_CLOCK_FILE": str(tmp_path / "clock.json"),
     }

@@ -327,7 +327,9 @@ def test_old_sent_mail_is_pruned_and_an_address_can_be_forgotten(deliver, mail_a
 
 
 def test_log_transport_in_production_hides_the_link_token(app_factory, capfd):
-    application = app_factory(MAIL_URL="log://", ENV_NAME="production")
+    application = app_factory(
+        MAIL_URL="log://", ENV_NAME="production", RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/15"
+    )
     with application.app_context():
         outbox.enqueue("ann@example.com", "verify_email", name="Ann", email="a", link="L?token=abc")
         db.session.commit()
