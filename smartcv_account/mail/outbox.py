@@ -36,10 +36,13 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 
 
-def enqueue(to_address: str, template: str, **context) -> OutboxMessage:
+def enqueue(
+    to_address: str, template: str, *, user_id: int | None = None, **context
+) -> OutboxMessage:
     """Render `mail/<template>.txt` and add it to the outbox (the caller's transaction commits).
 
     The template's first line is the subject; the rest, after a blank line, the text body.
+    `user_id` names the account the message is about, so that deleting it erases the message.
     """
     rendered = render_template(f"mail/{template}.txt", **context)
     subject, _, body = rendered.strip().partition("\n")
@@ -48,6 +51,7 @@ def enqueue(to_address: str, template: str, **context) -> OutboxMessage:
     message = OutboxMessage(
         kind=template,
         to_address=to_address,
+        user_id=user_id,
         subject=subject.strip()[:200],
         text_body=body.strip() + "\n",
         message_id=make_msgid(domain=sender_domain or "localhost"),
@@ -277,9 +281,13 @@ def prune(keep: timedelta) -> int:
     return result.rowcount
 
 
-def forget(address: str) -> int:
-    """Delete every message to `address`, sent or not (an erased account; no commit)."""
-    result = db.session.execute(sa.delete(OutboxMessage).where(OutboxMessage.to_address == address))
+def forget(address: str, user_id: int | None = None) -> int:
+    """Delete every message to `address` or about account `user_id`, sent or not (an erased
+    account; no commit)."""
+    about = OutboxMessage.to_address == address
+    if user_id is not None:
+        about = sa.or_(about, OutboxMessage.user_id == user_id)
+    result = db.session.execute(sa.delete(OutboxMessage).where(about))
     return result.rowcount
 
 

@@ -24,6 +24,11 @@ class OutboxMessage(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     to_address: Mapped[str] = mapped_column(sa.String(254))
+    # The account the message is about, wherever it goes (an email change's confirmation goes
+    # to an address the account does not have yet): deleting the account erases it.
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     subject: Mapped[str] = mapped_column(sa.String(200))
     text_body: Mapped[str] = mapped_column(sa.Text)
     # Kept from the first attempt, so a message that goes twice (a crash mid-send) is one

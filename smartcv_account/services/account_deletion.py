@@ -72,10 +72,11 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
             "SERVICE_UNAVAILABLE",
             "The payment provider could not be reached, so nothing was deleted; try again shortly.",
         ) from None
-    # Mail queued to the old address goes with it; the goodbye notice is then written in this
+    # Mail to the old address or about the account goes with it (a confirmation waiting to go
+    # to a new address too); the goodbye notice, which names no one, is then written in this
     # transaction, while the address is still known.
-    outbox.forget(user.email)
-    notices.account_deleted(user.email, user.name)
+    outbox.forget(user.email, user.id)
+    notices.account_deleted(user.email)
     _erase(user, new_public_id)
     commit_change()
 

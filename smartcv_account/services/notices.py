@@ -25,7 +25,9 @@ RENEWAL_NOTICE_AHEAD = timedelta(days=7)
 
 def _security(user: User, template: str, **context) -> None:
     """Queue a security notice to the account's current address."""
-    outbox.enqueue(user.email, template, name=user.name, email=user.email, **context)
+    outbox.enqueue(
+        user.email, template, user_id=user.id, name=user.name, email=user.email, **context
+    )
 
 
 # --- security: always ---------------------------------------------------------------------------
@@ -59,13 +61,21 @@ def email_change_requested(user: User, new_email: str) -> None:
 def email_changed(user: User, old_email: str) -> None:
     """Tell the old address that the account's email is now `user.email`."""
     outbox.enqueue(
-        old_email, "notice_email_changed", name=user.name, email=old_email, new_email=user.email
+        old_email,
+        "notice_email_changed",
+        user_id=user.id,
+        name=user.name,
+        email=old_email,
+        new_email=user.email,
     )
 
 
-def account_deleted(email: str, name: str) -> None:
-    """Tell the old address the account was deleted (call before its data is erased)."""
-    outbox.enqueue(email, "notice_account_deleted", name=name, email=email)
+def account_deleted(email: str) -> None:
+    """Tell the old address the account was deleted (call before its data is erased).
+
+    The one message left after the erasure: it names no one and belongs to no account.
+    """
+    outbox.enqueue(email, "notice_account_deleted", email=email)
 
 
 # --- billing: only with preferences.emailNotifications ------------------------------------------
@@ -80,6 +90,7 @@ def _billing(subscription: Subscription, template: str, **context) -> None:
     outbox.enqueue(
         user.email,
         template,
+        user_id=user.id,
         name=user.name,
         email=user.email,
         plan_name=plan.name if plan else subscription.plan_id,

@@ -1,0 +1,30 @@
+"""the account each outbox message is about
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06 10:00:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('user_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_mail_outbox_user_id'), ['user_id'], unique=False)
+        batch_op.create_foreign_key('fk_mail_outbox_user_id_users', 'users', ['user_id'], ['id'], ondelete='CASCADE')
+
+
+def downgrade():
+    with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_mail_outbox_user_id_users', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_mail_outbox_user_id'))
+        batch_op.drop_column('user_id')
