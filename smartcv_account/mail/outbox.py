@@ -10,7 +10,10 @@ claims due messages, hands them to the transport and records what happened:
 - a worker killed after claiming leaves the lease to run out, and the next worker sends the
   message again (twice at worst, never lost);
 - a server that cannot be reached, or answers 4xx, gets the message again after a growing delay
-  until `MAIL_RETRY_HOURS` (72) have passed; a 5xx refusal is recorded and not retried.
+  until `MAIL_RETRY_HOURS` (72) have passed; a 5xx refusal is recorded and not retried;
+- a link's token is never part of the stored body: the body holds TOKEN_SLOT where it goes, the
+  token waits in `link_token` until the message is sent or given up, and is then cleared, so
+  no sent message keeps a copy of a working link.
 """
 
 from __future__ import annotations
@@ -34,24 +37,36 @@ LEASE = timedelta(minutes=5)
 BATCH_SIZE = 20
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
+# Where a link's token stands in a stored body; put back only in the message handed to the
+# mail server (`as_email`).
+TOKEN_SLOT = "{token}"
 
 
 def enqueue(
-    to_address: str, template: str, *, user_id: int | None = None, **context
+    to_address: str,
+    template: str,
+    *,
+    user_id: int | None = None,
+    link_token: str | None = None,
+    **context,
 ) -> OutboxMessage:
     """Render `mail/<template>.txt` and add it to the outbox (the caller's transaction commits).
 
     The template's first line is the subject; the rest, after a blank line, the text body.
     `user_id` names the account the message is about, so that deleting it erases the message.
+    `link_token` is the token of the body's `link(...)`, kept apart until the message is sent.
     """
     rendered = render_template(f"mail/{template}.txt", **context)
     subject, _, body = rendered.strip().partition("\n")
+    if link_token is not None and TOKEN_SLOT not in body:
+        raise ValueError(f"mail/{template}.txt shows no link(...) for its link_token")
     now = clock.now()
     sender_domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2]
     message = OutboxMessage(
         kind=template,
         to_address=to_address,
         user_id=user_id,
+        link_token=link_token,
         subject=subject.strip()[:200],
         text_body=body.strip() + "\n",
         message_id=make_msgid(domain=sender_domain or "localhost"),
@@ -64,9 +79,10 @@ def enqueue(
     return message
 
 
-def link(path: str, token: str) -> str:
-    """Return the front end's link `APP_BASE_URL/path?token=…`."""
-    return f"{current_app.config['APP_BASE_URL']}/{path}?token={token}"
+def link(path: str) -> str:
+    """Return the front end's link `APP_BASE_URL/path?token=…`, its token a slot that the
+    message's `link_token` fills when it is sent."""
+    return f"{current_app.config['APP_BASE_URL']}/{path}?token={TOKEN_SLOT}"
 
 
 def _due(now: datetime):
@@ -119,7 +135,10 @@ def as_email(message: OutboxMessage) -> EmailMessage:
     email["Date"] = format_datetime(clock.now())
     email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(message.text_body)
+    body = message.text_body
+    if message.link_token is not None:
+        body = body.replace(TOKEN_SLOT, message.link_token)
+    email.set_content(body)
     return email
 
 
@@ -227,6 +246,7 @@ def _sent(message: OutboxMessage, report: DeliveryReport) -> None:
     message.attempts += 1
     message.sent_at = clock.now()
     message.lease_until = None
+    message.link_token = None
     report.sent += 1
 
 
@@ -236,6 +256,7 @@ def _fail(message: OutboxMessage, answer: str, report: DeliveryReport) -> None:
     message.attempts += 1
     message.last_error = answer[:2000]
     message.lease_until = None
+    message.link_token = None
     report.failed += 1
     report.answers.append(answer)
 
@@ -256,6 +277,7 @@ def _retry_later(message: OutboxMessage, answer: str, report: DeliveryReport) ->
     if now - message.created_at >= window:
         message.status = "failed"
         message.last_error = f"gave up after {window}: {answer}"[:2000]
+        message.link_token = None
         report.failed += 1
     else:
         message.status = "queued"

@@ -31,6 +31,9 @@ class OutboxMessage(db.Model):
     )
     subject: Mapped[str] = mapped_column(sa.String(200))
     text_body: Mapped[str] = mapped_column(sa.Text)
+    # The token of the body's link (the body holds only its slot), until the message is sent or
+    # given up: tokens are otherwise kept only as SHA-256 (mail/outbox.py).
+    link_token: Mapped[str | None] = mapped_column(sa.String(64))
     # Kept from the first attempt, so a message that goes twice (a crash mid-send) is one
     # message to the recipient's mail client.
     message_id: Mapped[str] = mapped_column(sa.String(200))

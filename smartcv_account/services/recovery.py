@@ -38,8 +38,15 @@ def _send_link(user: User, kind: str, address: str) -> None:
     """Issue a token of `kind` (voiding older ones) and queue its link to `address`."""
     token = tokens.issue(user, kind, address)
     template, page = LINKS[kind]
-    link = outbox.link(page, token)
-    outbox.enqueue(address, template, user_id=user.id, name=user.name, email=address, link=link)
+    outbox.enqueue(
+        address,
+        template,
+        user_id=user.id,
+        link_token=token,
+        name=user.name,
+        email=address,
+        link=outbox.link(page),
+    )
 
 
 def send_verification_link(user: User) -> None:

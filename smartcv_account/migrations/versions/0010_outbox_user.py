@@ -1,4 +1,4 @@
-"""the account each outbox message is about
+"""the account each outbox message is about, and its link's token kept apart until sent
 
 Revision ID: 0010
 Revises: 0009
@@ -19,6 +19,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('user_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('link_token', sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f('ix_mail_outbox_user_id'), ['user_id'], unique=False)
         batch_op.create_foreign_key('fk_mail_outbox_user_id_users', 'users', ['user_id'], ['id'], ondelete='CASCADE')
 
@@ -27,4 +28,5 @@ def downgrade():
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.drop_constraint('fk_mail_outbox_user_id_users', type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_mail_outbox_user_id'))
+        batch_op.drop_column('link_token')
         batch_op.drop_column('user_id')
