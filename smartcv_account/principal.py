@@ -78,6 +78,9 @@ class Principal:
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    # The credentials this session was signed in under: a write locks the user's row only
+    # while they are still the user's (services/locking.py).
+    credential_version: int
     # Not columns of the user: the token this request came with, the subscription of the same
     # row, and the session's own id and last use (the session list's "current" and "last seen").
     session_token: str

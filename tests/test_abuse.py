@@ -185,7 +185,7 @@ def snapshot() -> dict[str, list[tuple]]:
 
 
 # Refusals the activity log records (a failed login for a known account), by design.
-RECORDED_REFUSALS = {"INVALID_CREDENTIALS", "INVALID_TWO_FACTOR_CODE"}
+RECORDED_REFUSALS = {"INVALID_CREDENTIALS", "INVALID_PASSWORD", "INVALID_TWO_FACTOR_CODE"}
 
 
 def unrecorded(rows: dict[str, list[tuple]], response) -> dict[str, list[tuple]]:

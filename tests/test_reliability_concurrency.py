@@ -82,11 +82,11 @@ def test_out_of_order_events_end_in_the_provider_state(app, auth_client, plans, 
 # --- a password change racing logins ---------------------------------------------------------
 
 
-def test_login_that_checked_the_old_password_before_a_change_gets_no_live_session(
+def test_a_password_change_waits_for_a_login_that_checked_the_old_password_and_ends_it(
     app, user, auth_client, monkeypatch
 ):
-    """The worst interleaving, forced: check old password → change commits → session inserted."""
-    checked, changed = threading.Event(), threading.Event()
+    """The worst interleaving, forced: a login checks the old password, a change starts."""
+    checked, release = threading.Event(), threading.Event()
     real_check = credentials.check_password
 
     def check_then_stall(password: str, password_hash: str) -> bool:
@@ -94,7 +94,7 @@ def test_login_that_checked_the_old_password_before_a_change_gets_no_live_sessio
         matched = real_check(password, password_hash)
         if threading.current_thread().name == "racing-login":
             checked.set()
-            changed.wait(30)
+            release.wait(30)
         return matched
 
     monkeypatch.setattr(credentials, "check_password", check_then_stall)
@@ -102,19 +102,26 @@ def test_login_that_checked_the_old_password_before_a_change_gets_no_live_sessio
     db.session.rollback()  # hold no transaction open while the requests race
     racer = app.test_client()
     answers = {}
-    thread = threading.Thread(
+    racing = threading.Thread(
         target=lambda: answers.setdefault("login", login(racer, email)), name="racing-login"
     )
-    thread.start()
+    changing = threading.Thread(
+        target=lambda: answers.setdefault("change", change_password(auth_client)), name="change"
+    )
+    racing.start()
     try:
         assert checked.wait(30)
-        assert change_password(auth_client).status_code == 200
+        changing.start()
+        changing.join(0.3)
+        assert changing.is_alive()  # the login holds the account's lock: the change waits
     finally:
-        changed.set()
-        thread.join(30)
+        release.set()
+        racing.join(30)
+        changing.join(30)
 
     assert answers["login"].status_code == 200  # it saw the old password, so it was let in
-    assert racer.get("/api/account").status_code == 401  # ...but its session is worthless
+    assert answers["change"].status_code == 200
+    assert racer.get("/api/account").status_code == 401  # ...and the change ended its session
     assert auth_client.get("/api/account").status_code == 200  # the changer's session stays
 
 

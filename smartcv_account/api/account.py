@@ -1,9 +1,8 @@
 """The account and its security settings."""
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_login import current_user, login_required
 
-from ..extensions import limiter
 from ..idempotency import answer_then_commit
 from ..openapi import endpoint
 from ..schemas.account import (
@@ -53,19 +52,8 @@ def user_key() -> str:
     return "user:" + getattr(current_user, "public_id", "anonymous")
 
 
-def _wrong_current_password(response) -> bool:
-    """Count only refusals of the current password toward the guessing limit."""
-    body = response.get_json(silent=True)
-    return isinstance(body, dict) and body.get("code") == "INVALID_PASSWORD"
-
-
 @bp.put("/security")
 @login_required
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_SECURITY_FAILURES_PER_USER"],
-    key_func=user_key,
-    deduct_when=_wrong_current_password,
-)
 @endpoint(
     security_result_schema,
     body=security_update_schema,
@@ -81,7 +69,8 @@ def _wrong_current_password(response) -> bool:
 def update_security(changes):
     """Change the password and/or turn two-factor authentication on or off.
 
-    Needs a session and `currentPassword` every time (wrong guesses are rate limited). With
+    Needs a session and `currentPassword` every time (wrong answers count toward the
+    account's guessing limit, shared with every endpoint that asks for a secret). With
     `newPassword` and `confirmPassword`, sets a new strong password: every other session ends
     and this browser gets a new session cookie. With `twoFactorEnabled: true`, turns two-factor
     on and returns the TOTP secret, its otpauth URI and eight backup codes, shown only this

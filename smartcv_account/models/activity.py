@@ -15,6 +15,8 @@ from .types import UTCDateTime
 ACTIVITY_TYPES = (
     "login_succeeded",
     "login_failed",
+    # A wrong current password or second-factor code anywhere else (details: action, reason).
+    "secret_refused",
     "logout",
     "password_changed",
     "password_reset",

@@ -16,7 +16,7 @@ import secrets
 import sqlalchemy as sa
 
 from .. import clock
-from ..errors import ApiError, field_error
+from ..errors import ApiError
 from ..extensions import db
 from ..idempotency import commit_change
 from ..mail import outbox
@@ -33,6 +33,7 @@ from ..models import (
 from ..payments import get_gateway
 from ..payments.base import GatewayError
 from . import accounts, billing, credentials, notices
+from .locking import lock_user
 
 # What an erased account's preferences and counters go back to.
 ERASED_VALUES = {
@@ -61,8 +62,14 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
     The provider is told first: if it cannot cancel the subscription (503) the account stays
     as it was. The erasure is then one transaction, which the goodbye notice joins.
     """
-    user = db.session.scalar(sa.select(User).where(User.id == signed_in.id).with_for_update())
-    _confirm(user, current_password, two_factor_code)
+    user = lock_user(signed_in)
+    accounts.confirm_secrets(
+        user,
+        "account_deletion",
+        password=current_password,
+        second_factor=True,
+        two_factor_code=two_factor_code,
+    )
     new_public_id = f"deleted_{secrets.token_hex(12)}"
     try:
         _settle_with_provider(user, new_public_id)
@@ -91,14 +98,6 @@ def _settle_with_provider(user: User, new_public_id: str) -> None:
         billing.cancel_immediately(subscription)
     if user.billing_customer_id is not None:
         get_gateway().forget_customer(user.billing_customer_id, new_public_id)
-
-
-def _confirm(user: User, current_password: str, two_factor_code: str | None) -> None:
-    """Check the password, then the second factor when it is on (as login does)."""
-    if not credentials.check_password(current_password, user.password_hash):
-        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
-    if user.two_factor_enabled:
-        accounts.require_second_factor(user, two_factor_code)
 
 
 def _live_subscription(user: User) -> Subscription | None:

@@ -18,7 +18,8 @@ from ..extensions import db
 from ..idempotency import commit_change
 from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
 from ..principal import Principal
-from . import activity, credentials, notices, plans, sessions, tokens
+from . import activity, credentials, guessing, notices, plans, sessions, tokens
+from .locking import lock_user, lock_user_where
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -84,7 +85,7 @@ class SecurityChange:
 
 
 def load_user(user_id: int) -> User:
-    """Load the ORM user a write changes (the principal is read-only)."""
+    """Load the ORM user a read needs beyond the principal (a write locks it: `lock_user`)."""
     return db.session.get_one(User, user_id)
 
 
@@ -228,18 +229,23 @@ def login(
     `replaces` is the token of the session the browser held before: signing in again ends it,
     so a copy of the old cookie is worth nothing.
     """
-    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    user = lock_user_where(User.email == normalise_email(email))
     if user is None:
+        db.session.rollback()  # let other writers in while the dummy check burns its time
         credentials.burn_password_check(password)
         raise _invalid_credentials()
+    guessing.reserve(user)
     if not credentials.check_password(password, user.password_hash):
-        _refuse_login(user, "password")
+        guessing.refuse(user, "login_failed", {"reason": "password"}, _invalid_credentials())
     if user.two_factor_enabled:
         if not two_factor_code:
+            guessing.accept(user)  # the password was right: this is the first of two steps
             raise two_factor_required()
         if not accept_second_factor(user, two_factor_code):
-            db.session.rollback()
-            _refuse_login(user, "twoFactorCode")
+            guessing.refuse(
+                user, "login_failed", {"reason": "twoFactorCode"}, invalid_two_factor_code()
+            )
+    guessing.accept(user)
     if replaces is not None:
         sessions.revoke_session(replaces)
     if credentials.needs_rehash(user.password_hash):
@@ -251,20 +257,40 @@ def login(
     return _sign_in(user)
 
 
-def require_second_factor(user: User, code: str | None) -> None:
-    """Refuse unless `code` is a current TOTP code or an unused backup code of the user."""
-    if not code:
-        raise two_factor_required()
-    if not accept_second_factor(user, code):
-        db.session.rollback()
-        raise invalid_two_factor_code()
+def confirm_secrets(
+    user: User,
+    action: str,
+    *,
+    password: str | None = None,
+    second_factor: bool = False,
+    two_factor_code: str | None = None,
+) -> None:
+    """Check the answers a guarded change asks for, counted by the guessing limit.
 
-
-def _refuse_login(user: User, reason: str) -> None:
-    """Record a refused login of this account, commit that alone, and raise its 401."""
-    activity.record(user.id, "login_failed", {"reason": reason})
-    db.session.commit()
-    raise _invalid_credentials() if reason == "password" else invalid_two_factor_code()
+    `password`, when given, must be the user's current one. With `second_factor` and two-factor
+    on, `two_factor_code` must be a current TOTP code or an unused backup code. The caller holds
+    `user` locked (`lock_user`); a wrong answer is recorded as `secret_refused` for `action`.
+    """
+    guessing.reserve(user)
+    if password is not None and not credentials.check_password(password, user.password_hash):
+        guessing.refuse(
+            user,
+            "secret_refused",
+            {"action": action, "reason": "currentPassword"},
+            field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword"),
+        )
+    if second_factor and user.two_factor_enabled:
+        if not two_factor_code:
+            guessing.accept(user)  # no code was offered, so none was guessed
+            raise two_factor_required()
+        if not accept_second_factor(user, two_factor_code):
+            guessing.refuse(
+                user,
+                "secret_refused",
+                {"action": action, "reason": "twoFactorCode"},
+                invalid_two_factor_code(),
+            )
+    guessing.accept(user)
 
 
 def accept_second_factor(user: User, code: str) -> bool:
@@ -315,7 +341,7 @@ def logout(token: str) -> None:
 
 def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView:
     """Apply a partial update; preferences merge key by key."""
-    user = load_user(principal.id)
+    user = lock_user(principal)
     for name in ("name", "avatar"):
         if name in changes:
             setattr(user, name, changes[name])
@@ -334,13 +360,16 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
     A password change ends every session of the user, this one included, and starts a new
     session for this browser: a copy of the old cookie is then worth nothing.
     """
-    user = load_user(principal.id)
+    user = lock_user(principal)
     new_token = None
-    if not credentials.check_password(changes["current_password"], user.password_hash):
-        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
     wanted = changes.get("two_factor_enabled")
-    if wanted is False and user.two_factor_enabled:
-        require_second_factor(user, changes.get("two_factor_code"))
+    confirm_secrets(
+        user,
+        "security_change",
+        password=changes["current_password"],
+        second_factor=wanted is False,
+        two_factor_code=changes.get("two_factor_code"),
+    )
     result: dict[str, Any] = {"password_updated": False}
     new_password = changes.get("new_password")
     if new_password is not None:
@@ -355,7 +384,7 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
         sessions.revoke_user_sessions(user)
         # Reads the bumped version back: the new session is minted under it.
         new_token = sessions.start_session(user)
-        tokens.void(user, "password_reset")  # a reset link must not undo this change
+        tokens.void_all(user)  # no link sent before (a reset, an email change) outlives it
         notices.password_changed(user)
         result["password_updated"] = True
         activity.record(user.id, "password_changed")
@@ -365,7 +394,7 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
         activity.record(user.id, "two_factor_enabled")
         notices.two_factor_enabled(user)
     elif wanted is False and user.two_factor_enabled:
-        _disable_two_factor(user)
+        disable_two_factor(user)
         activity.record(user.id, "two_factor_disabled")
         notices.two_factor_disabled(user)
     if user.two_factor_enabled != two_factor_before and not result["password_updated"]:
@@ -398,7 +427,7 @@ def _enable_two_factor(user: User) -> dict[str, Any]:
     }
 
 
-def _disable_two_factor(user: User) -> None:
+def disable_two_factor(user: User) -> None:
     """Forget the TOTP secret and the backup codes."""
     user.two_factor_enabled = False
     user.totp_secret_encrypted = None

@@ -57,6 +57,7 @@ from ..payments.base import (
 from ..principal import Principal, PrincipalSubscription
 from . import activity, notices, webhooks
 from .accounts import load_user, new_public_id
+from .locking import lock_user
 from .plans import PlanSnapshot, plan_for_display
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
@@ -245,7 +246,7 @@ def create_subscription(
     A placeholder row is committed first: the database's one-live-subscription-per-user index
     lets exactly one of several concurrent creates through, before any money moves.
     """
-    user = load_user(principal.id)
+    user = lock_user(principal)
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code, user) if coupon_code is not None else None
     live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
@@ -270,6 +271,14 @@ def create_subscription(
             "You already have a subscription; change it instead of creating another.",
         ) from None
 
+    # Locked again, for the provider's call and until its answer is committed: a deletion that
+    # committed after the placeholder (and canceled it) leaves nothing to create (401), and one
+    # that comes later waits, then finds the provider's subscription and cancels it.
+    try:
+        user = lock_user(principal)
+    except ApiError:
+        _release_placeholder(subscription.id)
+        raise
     gateway = get_gateway()
     try:
         user_public_id = user.public_id  # read once: the local gateway's commits expire `user`
@@ -307,6 +316,19 @@ def create_subscription(
     )
     commit_change()
     return created
+
+
+def _release_placeholder(subscription_id: int) -> None:
+    """Give back the slot of a create that ends before the provider was called."""
+    db.session.rollback()
+    db.session.execute(
+        sa.delete(Subscription).where(
+            Subscription.id == subscription_id,
+            Subscription.status == "INCOMPLETE",
+            Subscription.provider_subscription_id.is_(None),
+        )
+    )
+    db.session.commit()
 
 
 def _self_serve_plan(plan_id: str) -> Plan:
@@ -424,10 +446,18 @@ def _paid_subscription(subscription) -> Subscription:
     return subscription
 
 
-def _locked_paid_subscription(user: User) -> Subscription:
-    """Return the user's live paid subscription, locked for this transaction and re-read."""
-    user = load_user(user.id)
-    subscription = _paid_subscription(live_subscription(user))
+def _locked_paid_subscription(principal: Principal) -> Subscription:
+    """Return the user's live paid subscription, locked for this transaction and re-read.
+
+    The user's row is locked first, as by every write (services/locking.py), so a change and
+    a deletion of one account are applied one after the other and never deadlock.
+    """
+    user = lock_user(principal)
+    subscription = live_subscription(user)
+    if not db.session().in_transaction():
+        # Bringing a due period up to now committed (and so let the user's lock go).
+        user = lock_user(principal)
+    subscription = _paid_subscription(subscription)
     locked = _lock(subscription.id)
     if locked.status not in LIVE_STATUSES:  # it ended while we waited for the lock
         raise ApiError("SUBSCRIPTION_NOT_FOUND", "You have no subscription to change.")

@@ -19,6 +19,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import ActivityEvent, AuthSession, BackupCode, Subscription, User
 from . import accounts, activity, billing
+from .locking import lock_user
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
 
@@ -113,7 +114,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
     from a whole row. The event is recorded before the activity is read, so the export
     includes its own `data_exported`.
     """
-    model = accounts.load_user(user.id)
+    model = lock_user(user)
     activity.record(model.id, "data_exported")
     db.session.flush()
     document = {

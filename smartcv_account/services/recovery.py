@@ -19,12 +19,13 @@ from ..models import PasswordResetRequest, User
 from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
 from .accounts import (
-    load_user,
+    confirm_secrets,
+    disable_two_factor,
     normalise_email,
     personal_words,
-    require_second_factor,
     require_strong,
 )
+from .locking import lock_user
 
 # Per kind of link: the message's template and the front end's page the link opens.
 LINKS = {
@@ -56,7 +57,7 @@ def send_verification_link(user: User) -> None:
 
 def request_verification(user: User | Principal) -> None:
     """Send a new verification link, unless the address is verified already."""
-    user = load_user(user.id)
+    user = lock_user(user)
     if user.email_verified_at is not None:
         raise ApiError("EMAIL_ALREADY_VERIFIED", "Your email address is already verified.")
     send_verification_link(user)
@@ -113,11 +114,18 @@ def compose_reset_links(limit: int = 100) -> int:
 
 
 def reset_password(token: str, new_password: str, two_factor_code: str | None) -> None:
-    """Set a new password from a reset link: every session ends, the address counts as verified."""
+    """Set a new password from a reset link: every session ends, every other link dies, the
+    address counts as verified.
+
+    On an account whose address was never verified, the link is the first proof of who owns
+    the address: whatever was set up before it (a second factor, sessions, a pending email
+    change) may be someone else's, so no second factor is asked and all of it goes.
+    """
     found, user = tokens.redeem(token, "password_reset")
     require_strong(new_password, "newPassword", personal_words(user.email, user.name))
-    if user.two_factor_enabled:
-        require_second_factor(user, two_factor_code)
+    unverified = user.email_verified_at is None
+    if user.two_factor_enabled and not unverified:
+        confirm_secrets(user, "password_reset", second_factor=True, two_factor_code=two_factor_code)
     tokens.use(found)
     now = clock.now()
     user.password_hash = credentials.hash_password(new_password)
@@ -125,8 +133,12 @@ def reset_password(token: str, new_password: str, two_factor_code: str | None) -
     user.credential_version = User.credential_version + 1
     db.session.flush()
     sessions.revoke_user_sessions(user)
-    # The link reached this address, which proves it.
-    if user.email_verified_at is None:
+    tokens.void_all(user)
+    if unverified:
+        if user.two_factor_enabled:
+            disable_two_factor(user)
+            activity.record(user.id, "two_factor_disabled")
+        # The link reached this address, which proves it.
         user.email_verified_at = now
     user.updated_at = now
     notices.password_reset(user)
@@ -147,9 +159,8 @@ def _taken_error(**details) -> ApiError:
 
 def request_email_change(user: User | Principal, new_email: str, current_password: str) -> None:
     """Send a confirmation link to the new address and a notice to the current one."""
-    user = load_user(user.id)
-    if not credentials.check_password(current_password, user.password_hash):
-        raise field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword")
+    user = lock_user(user)
+    confirm_secrets(user, "email_change", password=current_password)
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise field_error(
@@ -177,15 +188,17 @@ def confirm_email_change(token: str) -> User:
     user.email = found.email
     user.email_verified_at = now
     user.updated_at = now
+    try:
+        # Flushed on its own, before any statement could autoflush it outside this `try`.
+        db.session.flush()
+    except IntegrityError:
+        # Taken in the moment between the check and this write (a registration, another
+        # account's confirmation): nothing is kept or sent.
+        db.session.rollback()
+        raise _taken_error() from None
     tokens.void(user, "verify_email")
     tokens.void(user, "password_reset")
     notices.email_changed(user, old_email)
     activity.record(user.id, "email_changed")
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Registered in the moment between the check and this write: nothing is kept or sent.
-        db.session.rollback()
-        raise _taken_error() from None
     db.session.commit()
     return user

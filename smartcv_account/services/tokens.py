@@ -19,6 +19,7 @@ from .. import clock
 from ..errors import field_error
 from ..extensions import db
 from ..models import EmailToken, User
+from .locking import lock_user_where
 
 LIFETIMES = {
     "verify_email": timedelta(hours=24),
@@ -59,6 +60,12 @@ def void(user: User, kind: str) -> None:
     )
 
 
+def void_all(user: User) -> None:
+    """Delete every outstanding token of the user: a password change or reset voids each link
+    sent before it, whatever its kind (the caller commits)."""
+    db.session.execute(sa.delete(EmailToken).where(EmailToken.user_id == user.id))
+
+
 def invalid_token():
     """The one answer for an unknown, used, expired or wrong-kind token."""
     return field_error(
@@ -69,11 +76,24 @@ def invalid_token():
 
 
 def redeem(token: str, kind: str) -> tuple[EmailToken, User]:
-    """Return the live token of `kind` and its user, locked for this transaction, or raise."""
-    statement = sa.select(EmailToken).where(EmailToken.token_hash == _hash(token))
-    if db.engine.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    found = db.session.scalar(statement)
+    """Return the live token of `kind` and its user, both locked for this transaction, or raise.
+
+    The user's row is locked first (`accounts.lock_user_where`), then the token is read again
+    under it: every writer takes the user's lock before anything else, so a link racing a
+    deletion or a password change waits for it or is waited for, and never deadlocks with it.
+    """
+    digest = _hash(token)
+    user_id = db.session.scalar(
+        sa.select(EmailToken.user_id).where(EmailToken.token_hash == digest)
+    )
+    user = lock_user_where(User.id == user_id) if user_id is not None else None
+    found = None
+    if user is not None:
+        found = db.session.scalar(
+            sa.select(EmailToken)
+            .where(EmailToken.token_hash == digest)
+            .execution_options(populate_existing=True)
+        )
     if (
         found is None
         or found.kind != kind
@@ -81,7 +101,6 @@ def redeem(token: str, kind: str) -> tuple[EmailToken, User]:
         or found.expires_at <= clock.now()
     ):
         raise invalid_token()
-    user = db.session.get(User, found.user_id)
     # Verification and reset links prove the address the account has now, not an old one.
     if kind != "email_change" and user.email != found.email:
         raise invalid_token()

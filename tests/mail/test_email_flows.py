@@ -259,6 +259,10 @@ def test_reset_token_is_not_a_verification_token(client, deliver, inbox, assert_
 
 def test_reset_with_two_factor_needs_the_second_factor(client, deliver, inbox, assert_error):
     register(client)
+    verified = client.post(
+        "/api/auth/verify-email", json={"token": verification_token(deliver, inbox)}
+    )
+    assert verified.status_code == 200
     setup = client.put(
         "/api/account/security", json={"currentPassword": PASSWORD, "twoFactorEnabled": True}
     ).json["data"]

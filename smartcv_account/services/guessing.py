@@ -1,0 +1,76 @@
+"""The guessing limit: answers to an account's secrets, counted per account in the database.
+
+Every endpoint that asks for the password or a second-factor code (login, password reset,
+the security settings, the email change, deletion) counts against one budget per account:
+`RATELIMIT_SECURITY_FAILURES_PER_USER` wrong answers (10 per 15 minutes by default) in a window
+that starts with the first answer counted. Once the budget is spent every further try is 429
+`RATE_LIMITED`, even with the right answer, until the window has passed.
+
+The count lives on the user's row (`secret_attempts`, `secret_attempts_since`), so it is exact
+across workers and instances whatever the rate limiter's storage. The caller holds the row
+locked (`accounts.lock_*`) for the whole check: concurrent answers for one account are judged
+one after another, never two on the same count. An answer is counted *before* it is judged
+(`reserve`); a right answer gives its count back (`accept`), a wrong one keeps it and is
+recorded in the activity, committed on its own (`refuse`). A try refused for any other reason
+rolls the whole transaction back, its count included.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from flask import current_app
+from limits import parse
+
+from .. import clock
+from ..errors import ApiError
+from ..extensions import db
+from ..models import User
+from . import activity
+
+
+def _budget() -> tuple[int, timedelta]:
+    """Return how many answers a window allows and how long a window lasts."""
+    limit = parse(current_app.config["RATELIMIT_SECURITY_FAILURES_PER_USER"])
+    return limit.amount, timedelta(seconds=limit.get_expiry())
+
+
+def _enabled() -> bool:
+    """Tell whether limits apply (`RATELIMIT_ENABLED=0` turns this one off with the others)."""
+    return bool(current_app.config.get("RATELIMIT_ENABLED", True))
+
+
+def reserve(user: User) -> None:
+    """Count one answer of the locked `user` before it is judged, or refuse with 429."""
+    if not _enabled():
+        return
+    amount, window = _budget()
+    now = clock.now()
+    since = user.secret_attempts_since
+    if since is None or since + window <= now:
+        user.secret_attempts, user.secret_attempts_since = 0, now
+    elif user.secret_attempts >= amount:
+        seconds = max(1, math.ceil((since + window - now).total_seconds()))
+        raise ApiError(
+            "RATE_LIMITED",
+            "Too many wrong answers for this account; try again in "
+            f"{seconds} second{'s' * (seconds != 1)}.",
+            {"retryAfter": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
+    user.secret_attempts += 1
+
+
+def accept(user: User) -> None:
+    """Give back the count of an answer that was right (the caller commits with its change)."""
+    if _enabled() and user.secret_attempts > 0:
+        user.secret_attempts -= 1
+
+
+def refuse(user: User, event: str, details: dict[str, Any], error: ApiError) -> NoReturn:
+    """Keep the wrong answer's count, record it, commit that alone, and raise `error`."""
+    activity.record(user.id, event, details)
+    db.session.commit()
+    raise error
