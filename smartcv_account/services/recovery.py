@@ -15,6 +15,7 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..mail import outbox
+from ..mail.names import third_party_name
 from ..models import PasswordResetRequest, User
 from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
@@ -39,12 +40,14 @@ def _send_link(user: User, kind: str, address: str) -> None:
     """Issue a token of `kind` (voiding older ones) and queue its link to `address`."""
     token = tokens.issue(user, kind, address)
     template, page = LINKS[kind]
+    # An address the account has not proved (a new one, an unverified one) may be a stranger's.
+    proved = address == user.email and user.email_verified_at is not None
     outbox.enqueue(
         address,
         template,
         user_id=user.id,
         link_token=token,
-        name=user.name,
+        name=user.name if proved else third_party_name(user.name),
         email=address,
         link=outbox.link(page),
     )
