@@ -96,8 +96,9 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
         "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
-        # A request under an Idempotency-Key holds its key this long; after that a repeat
-        # presumes it died (longer than gunicorn's worker timeout, which kills it first).
+        # SQLite: how long a request under an Idempotency-Key holds its key while its process
+        # lives (longer than gunicorn's worker timeout). A claim whose owner died is free at
+        # once: PostgreSQL drops the owner's advisory lock, SQLite finds its process gone.
         "IDEMPOTENCY_LOCK_SECONDS": _int("IDEMPOTENCY_LOCK_SECONDS", 60),
         # Exact origins whose pages may call the API with credentials (comma-separated).
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", ""),

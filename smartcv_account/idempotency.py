@@ -2,17 +2,39 @@
 
 A request sent with a key runs at most once per caller and key. The flow, in three steps:
 
-1. Claim (its own short transaction, committed at once): a row for (caller, key) with the
-   request's fingerprint, a random owner token and a lease. A second request with the same key
-   finds that row: another body is 422 `IDEMPOTENCY_KEY_REUSED`; a stored answer is replayed
-   with `Idempotent-Replayed: true`; a running owner within its lease is 409
-   `IDEMPOTENCY_KEY_IN_USE`.
+1. Claim. A row for (caller, key) with the request's fingerprint, an owner (`<pid>:<random
+   token>`) and a lease, committed at once in a short transaction of its own. A second request
+   with the same key finds that row: another body is 422 `IDEMPOTENCY_KEY_REUSED`; a stored
+   answer is replayed with `Idempotent-Replayed: true`; a running owner is 409
+   `IDEMPOTENCY_KEY_IN_USE`; a dead owner's claim is taken over (see below).
 2. The view runs. Its service ends with `commit_change()`, which under a key only flushes.
 3. The answer (status and body) is written to the row, conditionally on still owning it, and
    committed in the SAME transaction as the change. A crash before that commit leaves neither
-   the change nor the answer: the row stays claimed with no answer, and once its lease has
-   passed (the owner is dead: its connection and transaction are gone) a repeat runs the
-   request again. A crash after it leaves both, and a repeat replays the answer.
+   the change nor the answer, only the claim; a crash after it leaves both, and a repeat
+   replays the answer.
+
+How a repeat tells a dead owner from a running one (the claim dies with its owner, not with a
+clock):
+
+- PostgreSQL: before it reads the row, a request takes a session-level advisory lock on
+  (caller, key) on a connection of its own, held until it has answered. The server drops the
+  lock when that connection ends: the owner's process died, or the server restarted. So a
+  request that gets the lock and finds an unanswered claim knows its owner is dead and takes
+  over at once. One that cannot get it still reads the row, changing nothing: another body is
+  422 and a stored answer is replayed (the holder may be a repeat replaying it), else 409.
+  The lock lives on a connection apart from the request's session, which returns its
+  connection to the pool at each commit (a lock left there would outlive the request). A
+  request thus holds two connections: gunicorn's sync workers serve one request at a time,
+  so the pool (5 by default) always has the second.
+- SQLite (one host by nature): the owner's process id is in the row. A claim whose process
+  no longer exists is taken over at once. An owner in a live process (this one included)
+  keeps its claim until its lease (`IDEMPOTENCY_LOCK_SECONDS`) has passed; so does a reused
+  process id, or an owner row written without one.
+
+Either way, an owner taken over by mistake (a live request presumed dead: its lock's
+connection cut by a proxy, or its process in another container sharing the SQLite file)
+commits nothing: its answer is written only where it still owns the row, so its change rolls
+back with it.
 
 Which answers are kept (a decision, as Stripe does): every answer below 500, a 4xx included,
 so a retry of a refused payment or an exceeded limit gets the same refusal (send a new key to
@@ -24,12 +46,14 @@ the same key runs again. Answers given before the operation starts (401, 415, a 
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import hashlib
 import json
+import os
 import secrets
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,10 +114,12 @@ def idempotent(caller: Callable[[], str]) -> Callable:
             key = request.headers.get(HEADER)
             if key is None:
                 return _answer_then_commit(view, args, kwargs)
-            row, owner = claim(caller(), _valid_key(key), _fingerprint())
-            if owner is None:
-                return _replay(row)
-            return _run(view, row.id, owner, args, kwargs)
+            name, key = caller(), _valid_key(key)
+            with key_lock(name, key) as lock:
+                row, owner = claim(name, key, _fingerprint(), lock)
+                if owner is None:
+                    return _replay(row)
+                return _run(view, row.id, owner, args, kwargs)
 
         # Read by openapi.py to document the header; functools.wraps carries it to outer wrappers.
         wrapper.honours_idempotency_key = True  # type: ignore[attr-defined]
@@ -147,20 +173,68 @@ def fingerprint(method: str, path: str, raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def claim(caller: str, key: str, fingerprint: str) -> tuple[IdempotencyKey, str | None]:
+class Lock(enum.Enum):
+    """What the advisory lock of (caller, key) says about the requests running under the key."""
+
+    TAKEN = "taken"  # this request holds it: no other request runs under the key
+    BUSY = "busy"  # a live request holds it
+    ABSENT = "absent"  # no advisory locks (SQLite): the row's process id and lease tell
+
+
+@contextlib.contextmanager
+def key_lock(caller: str, key: str) -> Iterator[Lock]:
+    """Hold PostgreSQL's advisory lock of (caller, key) for the request, when it is free.
+
+    Taken on a connection of its own, in autocommit mode (the lock belongs to the session,
+    not to a transaction, and the connection never idles inside one). Always unlocked and
+    returned; a connection that cannot be unlocked is closed instead, so that no pooled
+    connection keeps the lock. The server drops it anyway when the connection ends.
+    """
+    if db.engine.dialect.name != "postgresql":
+        yield Lock.ABSENT
+        return
+    lock_id = _lock_id(caller, key)
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    taken = False
+    try:
+        taken = bool(connection.scalar(sa.select(sa.func.pg_try_advisory_lock(lock_id))))
+        yield Lock.TAKEN if taken else Lock.BUSY
+    finally:
+        try:
+            if taken:
+                connection.execute(sa.select(sa.func.pg_advisory_unlock(lock_id)))
+        except SQLAlchemyError:
+            # The connection or the server is gone, and the lock with it; never pool it.
+            with contextlib.suppress(SQLAlchemyError):
+                connection.invalidate()
+        with contextlib.suppress(SQLAlchemyError):
+            connection.close()
+
+
+def _lock_id(caller: str, key: str) -> int:
+    """The advisory lock's 64-bit id: the first 8 bytes of SHA-256 of caller and key."""
+    digest = hashlib.sha256(f"idempotency\n{caller}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def claim(
+    caller: str, key: str, fingerprint: str, lock: Lock = Lock.ABSENT
+) -> tuple[IdempotencyKey, str | None]:
     """Claim (caller, key) for this request and commit the claim.
 
-    Returns the row and this request's owner token, or the row and None when its stored answer
+    Returns the row and this request's owner, or the row and None when its stored answer
     is to be replayed. Raises 422 for another body under the key and 409 while it runs.
     """
-    owner = secrets.token_hex(16)
+    owner = f"{os.getpid()}:{secrets.token_hex(16)}"
     for _attempt in range(2):
         row = _find(caller, key)
         if row is None:
+            if lock is Lock.BUSY:
+                raise _in_use()  # the lock's holder is claiming it right now
             if _insert(caller, key, fingerprint, owner):
                 return _find(caller, key), owner
             continue  # a concurrent request inserted it first: judge its row
-        return _judge(row, fingerprint, owner)
+        return _judge(row, fingerprint, owner, lock)
     raise _in_use()
 
 
@@ -194,23 +268,51 @@ def _insert(caller: str, key: str, fingerprint: str, owner: str) -> bool:
     return True
 
 
-def _judge(row: IdempotencyKey, fingerprint: str, owner: str) -> tuple[IdempotencyKey, str | None]:
+def _judge(
+    row: IdempotencyKey, fingerprint: str, owner: str, lock: Lock
+) -> tuple[IdempotencyKey, str | None]:
     """Decide what a request finding an existing row gets: replay, take over, 409 or 422."""
     now = clock.now()
-    if row.expires_at <= now:
-        return row, _take_over(row, fingerprint, owner, reset=True)
-    if row.fingerprint != fingerprint:
-        raise ApiError(
-            "IDEMPOTENCY_KEY_REUSED",
-            "This Idempotency-Key was already used with another request body; use a new key.",
-            {"field": HEADER},
-        )
-    if row.response_status is not None:
-        return row, None
-    if row.locked_until is not None and row.locked_until > now:
+    expired = row.expires_at <= now
+    if not expired:
+        if row.fingerprint != fingerprint:
+            raise ApiError(
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was already used with another request body; use a new key.",
+                {"field": HEADER},
+            )
+        if row.response_status is not None:
+            return row, None
+    if lock is Lock.BUSY or (not expired and _owner_may_run(row, lock, now)):
         raise _in_use()
-    # The owner's lease passed without an answer: it died, and its change rolled back with it.
-    return row, _take_over(row, fingerprint, owner, reset=False)
+    # A dead owner's change rolled back with it: this request runs the operation afresh.
+    return row, _take_over(row, fingerprint, owner, reset=expired)
+
+
+def _owner_may_run(row: IdempotencyKey, lock: Lock, now: datetime) -> bool:
+    """Tell whether the request that claimed the unanswered row may still be running."""
+    if lock is Lock.TAKEN:
+        return False  # its advisory lock, now this request's, ended with its connection
+    if _process_gone(row.owner):
+        return False
+    return row.locked_until is not None and row.locked_until > now
+
+
+def _process_gone(owner: str | None) -> bool:
+    """Tell whether the process named by an owner (`<pid>:<token>`) no longer exists.
+
+    A killed process counts as alive until its parent reaps it (gunicorn's master does at once).
+    """
+    pid, _, _ = (owner or "").partition(":")
+    if not pid.isdigit() or int(pid) in (0, os.getpid()):
+        return False  # no pid (0 would ask about this process group), or this very process
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # another user's live process, or no pid this system can have
+    return False
 
 
 def _take_over(row: IdempotencyKey, fingerprint: str, owner: str, *, reset: bool) -> str:
@@ -246,7 +348,7 @@ def _unchanged(row: IdempotencyKey):
 
 
 def _lease() -> timedelta:
-    """How long a running request holds its key before a repeat may presume it dead."""
+    """How long an owner in a live process holds its key before a repeat presumes it dead."""
     return timedelta(seconds=current_app.config["IDEMPOTENCY_LOCK_SECONDS"])
 
 
@@ -312,7 +414,8 @@ def _release(row_id: int, owner: str) -> None:
         )
         db.session.commit()
     except SQLAlchemyError:
-        # The database is away: the claim's lease runs out by itself.
+        # The database is away. The claim stays, and dies with this request: its advisory
+        # lock (PostgreSQL) ends with the connection, its lease (SQLite) runs out.
         with contextlib.suppress(SQLAlchemyError):
             db.session.rollback()
 

@@ -22,9 +22,10 @@ class IdempotencyKey(db.Model):
     key: Mapped[str] = mapped_column(sa.String(255))
     # SHA-256 of the method, the path and the canonical JSON body.
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
-    # The running request's random token; None once the answer is stored.
+    # The running request as `<pid>:<random token>`; None once the answer is stored.
     owner: Mapped[str | None] = mapped_column(sa.String(64))
-    # A running request whose lease has passed died (its transaction rolled back).
+    # On SQLite, an owner in a live process whose lease has passed is presumed dead (its
+    # transaction rolled back); PostgreSQL tells by an advisory lock instead (idempotency.py).
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     response_status: Mapped[int | None] = mapped_column(sa.Integer)
     response_body: Mapped[str | None] = mapped_column(sa.Text)
