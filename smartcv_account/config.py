@@ -139,6 +139,10 @@ def _mail_config() -> dict:
         "RATELIMIT_EMAIL_CHANGE_PER_USER": os.environ.get(
             "RATELIMIT_EMAIL_CHANGE_PER_USER", "10 per hour"
         ),
+        # Confirmations to one address, whoever asks; counted in the database (mail/quota.py).
+        "RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS": os.environ.get(
+            "RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS", "3 per hour"
+        ),
     }
 
 

@@ -14,7 +14,7 @@ from flask import current_app
 from .. import clock
 from ..config import ConfigError
 from ..extensions import db
-from . import outbox
+from . import outbox, quota
 from .transports import transport_for
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,14 @@ def _pass(transport, batch: int) -> outbox.DeliveryReport | None:
 
 
 def _scan_renewals() -> None:
-    """Write the yearly renewal reminders that fell due (each period once); drop old mail."""
+    """Write the yearly renewal reminders that fell due (each period once); drop old mail and
+    the confirmation counts whose window is over."""
     from ..services import notices
 
     try:
         notices.remind_yearly_renewals()
         outbox.prune(timedelta(days=current_app.config["MAIL_KEEP_DAYS"]))
+        quota.prune()
         db.session.commit()
     except Exception:  # noqa: BLE001 - the next scan tries again
         log.exception("renewal reminder scan failed")

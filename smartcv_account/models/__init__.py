@@ -24,7 +24,13 @@ from .billing import (
     status_at,
 )
 from .idempotency import IdempotencyKey
-from .mail import EmailToken, OutboxMessage, PasswordResetRequest, RenewalReminder
+from .mail import (
+    ConfirmationMailCount,
+    EmailToken,
+    OutboxMessage,
+    PasswordResetRequest,
+    RenewalReminder,
+)
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -34,6 +40,7 @@ __all__ = [
     "LIVE_STATUSES",
     "AuthSession",
     "BackupCode",
+    "ConfirmationMailCount",
     "Coupon",
     "CouponRedemption",
     "IdempotencyKey",

@@ -109,3 +109,23 @@ class PasswordResetRequest(db.Model):
 
     def __repr__(self) -> str:
         return f"<PasswordResetRequest {self.id}>"
+
+
+class ConfirmationMailCount(db.Model):
+    """How many email-change confirmations went to one address in its current window.
+
+    Keyed by the SHA-256 of the address, so the count keeps no address; a window's row is
+    replaced in place when the next one starts and deleted by the worker once it is over
+    (mail/quota.py).
+    """
+
+    __tablename__ = "confirmation_mail_counts"
+
+    address_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent: Mapped[int]
+
+    def __repr__(self) -> str:
+        return (
+            f"<ConfirmationMailCount {self.address_hash[:8]} {self.sent} since {self.window_start}>"
+        )

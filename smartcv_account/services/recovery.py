@@ -14,7 +14,7 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
-from ..mail import outbox
+from ..mail import outbox, quota
 from ..mail.names import third_party_name
 from ..models import PasswordResetRequest, User
 from ..principal import Principal
@@ -174,6 +174,8 @@ def request_email_change(user: User | Principal, new_email: str, current_passwor
         )
     if _email_taken(new_email, user):
         raise _taken_error(field="newEmail")
+    # At most a few confirmations an hour to one address, whoever asks (429 past that).
+    quota.reserve_confirmation(new_email)
     _send_link(user, "email_change", new_email)
     notices.email_change_requested(user, new_email)
     activity.record(user.id, "email_change_requested")
