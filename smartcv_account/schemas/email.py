@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ..services.credentials import MAX_PASSWORD_LENGTH
+from .account import EMAIL_ADDRESS
 from .base import BaseSchema, Trimmed, about
 
 EMAIL = [
@@ -84,7 +85,7 @@ class EmailChangeSchema(BaseSchema):
     new_email = Trimmed(
         data_key="newEmail",
         required=True,
-        validate=EMAIL,
+        validate=EMAIL_ADDRESS,
         load_only=True,
         metadata=about("The address to move to; a link is sent there.", "ada@newmail.example"),
     )
