@@ -107,6 +107,8 @@ def load_config(instance_path: Path) -> dict:
         # Proxies (load balancers) in front of the service whose X-Forwarded-For/-Proto to
         # trust; 0 trusts none, so a client cannot pick the address its rate limits count on.
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # The guessing limit (services/guessing.py): wrong answers to an account's password or
+        # second factor, on every endpoint that asks for one, counted in the database.
         "RATELIMIT_SECURITY_FAILURES_PER_USER": os.environ.get(
             "RATELIMIT_SECURITY_FAILURES_PER_USER", "10 per 15 minutes"
         ),
