@@ -16,16 +16,12 @@ through, across every worker and instance. A request that fails later rolls its 
 from __future__ import annotations
 
 import hashlib
-import math
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
-from limits import parse
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .. import clock
-from ..errors import ApiError
+from .. import clock, counted_limits
 from ..extensions import db
 from ..models import ConfirmationMailCount
 
@@ -34,8 +30,7 @@ INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 def _budget() -> tuple[int, timedelta]:
     """Return how many confirmations a window allows and how long a window lasts."""
-    limit = parse(current_app.config["RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS"])
-    return limit.amount, timedelta(seconds=limit.get_expiry())
+    return counted_limits.budget("RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS")
 
 
 def _key(address: str) -> str:
@@ -45,7 +40,7 @@ def _key(address: str) -> str:
 
 def reserve_confirmation(address: str) -> None:
     """Count one confirmation to `address` in the caller's transaction, or refuse with 429."""
-    if not current_app.config.get("RATELIMIT_ENABLED", True):
+    if not counted_limits.enabled():
         return
     amount, window = _budget()
     now = clock.now()
@@ -70,13 +65,8 @@ def reserve_confirmation(address: str) -> None:
         started = db.session.scalar(
             sa.select(counts.c.window_start).where(counts.c.address_hash == _key(address))
         )
-        seconds = max(1, math.ceil((started + window - now).total_seconds()))
-        raise ApiError(
-            "RATE_LIMITED",
-            "Too many confirmation emails went to this address; try again in "
-            f"{seconds} second{'s' * (seconds != 1)}.",
-            {"retryAfter": seconds},
-            headers={"Retry-After": str(seconds)},
+        raise counted_limits.refusal(
+            "Too many confirmation emails went to this address", started + window
         )
 
 

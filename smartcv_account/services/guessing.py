@@ -17,55 +17,32 @@ rolls the whole transaction back, its count included.
 
 from __future__ import annotations
 
-import math
-from datetime import timedelta
 from typing import Any, NoReturn
 
-from flask import current_app
-from limits import parse
-
-from .. import clock
+from .. import clock, counted_limits
 from ..errors import ApiError
 from ..extensions import db
 from ..models import User
 from . import activity
 
 
-def _budget() -> tuple[int, timedelta]:
-    """Return how many answers a window allows and how long a window lasts."""
-    limit = parse(current_app.config["RATELIMIT_SECURITY_FAILURES_PER_USER"])
-    return limit.amount, timedelta(seconds=limit.get_expiry())
-
-
-def _enabled() -> bool:
-    """Tell whether limits apply (`RATELIMIT_ENABLED=0` turns this one off with the others)."""
-    return bool(current_app.config.get("RATELIMIT_ENABLED", True))
-
-
 def reserve(user: User) -> None:
     """Count one answer of the locked `user` before it is judged, or refuse with 429."""
-    if not _enabled():
+    if not counted_limits.enabled():
         return
-    amount, window = _budget()
+    amount, window = counted_limits.budget("RATELIMIT_SECURITY_FAILURES_PER_USER")
     now = clock.now()
     since = user.secret_attempts_since
     if since is None or since + window <= now:
         user.secret_attempts, user.secret_attempts_since = 0, now
     elif user.secret_attempts >= amount:
-        seconds = max(1, math.ceil((since + window - now).total_seconds()))
-        raise ApiError(
-            "RATE_LIMITED",
-            "Too many wrong answers for this account; try again in "
-            f"{seconds} second{'s' * (seconds != 1)}.",
-            {"retryAfter": seconds},
-            headers={"Retry-After": str(seconds)},
-        )
+        raise counted_limits.refusal("Too many wrong answers for this account", since + window)
     user.secret_attempts += 1
 
 
 def accept(user: User) -> None:
     """Give back the count of an answer that was right (the caller commits with its change)."""
-    if _enabled() and user.secret_attempts > 0:
+    if counted_limits.enabled() and user.secret_attempts > 0:
         user.secret_attempts -= 1
 
 
