@@ -12,8 +12,6 @@ from ..payments.local_models import (  # noqa: E402
 from .account import AuthSession, BackupCode, User
 from .activity import ACTIVITY_TYPES, ActivityEvent
 from .billing import (
-    ENTITLED_STATUSES,
-    INCOMPLETE_EXPIRY,
     LIVE_STATUSES,
     Coupon,
     CouponRedemption,
@@ -21,7 +19,6 @@ from .billing import (
     Subscription,
     UnreconciledSubscription,
     WebhookEvent,
-    status_at,
 )
 from .idempotency import IdempotencyKey
 from .mail import (
@@ -35,8 +32,6 @@ from .mail import (
 __all__ = [
     "ACTIVITY_TYPES",
     "ActivityEvent",
-    "ENTITLED_STATUSES",
-    "INCOMPLETE_EXPIRY",
     "LIVE_STATUSES",
     "AuthSession",
     "BackupCode",
@@ -59,5 +54,4 @@ __all__ = [
     "UnreconciledSubscription",
     "User",
     "WebhookEvent",
-    "status_at",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,28 +13,6 @@ from .types import UTCDateTime
 
 # Statuses that hold the user's one subscription slot (a new create is a 409).
 LIVE_STATUSES = ("ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE")
-# Statuses that grant the plan's paid limits.
-ENTITLED_STATUSES = ("ACTIVE", "TRIALING")
-# Stripe expires a subscription whose first payment was not completed after 23 hours.
-INCOMPLETE_EXPIRY = timedelta(hours=23)
-
-
-def status_at(subscription: Any, now: datetime) -> str:
-    """Return the status a read shows at `now`: CANCELED once it has ended by the clock.
-
-    Reads never call the provider or write: a cancel at period end whose period is over, or an
-    INCOMPLETE subscription past Stripe's expiry, shows as ended before the job that records it
-    (`flask advance-subscriptions`, a webhook) has run. A renewal not yet run shows as it was.
-    """
-    status = subscription.status
-    if status not in LIVE_STATUSES or subscription.provider_subscription_id is None:
-        return status
-    end = subscription.current_period_end
-    if subscription.cancel_at_period_end and end is not None and end <= now:
-        return "CANCELED"
-    if status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY:
-        return "CANCELED"
-    return status
 
 
 class Plan(db.Model):

@@ -16,8 +16,10 @@ from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
-from ..models import ENTITLED_STATUSES, BackupCode, User, status_at
+from ..models import BackupCode, User
 from ..principal import Principal
+from ..rules import entitlement
+from ..rules.entitlement import status_at
 from . import activity, credentials, guessing, notices, plans, sessions, tokens
 from .locking import lock_user, lock_user_where
 
@@ -90,11 +92,8 @@ def load_user(user_id: int) -> User:
 
 
 def effective_plan_type(user: User | Principal) -> str:
-    """Return the plan type whose limits apply: paid only while the subscription is paid up."""
-    subscription = user.current_subscription
-    if subscription is not None and status_at(subscription, clock.now()) in ENTITLED_STATUSES:
-        return _plan_type(subscription.plan_id)
-    return "FREE"
+    """Return the plan type whose limits apply now (rules/entitlement.py)."""
+    return entitlement.plan_type(user.current_subscription, clock.now(), _plan_type)
 
 
 def _plan_type(plan_id: str) -> str:

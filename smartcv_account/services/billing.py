@@ -32,7 +32,6 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..idempotency import commit_change
 from ..models import (
-    INCOMPLETE_EXPIRY,
     LIVE_STATUSES,
     Coupon,
     CouponRedemption,
@@ -40,7 +39,6 @@ from ..models import (
     Subscription,
     User,
     WebhookEvent,
-    status_at,
 )
 from ..payments import get_gateway
 from ..payments.base import (
@@ -55,6 +53,8 @@ from ..payments.base import (
     UnknownPaymentMethod,
 )
 from ..principal import Principal, PrincipalSubscription
+from ..rules.due import due_sql, is_due
+from ..rules.entitlement import status_at
 from . import activity, notices, webhooks
 from .accounts import load_user, new_public_id
 from .locking import lock_user
@@ -201,34 +201,15 @@ def live_subscription(user: User | Principal) -> Subscription | PrincipalSubscri
     subscription = user.current_subscription
     if subscription is None or subscription.status not in LIVE_STATUSES:
         return None
-    if is_due(subscription):
+    if is_due(subscription, clock.now()):
         subscription = load_user(user.id).current_subscription
         refresh_if_due(subscription)
     return subscription if subscription.status in LIVE_STATUSES else None
 
 
-def is_due(subscription) -> bool:
-    """Tell whether the provider has work for this subscription: a period over, or expiry.
-
-    An INCOMPLETE subscription is due once the provider would have expired it.
-    """
-    if subscription.provider_subscription_id is None or subscription.status not in LIVE_STATUSES:
-        return False
-    now = clock.now()
-    end = subscription.current_period_end
-    if end is not None and end <= now:
-        return True
-    retry = subscription.next_payment_attempt
-    if subscription.status == "PAST_DUE" and retry is not None and retry <= now:
-        return True
-    return (
-        subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
-    )
-
-
 def refresh_if_due(subscription: Subscription) -> Subscription:
     """Run renewals, retries or a pending cancel whose time has come (cron and writers only)."""
-    if is_due(subscription):
+    if is_due(subscription, clock.now()):
         provider = call_gateway(get_gateway().advance, subscription.provider_subscription_id)
         apply_provider_state(subscription, provider)
         db.session.commit()
@@ -778,20 +759,7 @@ def advance_due_subscriptions(limit: int = 500) -> int:
     now = clock.now()
     due = db.session.scalars(
         sa.select(Subscription)
-        .where(
-            Subscription.status.in_(LIVE_STATUSES),
-            Subscription.provider_subscription_id.is_not(None),
-            sa.or_(
-                Subscription.current_period_end <= now,
-                sa.and_(
-                    Subscription.status == "PAST_DUE", Subscription.next_payment_attempt <= now
-                ),
-                sa.and_(
-                    Subscription.status == "INCOMPLETE",
-                    Subscription.created_at <= now - INCOMPLETE_EXPIRY,
-                ),
-            ),
-        )
+        .where(due_sql(now))
         .order_by(Subscription.current_period_end)
         .limit(limit)
     ).all()

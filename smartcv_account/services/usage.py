@@ -15,7 +15,8 @@ the same conditional UPDATE that records a delta (so it is race-free) and on eve
 ``api_requests_reset_at`` is still NULL has never had a request recorded: the counter counts
 in the current month and the first recorded delta sets the next reset moment.
 
-Limits come from ``catalogue.limits_for(accounts.effective_plan_type(user))``; ``-1`` means
+Limits come from ``catalogue.limits_for(accounts.effective_plan_type(user))`` on a read and
+from the same rule's SQL form (``rules/entitlement.py``) in the usage UPDATE; ``-1`` means
 unlimited. A delta that would take a counter past its limit is refused (429
 ``SUBSCRIPTION_LIMIT_EXCEEDED``) and not recorded. A negative delta only frees, so it is never
 refused, even when a downgraded user is above the new plan's limit.
@@ -36,9 +37,10 @@ from ..catalogue import PLAN_LIMITS, limits_for, plan_that_lifts
 from ..errors import ApiError, validation_error
 from ..extensions import db
 from ..idempotency import commit_change, key_held
-from ..models import ENTITLED_STATUSES, User
+from ..models import User
 from ..models.types import UTCDateTime
 from ..principal import Principal
+from ..rules import entitlement
 from . import accounts
 
 UNLIMITED = -1
@@ -101,22 +103,6 @@ def _usage(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _plan_type_in_sql() -> sa.ColumnElement[str]:
-    """The user's effective plan type, in SQL: the plan of a paid-up subscription, else FREE.
-
-    Written out with its table names: SQLAlchemy renders RETURNING columns unqualified on
-    SQLite, which would make a built subquery's `id` ambiguous.
-    """
-    entitled = ", ".join(f"'{status}'" for status in ENTITLED_STATUSES)
-    return sa.literal_column(
-        "coalesce((SELECT plans.type FROM subscriptions"
-        " JOIN plans ON plans.id = subscriptions.plan_id"
-        " WHERE subscriptions.id = users.current_subscription_id"
-        f" AND subscriptions.status IN ({entitled})), 'FREE')",
-        sa.String(),
-    )
-
-
 def _limit_in_sql(plan_type: sa.ColumnElement[str], limit_key: str) -> sa.ColumnElement[int]:
     """The plan's limit of one metric, in SQL, from the catalogue (-1 is unlimited)."""
     return sa.case(
@@ -141,7 +127,7 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         raise validation_error({"delta": [f"{metric} only counts up; send a positive delta."]})
     now = clock.now()
     parameters = {"u_public_id": public_id, "u_delta": delta, "u_now": now}
-    parameters["u_next_reset"] = next_reset(now)
+    parameters |= {"u_next_reset": next_reset(now), **entitlement.parameters(now)}
     row = _execute(_update(metric, delta > 0), parameters)
     if row is None:
         db.session.rollback()
@@ -196,7 +182,10 @@ def _update(metric: str, limited: bool) -> sa.Update:
             else_=reset_at,
         )
     values[spec.column] = new_value
-    plan_type = _plan_type_in_sql()
+    plan_type = entitlement.plan_type_sql(
+        sa.bindparam("e_now", type_=UTCDateTime()),
+        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
+    )
     statement = (
         sa.update(User)
         .where(User.public_id == sa.bindparam("u_public_id"))

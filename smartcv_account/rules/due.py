@@ -1,0 +1,48 @@
+"""Due: whether the provider has work for a subscription now (a period over, a retry, expiry).
+
+Writers (`billing.live_subscription`) ask it of one loaded row in Python; the scheduled job
+(`billing.advance_due_subscriptions`) finds every due row with its SQL form. Both are here;
+`tests/test_rules.py` checks that they agree on every case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..models import LIVE_STATUSES, Subscription
+from .entitlement import INCOMPLETE_EXPIRY
+
+
+def is_due(subscription: Any, now: datetime) -> bool:
+    """Tell whether the provider has work for this subscription at `now`.
+
+    An INCOMPLETE subscription is due once the provider would have expired it.
+    """
+    if subscription.provider_subscription_id is None or subscription.status not in LIVE_STATUSES:
+        return False
+    end = subscription.current_period_end
+    if end is not None and end <= now:
+        return True
+    retry = subscription.next_payment_attempt
+    if subscription.status == "PAST_DUE" and retry is not None and retry <= now:
+        return True
+    return (
+        subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
+    )
+
+
+def due_sql(now: datetime) -> sa.ColumnElement[bool]:
+    """`is_due` in SQL over the `subscriptions` row."""
+    row = Subscription.__table__.c
+    return sa.and_(
+        row.status.in_(LIVE_STATUSES),
+        row.provider_subscription_id.is_not(None),
+        sa.or_(
+            row.current_period_end <= now,
+            sa.and_(row.status == "PAST_DUE", row.next_payment_attempt <= now),
+            sa.and_(row.status == "INCOMPLETE", row.created_at <= now - INCOMPLETE_EXPIRY),
+        ),
+    )

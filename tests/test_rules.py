@@ -1,0 +1,120 @@
+"""Each rule's Python and SQL forms agree on every case, the boundaries included."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from smartcv_account import clock
+from smartcv_account.extensions import db
+from smartcv_account.models import Subscription, User
+from smartcv_account.rules import due, entitlement
+from smartcv_account.services import plans as plan_snapshot
+
+from .billing_helpers import change, subscribe
+from .factories import UserFactory
+from .test_usage import post_usage
+
+SECOND = timedelta(seconds=1)
+STATUSES = ("ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE", "CANCELED")
+
+
+@pytest.fixture
+def every_case(app, plans, frozen_clock) -> list[Subscription]:
+    """One user per combination of the columns the rules read, at and around each boundary."""
+    now = frozen_clock
+    expiry = now - entitlement.INCOMPLETE_EXPIRY
+    moments = (None, now - SECOND, now, now + SECOND)
+    cases = itertools.product(
+        STATUSES,
+        (False, True),  # billed by a provider, or arranged by an operator
+        (False, True),  # cancel at period end
+        moments,  # end of the period
+        (expiry - SECOND, expiry, expiry + SECOND),  # created
+        moments,  # next payment attempt
+    )
+    users = [UserFactory.build() for _ in range(960)]
+    db.session.add_all(users)
+    db.session.flush()
+    rows = []
+    for user, (status, billed, cancel, end, created, retry) in zip(users, cases, strict=True):
+        subscription = Subscription(
+            public_id=f"sub_case{user.id}",
+            user_id=user.id,
+            plan_id="plan_premium_monthly",
+            status=status,
+            provider_subscription_id=f"provider_{user.id}" if billed else None,
+            cancel_at_period_end=cancel,
+            current_period_end=end,
+            next_payment_attempt=retry,
+            created_at=created,
+            updated_at=created,
+        )
+        db.session.add(subscription)
+        rows.append((user, subscription))
+    db.session.flush()
+    for user, subscription in rows:
+        user.current_subscription_id = subscription.id
+    db.session.commit()
+    return [subscription for _, subscription in rows]
+
+
+def _type_of(plan_id: str) -> str:
+    """A plan's type, as the reads look it up."""
+    return plan_snapshot.plan_for_display(plan_id).type
+
+
+def test_entitlement_in_sql_is_the_same_rule_as_in_python(every_case):
+    now = clock.now()
+    bound = {name: sa.literal(value) for name, value in entitlement.parameters(now).items()}
+    status = entitlement.status_at_sql(bound["e_now"], bound["e_incomplete_before"])
+    plan_type = entitlement.plan_type_sql(bound["e_now"], bound["e_incomplete_before"])
+    in_sql = {
+        row.id: (row.status, row.plan_type)
+        for row in db.session.execute(
+            sa.select(Subscription.id, status.label("status"), plan_type.label("plan_type"))
+            .select_from(User)
+            .join(Subscription, Subscription.id == User.current_subscription_id)
+        )
+    }
+
+    in_python = {
+        row.id: (entitlement.status_at(row, now), entitlement.plan_type(row, now, _type_of))
+        for row in every_case
+    }
+
+    assert len(in_python) == 960
+    assert in_sql == in_python
+    # The boundaries are among the cases: a cancel at period end ending exactly now.
+    assert {"CANCELED", "ACTIVE"} <= {status for status, _ in in_python.values()}
+    assert {"FREE", "PREMIUM"} == {plan for _, plan in in_python.values()}
+
+
+def test_due_in_sql_is_the_same_rule_as_in_python(every_case):
+    now = clock.now()
+    in_sql = set(db.session.scalars(sa.select(Subscription.id).where(due.due_sql(now))))
+
+    in_python = {row.id for row in every_case if due.is_due(row, now)}
+
+    assert in_sql == in_python
+    assert 0 < len(in_python) < len(every_case)
+
+
+def test_at_a_cancels_period_end_the_usage_call_refuses_what_the_account_says_is_over(
+    auth_client, user, plans, frozen_clock
+):
+    assert subscribe(auth_client).status_code == 201
+    assert change(auth_client, "cancel").status_code == 200
+    end = auth_client.get("/api/account").json["data"]["subscriptionExpiresAt"]
+    # The period is over by the clock; nothing has run `advance-subscriptions` yet.
+    clock.freeze(datetime.fromisoformat(end.replace("Z", "+00:00")))
+    account = auth_client.get("/api/account").json["data"]
+    assert (account["subscriptionType"], account["resumesLimit"]) == ("FREE", 5)
+
+    answer = post_usage(auth_client, user.public_id, {"metric": "resumes", "delta": 6})
+
+    assert answer.status_code == 429
+    assert answer.json["details"] == {"metric": "resumes", "limit": 5, "used": 0}
