@@ -12,8 +12,6 @@ from .types import UTCDateTime
 
 # An outbox message's states: waiting to be (re)sent, claimed by a worker, done, given up.
 MAIL_STATUSES = ("queued", "sending", "sent", "failed")
-# The kinds of one-time email link, with how long each stays valid (services/tokens.py).
-TOKEN_KINDS = ("verify_email", "password_reset", "email_change")
 
 
 class OutboxMessage(db.Model):

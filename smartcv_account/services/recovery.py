@@ -28,28 +28,21 @@ from .accounts import (
 )
 from .locking import lock_user
 
-# Per kind of link: the message's template and the front end's page the link opens.
-LINKS = {
-    "verify_email": ("verify_email", "verify-email"),
-    "password_reset": ("password_reset", "reset-password"),
-    "email_change": ("email_change_confirm", "confirm-email"),
-}
-
 
 def _send_link(user: User, kind: str, address: str) -> None:
     """Issue a token of `kind` (voiding older ones) and queue its link to `address`."""
     token = tokens.issue(user, kind, address)
-    template, page = LINKS[kind]
+    kind_of_link = tokens.KINDS[kind]
     # An address the account has not proved (a new one, an unverified one) may be a stranger's.
     proved = address == user.email and user.email_verified_at is not None
     outbox.enqueue(
         address,
-        template,
+        kind_of_link.template,
         user_id=user.id,
         link_token=token,
         name=user.name if proved else third_party_name(user.name),
         email=address,
-        link=outbox.link(page),
+        link=outbox.link(kind_of_link.page),
     )
 
 

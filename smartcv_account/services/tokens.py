@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,10 +22,21 @@ from ..extensions import db
 from ..models import EmailToken, User
 from .locking import lock_user_where
 
-LIFETIMES = {
-    "verify_email": timedelta(hours=24),
-    "password_reset": timedelta(hours=1),
-    "email_change": timedelta(hours=24),
+
+@dataclass(frozen=True, slots=True)
+class LinkKind:
+    """One kind of emailed link: how long it stays valid, the message that carries it and the
+    front end's page it opens (`{APP_BASE_URL}/<page>?token=…`)."""
+
+    lifetime: timedelta
+    template: str
+    page: str
+
+
+KINDS = {
+    "verify_email": LinkKind(timedelta(hours=24), "verify_email", "verify-email"),
+    "password_reset": LinkKind(timedelta(hours=1), "password_reset", "reset-password"),
+    "email_change": LinkKind(timedelta(hours=24), "email_change_confirm", "confirm-email"),
 }
 
 
@@ -47,7 +59,7 @@ def issue(user: User, kind: str, email: str) -> str:
             token_hash=_hash(token),
             email=email,
             created_at=now,
-            expires_at=now + LIFETIMES[kind],
+            expires_at=now + KINDS[kind].lifetime,
         )
     )
     return token
