@@ -24,7 +24,7 @@ from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
-from .services import accounts, activity, billing, renewals, sessions
+from .services import activity, billing, identity, renewals, sessions
 
 
 def register_cli(app: Flask) -> None:
@@ -94,7 +94,7 @@ def _database_problem(error: SQLAlchemyError) -> str:
 
 def _user_by_email(email: str) -> User:
     """Return the user with this email, or stop the command with a message."""
-    user = db.session.scalar(sa.select(User).where(User.email == accounts.normalise_email(email)))
+    user = db.session.scalar(sa.select(User).where(User.email == identity.normalise_email(email)))
     if user is None:
         raise click.ClickException(f"no user with email {email}")
     return user

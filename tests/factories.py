@@ -8,7 +8,7 @@ from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import User
 from smartcv_account.services import credentials
-from smartcv_account.services.accounts import new_public_id
+from smartcv_account.services.identity import new_public_id
 
 PASSWORD = "correct horse battery staple"
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import User
-from smartcv_account.services import accounts, billing
+from smartcv_account.services import billing, identity
 
 from .factories import PASSWORD, UserFactory
 from .test_usage import post_usage, stored
@@ -111,7 +111,7 @@ def test_special_use_and_ip_domains_are_refused(app, assert_error, email):
 def test_an_address_is_stored_normalised(app):
     register(app.test_client(), "Ana@B\u00fccher.Example.COM")
     assert db.session.scalar(sa.select(User.email)) == "ana@b\u00fccher.example.com"
-    assert accounts.normalise_email("ana@xn--bcher-kva.example.com") == (
+    assert identity.normalise_email("ana@xn--bcher-kva.example.com") == (
         "ana@b\u00fccher.example.com"
     )
 

@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..payments import get_gateway
 from ..payments.base import GatewayError
-from . import accounts, billing, credentials, notices
+from . import billing, credentials, guessing, notices
 from .locking import lock_user
 
 # What an erased account's preferences and counters go back to.
@@ -63,7 +63,7 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
     as it was. The erasure is then one transaction, which the goodbye notice joins.
     """
     user = lock_user(signed_in)
-    accounts.confirm_secrets(
+    guessing.confirm_secrets(
         user,
         "account_deletion",
         password=current_password,

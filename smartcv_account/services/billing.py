@@ -56,8 +56,8 @@ from ..principal import Principal, PrincipalSubscription
 from ..rules.due import due_sql, is_due
 from ..rules.entitlement import status_at
 from . import activity, notices, webhooks
-from .accounts import load_user, new_public_id
-from .locking import lock_user
+from .identity import new_public_id
+from .locking import load_user, lock_user
 from .plans import PlanSnapshot, plan_for_display
 
 ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from functools import lru_cache
 
@@ -15,6 +16,7 @@ from flask import current_app
 from zxcvbn import zxcvbn
 
 from .. import clock
+from ..errors import field_error
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -141,3 +143,23 @@ def new_backup_codes() -> list[str]:
 def hash_backup_code(code: str) -> str:
     """Hash a backup code with a key from configuration (8 digits are too few for a plain hash)."""
     return hmac.new(_key_material(), code.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def personal_words(email: str, name: str) -> list[str]:
+    """Return what zxcvbn should treat as guessable: the email, its local part and its pieces."""
+    local = email.partition("@")[0]
+    # zxcvbn matches user inputs as whole tokens: "ann.lee@x.com" alone does not catch "ann.lee".
+    pieces = re.split(r"[._+\-\s]+", f"{local} {name}")
+    return [email, local, name, *(piece for piece in pieces if len(piece) >= 3)]
+
+
+def require_strong(password: str, field: str, user_inputs: list[str]) -> None:
+    """Raise WEAK_PASSWORD (422) with zxcvbn's feedback unless the password is strong enough."""
+    feedback = password_feedback(password, user_inputs)
+    if feedback is not None:
+        raise field_error(
+            "WEAK_PASSWORD",
+            "The password is too weak: " + feedback["warning"],
+            field,
+            feedback=feedback,
+        )

@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from .. import clock, counted_limits
-from ..errors import ApiError
+from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import User
-from . import activity
+from . import activity, credentials
+from .second_factor import accept_second_factor, invalid_two_factor_code, two_factor_required
 
 
 def reserve(user: User) -> None:
@@ -51,3 +52,39 @@ def refuse(user: User, event: str, details: dict[str, Any], error: ApiError) -> 
     activity.record(user.id, event, details)
     db.session.commit()
     raise error
+
+
+def confirm_secrets(
+    user: User,
+    action: str,
+    *,
+    password: str | None = None,
+    second_factor: bool = False,
+    two_factor_code: str | None = None,
+) -> None:
+    """Check the answers a guarded change asks for, counted by the guessing limit.
+
+    `password`, when given, must be the user's current one. With `second_factor` and two-factor
+    on, `two_factor_code` must be a current TOTP code or an unused backup code. The caller holds
+    `user` locked (`lock_user`); a wrong answer is recorded as `secret_refused` for `action`.
+    """
+    reserve(user)
+    if password is not None and not credentials.check_password(password, user.password_hash):
+        refuse(
+            user,
+            "secret_refused",
+            {"action": action, "reason": "currentPassword"},
+            field_error("INVALID_PASSWORD", "Current password is incorrect.", "currentPassword"),
+        )
+    if second_factor and user.two_factor_enabled:
+        if not two_factor_code:
+            accept(user)  # no code was offered, so none was guessed
+            raise two_factor_required()
+        if not accept_second_factor(user, two_factor_code):
+            refuse(
+                user,
+                "secret_refused",
+                {"action": action, "reason": "twoFactorCode"},
+                invalid_two_factor_code(),
+            )
+    accept(user)

@@ -18,7 +18,7 @@ from .. import clock
 from ..errors import ApiError
 from ..extensions import db
 from ..models import ActivityEvent, AuthSession, BackupCode, Subscription, User
-from . import accounts, activity, billing
+from . import account_view, activity, billing
 from .locking import lock_user
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
@@ -119,7 +119,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
     db.session.flush()
     document = {
         "exported_at": clock.now(),
-        "account": accounts.account_view(model),
+        "account": account_view.account_view(model),
         "security": _security(model),
         "sessions": [
             _view(row, current_session_id) for row in _newest_first(AuthSession, model.id)

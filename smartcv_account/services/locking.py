@@ -18,6 +18,11 @@ from ..models import User
 from ..principal import Principal
 
 
+def load_user(user_id: int) -> User:
+    """Load the ORM user a read needs beyond the principal (a write locks it: `lock_user`)."""
+    return db.session.get_one(User, user_id)
+
+
 def lock_user(principal: Principal) -> User:
     """Load the signed-in user a write changes, locked until the commit, or refuse with 401.
 

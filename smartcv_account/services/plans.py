@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import clock
 from ..extensions import db
 from ..models import Plan
+from ..rules import entitlement
 
 _CACHE_KEY = "smartcv_plan_snapshot"
 # Bumped by every plan written in this process; a snapshot of an older generation is stale.
@@ -103,3 +105,13 @@ def public_plans() -> list[PlanSnapshot]:
         sa.select(Plan).where(sa.or_(Plan.self_serve.is_(True), Plan.price_cents == 0))
     )
     return sorted((_freeze(plan) for plan in plans), key=lambda p: (p.price_cents or 0, p.rank))
+
+
+def plan_type(plan_id: str) -> str:
+    """Return a plan's type from the in-process plan snapshot (no query per request)."""
+    return plan_for_display(plan_id).type
+
+
+def effective_plan_type(user) -> str:
+    """Return the plan type whose limits apply to `user` now (rules/entitlement.py)."""
+    return entitlement.plan_type(user.current_subscription, clock.now(), plan_type)

@@ -19,14 +19,11 @@ from ..mail.names import third_party_name
 from ..models import PasswordResetRequest, User
 from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
-from .accounts import (
-    confirm_secrets,
-    disable_two_factor,
-    normalise_email,
-    personal_words,
-    require_strong,
-)
+from .credentials import personal_words, require_strong
+from .guessing import confirm_secrets
+from .identity import normalise_email
 from .locking import lock_user
+from .second_factor import disable_two_factor
 
 
 def _send_link(user: User, kind: str, address: str) -> None:

@@ -15,7 +15,7 @@ the same conditional UPDATE that records a delta (so it is race-free) and on eve
 ``api_requests_reset_at`` is still NULL has never had a request recorded: the counter counts
 in the current month and the first recorded delta sets the next reset moment.
 
-Limits come from ``catalogue.limits_for(accounts.effective_plan_type(user))`` on a read and
+Limits come from ``catalogue.limits_for(plans.effective_plan_type(user))`` on a read and
 from the same rule's SQL form (``rules/entitlement.py``) in the usage UPDATE; ``-1`` means
 unlimited. A delta that would take a counter past its limit is refused (429
 ``SUBSCRIPTION_LIMIT_EXCEEDED``) and not recorded. A negative delta only frees, so it is never
@@ -41,7 +41,7 @@ from ..models import User
 from ..models.types import UTCDateTime
 from ..principal import Principal
 from ..rules import entitlement
-from . import accounts
+from . import plans
 
 UNLIMITED = -1
 # The counters are BIGINT: a delta that would take one past this is refused, not wrapped or
@@ -84,7 +84,7 @@ def current_usage(user: User | Principal) -> dict[str, Any]:
     The reset is applied on read without writing: the stored counter is zeroed by the next
     recorded delta, but nobody reads a stale counter in the meantime.
     """
-    return _usage(user, accounts.effective_plan_type(user), clock.now())
+    return _usage(user, plans.effective_plan_type(user), clock.now())
 
 
 def _usage(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
         return validation_error(
             {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}
         )
-    plan_type = accounts.effective_plan_type(user)
+    plan_type = plans.effective_plan_type(user)
     limit = int(limits_for(plan_type)[spec.limit_key])
     lifts = plan_that_lifts(plan_type, spec.limit_key, used + delta)
     return ApiError(

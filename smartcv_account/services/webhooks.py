@@ -25,7 +25,7 @@ from ..payments.base import (
     ProviderSubscription,
     WebhookEvent,
 )
-from .accounts import new_public_id
+from .identity import new_public_id
 
 log = logging.getLogger(__name__)
 
