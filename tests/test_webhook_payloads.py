@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from smartcv_account.extensions import db
 from smartcv_account.models import WebhookEvent
 from smartcv_account.payments.base import InvalidSignature, MalformedEvent, sign_payload
-from smartcv_account.payments.stripe_gateway import StripeGateway
+from smartcv_account.payments.stripe import StripeGateway
 
 from .billing_helpers import SUBSCRIPTION_URL
 from .test_webhooks import deliver

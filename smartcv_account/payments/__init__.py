@@ -23,7 +23,7 @@ def _build(name: str) -> PaymentGateway:
 
         return LocalGateway(current_app.config["STRIPE_WEBHOOK_SECRET"])
     if name == "stripe":
-        from .stripe_gateway import StripeGateway
+        from .stripe import StripeGateway
 
         return StripeGateway(
             api_key=current_app.config["STRIPE_SECRET_KEY"],

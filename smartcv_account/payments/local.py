@@ -47,6 +47,7 @@ from .local_models import (
     LocalPaymentMethod,
     LocalSubscription,
 )
+from .statuses import service_status
 
 
 @dataclass(frozen=True)
@@ -80,17 +81,6 @@ PENDING_UPDATE_EXPIRY = timedelta(hours=23)
 # Local dunning: a failed renewal is charged again this long after it failed; when the last
 # retry fails the subscription is canceled (Stripe's "Smart Retries" pick their own times).
 RETRY_DELAYS = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
-
-STRIPE_STATUS = {
-    "active": "ACTIVE",
-    "trialing": "TRIALING",
-    "past_due": "PAST_DUE",
-    "incomplete": "INCOMPLETE",
-    "canceled": "CANCELED",
-    "incomplete_expired": "CANCELED",
-    # Stripe keeps an `unpaid` subscription (and its slot) until it is canceled: not entitled.
-    "unpaid": "PAST_DUE",
-}
 
 
 def _new_id(prefix: str) -> str:
@@ -872,7 +862,7 @@ class LocalGateway(PaymentGateway):
             id=subscription.id,
             customer_id=subscription.customer_id,
             plan_id=subscription.plan_id,
-            status=STRIPE_STATUS[subscription.status],
+            status=service_status(subscription.status),
             current_period_start=subscription.current_period_start,
             current_period_end=subscription.current_period_end,
             cancel_at_period_end=subscription.cancel_at_period_end,

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from smartcv_account.catalogue import COUPONS, PLANS
-from smartcv_account.payments.stripe_gateway import StripeGateway
+from smartcv_account.payments.stripe import StripeGateway
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "localstripe_server.py"
 WEBHOOK_SECRET = "whsec_localstripe_test"

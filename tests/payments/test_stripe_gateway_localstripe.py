@@ -22,7 +22,7 @@ from smartcv_account.payments.base import (
     PaymentDeclined,
     UnknownPaymentMethod,
 )
-from smartcv_account.payments.stripe_gateway import StripeGateway
+from smartcv_account.payments.stripe import StripeGateway
 
 from ..factories import PASSWORD, UserFactory
 from .conftest import (

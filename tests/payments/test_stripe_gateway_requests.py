@@ -24,7 +24,7 @@ from smartcv_account.payments.base import (
     UnknownPaymentMethod,
     sign_payload,
 )
-from smartcv_account.payments.stripe_gateway import STRIPE_API_VERSION, StripeGateway
+from smartcv_account.payments.stripe import STRIPE_API_VERSION, StripeGateway
 
 from .conftest import catalogue_coupons, catalogue_plans, plan
 

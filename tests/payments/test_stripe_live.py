@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from smartcv_account.payments.base import PaymentDeclined, UnknownPaymentMethod
-from smartcv_account.payments.stripe_gateway import StripeGateway
+from smartcv_account.payments.stripe import StripeGateway
 
 from .conftest import add_months, catalogue_coupons, catalogue_plans, plan
 
