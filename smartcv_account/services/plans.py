@@ -115,3 +115,8 @@ def plan_type(plan_id: str) -> str:
 def effective_plan_type(user) -> str:
     """Return the plan type whose limits apply to `user` now (rules/entitlement.py)."""
     return entitlement.plan_type(user.current_subscription, clock.now(), plan_type)
+
+
+def get_plan(plan_id: str) -> Plan | None:
+    """Return a plan by id."""
+    return db.session.get(Plan, plan_id)

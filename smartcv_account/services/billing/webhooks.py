@@ -13,19 +13,30 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
-from .. import clock
-from ..errors import ApiError
-from ..extensions import db
-from ..models import LIVE_STATUSES, Subscription, UnreconciledSubscription, User
-from ..payments.base import (
+from ... import clock
+from ...errors import ApiError
+from ...extensions import db
+from ...models import (
+    LIVE_STATUSES,
+    Subscription,
+    UnreconciledSubscription,
+    User,
+)
+from ...models import WebhookEvent as ProcessedEvent
+from ...payments import get_gateway
+from ...payments.base import (
     GatewayError,
     GatewayUnavailable,
+    InvalidSignature,
+    MalformedEvent,
     PaymentGateway,
     ProviderSubscription,
     WebhookEvent,
 )
-from .identity import new_public_id
+from ..identity import new_public_id
+from .provider_state import PLACEHOLDER_TIMEOUT, apply_provider_state, call_gateway
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +48,63 @@ PAYMENT_METHOD_EVENTS = (
 )
 
 
+def handle_webhook(payload: bytes, signature: str | None) -> bool:
+    """Verify and apply a provider event once; return False for a repeated delivery.
+
+    The event only says *which* subscription changed: its state is re-read from the provider,
+    so events arriving out of order still leave the provider's latest state.
+    """
+    gateway = get_gateway()
+    try:
+        event = gateway.parse_event(payload, signature)
+    except InvalidSignature:
+        raise ApiError(
+            "INVALID_SIGNATURE", "The webhook signature is missing or invalid."
+        ) from None
+    except MalformedEvent as error:
+        raise ApiError("VALIDATION_ERROR", f"The event is not well formed: {error}.") from None
+    db.session.add(ProcessedEvent(id=event.id, type=event.type, received_at=clock.now()))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    if event.subscription_id:
+        # Locked: an account deletion canceling this subscription meanwhile waits, or is
+        # waited for, so neither writes over the other's provider state.
+        subscription = db.session.scalar(
+            sa.select(Subscription)
+            .where(Subscription.provider_subscription_id == event.subscription_id)
+            .with_for_update()
+        )
+        if subscription is not None:
+            provider = call_gateway(gateway.retrieve_subscription, event.subscription_id)
+            apply_provider_state(subscription, provider)
+        else:
+            reconcile_unknown_subscription(gateway, event)
+    if event.type in PAYMENT_METHOD_EVENTS:
+        refresh_payment_method(gateway, event)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # the same event committed by a concurrent delivery
+        return False
+    return True
+
+
+log = logging.getLogger(__name__)
+
+
+PAYMENT_METHOD_EVENTS = (
+    "customer.updated",
+    "payment_method.attached",
+    "payment_method.detached",
+    "payment_method.automatically_updated",
+)
+
+
 def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:
     """Adopt or record a provider subscription that has no row here (flushes, never commits)."""
-    from .billing import PLACEHOLDER_TIMEOUT, apply_provider_state
 
     try:
         provider = gateway.retrieve_subscription(event.subscription_id)
@@ -93,7 +158,6 @@ def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent)
 
 def refresh_payment_method(gateway: PaymentGateway, event: WebhookEvent) -> None:
     """Re-read the subscription whose card a customer or payment-method event may change."""
-    from .billing import apply_provider_state, call_gateway
 
     obj: dict[str, Any] = event.payload["data"]["object"]
     customer_id = obj.get("id") if event.type == "customer.updated" else obj.get("customer")

@@ -1,0 +1,145 @@
+"""Mirroring the provider: its answers and errors turned into our subscription rows.
+
+Every path that hears from the payment provider (a create, a change, a webhook, the scheduled
+renewals) goes through `apply_provider_state`, which copies the provider's subscription into
+the row, records the transition and sends the notice it calls for.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ... import client, clock
+from ...errors import ApiError, field_error
+from ...extensions import db
+from ...models import (
+    LIVE_STATUSES,
+    Subscription,
+    User,
+)
+from ...payments import get_gateway
+from ...payments.base import (
+    GatewayError,
+    GatewayUnavailable,
+    PaymentDeclined,
+    ProviderSubscription,
+    UnknownPaymentMethod,
+)
+from ...principal import Principal, PrincipalSubscription
+from ...rules.due import is_due
+from .. import activity, notices
+from ..locking import load_user
+from ..plans import get_plan
+
+# A create's placeholder row older than this never reached the provider: its request died.
+PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
+
+
+def live_subscription(user: User | Principal) -> Subscription | PrincipalSubscription | None:
+    """Return the user's subscription unless it has ended, after bringing it up to now.
+
+    For writers (create, change) only: it may call the provider. Reads use `status_at`.
+    """
+    subscription = user.current_subscription
+    if subscription is None or subscription.status not in LIVE_STATUSES:
+        return None
+    if is_due(subscription, clock.now()):
+        subscription = load_user(user.id).current_subscription
+        refresh_if_due(subscription)
+    return subscription if subscription.status in LIVE_STATUSES else None
+
+
+def refresh_if_due(subscription: Subscription) -> Subscription:
+    """Run renewals, retries or a pending cancel whose time has come (cron and writers only)."""
+    if is_due(subscription, clock.now()):
+        provider = call_gateway(get_gateway().advance, subscription.provider_subscription_id)
+        apply_provider_state(subscription, provider)
+        db.session.commit()
+    return subscription
+
+
+def call_gateway(method, *args):
+    """Call the gateway, turning its failures into the contract's errors."""
+    try:
+        return method(*args)
+    except GatewayError as error:
+        db.session.rollback()
+        raise gateway_error(error) from None
+
+
+def gateway_error(error: GatewayError) -> ApiError:
+    """Map a gateway failure to the contract's error."""
+    if isinstance(error, PaymentDeclined):
+        return field_error(
+            "PAYMENT_FAILED",
+            f"The payment was declined ({error.decline_code}).",
+            "paymentMethodId",
+            declineCode=error.decline_code,
+        )
+    if isinstance(error, UnknownPaymentMethod):
+        return field_error(
+            "VALIDATION_ERROR",
+            "paymentMethodId: Unknown payment method.",
+            "paymentMethodId",
+            fields={"paymentMethodId": ["Unknown payment method."]},
+        )
+    if isinstance(error, GatewayUnavailable):
+        return ApiError(
+            "SERVICE_UNAVAILABLE", "The payment provider is unavailable; try again shortly."
+        )
+    return ApiError("INTERNAL_ERROR", "The payment provider returned an error.")
+
+
+def apply_provider_state(subscription: Subscription, provider: ProviderSubscription) -> None:
+    """Mirror the provider's state into our row (never the other way round)."""
+    now = clock.now()
+    subscription.provider_subscription_id = provider.id
+    if provider.plan_id != subscription.plan_id and get_plan(provider.plan_id) is not None:
+        subscription.plan_id = provider.plan_id
+        db.session.flush()
+        db.session.refresh(subscription, ["plan"])
+    if provider.status == "CANCELED" and subscription.status != "CANCELED":
+        subscription.canceled_at = now
+    _record_transition(subscription, provider.status)
+    _notify(subscription, provider)
+    subscription.status = provider.status
+    subscription.current_period_start = provider.current_period_start
+    subscription.current_period_end = provider.current_period_end
+    subscription.cancel_at_period_end = provider.cancel_at_period_end
+    subscription.trial_end = provider.trial_end
+    card = provider.payment_method
+    if card is not None:
+        subscription.payment_method_id = card.payment_method_id
+        subscription.payment_method_type = card.type
+        subscription.card_brand = card.brand
+        subscription.card_last4 = card.last4
+        subscription.card_exp_month = card.exp_month
+        subscription.card_exp_year = card.exp_year
+    subscription.client_secret = provider.client_secret
+    subscription.next_action = provider.next_action
+    subscription.pending_plan_id = provider.pending_plan_id
+    subscription.pending_expires_at = provider.pending_expires_at
+    subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
+    subscription.next_payment_attempt = provider.next_payment_attempt
+    subscription.updated_at = now
+
+
+def _record_transition(subscription: Subscription, new_status: str) -> None:
+    """Record the provider's verdicts: a payment that failed, a subscription that ended."""
+    if subscription.id is None or new_status == subscription.status:
+        return
+    details = {"subscriptionId": subscription.public_id}
+    if new_status == "PAST_DUE":
+        activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
+    elif new_status == "CANCELED":
+        activity.record(subscription.user_id, "subscription_canceled", details, client.NOBODY)
+
+
+def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
+    """Queue the billing notices for the state change about to be applied (see notices)."""
+    if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
+        notices.payment_failed(subscription)
+    if provider.status == "CANCELED" and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
+        notices.subscription_canceled(subscription)
+    if provider.next_action is not None and subscription.next_action is None:
+        notices.payment_needs_authentication(subscription)
