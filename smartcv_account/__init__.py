@@ -20,6 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_clock(app)
     register_extensions(app)
+    register_payments(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_browser_rules(app)
@@ -48,6 +49,13 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     limiter.init_app(app)
     register_session_cookie(app)
+
+
+def register_payments(app: Flask) -> None:
+    """Check the payment gateway's setting and declare the local gateway's tables."""
+    from .payments import register_payments as register
+
+    register(app)
 
 
 def register_blueprints(app: Flask) -> None:

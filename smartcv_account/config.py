@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 from zxcvbn import zxcvbn
@@ -55,18 +54,11 @@ def load_config(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "JSON_SORT_KEYS": False,
-        # Sessions: the cookie only points at a server-side record (see services/sessions.py).
+        # Sessions: the cookie only points at a server-side record (see services/sessions.py);
+        # session_cookie.py sets it (HttpOnly, SameSite=Lax) for SESSION_LIFETIME_DAYS.
         "SESSION_COOKIE_NAME": "smartcv_session",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", True),
-        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_LIFETIME_DAYS": _int("SESSION_LIFETIME_DAYS", 30),
-        # The cookie lives exactly as long as the server-side session it points to.
-        "PERMANENT_SESSION_LIFETIME": timedelta(days=_int("SESSION_LIFETIME_DAYS", 30)),
-        "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SAMESITE": "Lax",
         "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12),
         "TOTP_ISSUER": os.environ.get("TOTP_ISSUER", "SmartCV"),
         # Key for encrypting TOTP secrets at rest and keying backup-code hashes;

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from smartcv_account import clock
 from smartcv_account.extensions import db
-from smartcv_account.models import LocalInvoice, Plan
+from smartcv_account.models import Plan
+from smartcv_account.payments.local.models import LocalInvoice
 from smartcv_account.services import renewals
 
 SUBSCRIPTION_URL = "/api/account/subscription"

@@ -15,13 +15,11 @@ from smartcv_account.models import (
     ActivityEvent,
     AuthSession,
     BackupCode,
-    LocalCustomer,
-    LocalInvoice,
-    LocalSubscription,
     Subscription,
     User,
 )
 from smartcv_account.payments import get_gateway
+from smartcv_account.payments.local.models import LocalCustomer, LocalInvoice, LocalSubscription
 
 from .billing_helpers import paid_invoices, subscribe
 from .factories import PASSWORD, UserFactory

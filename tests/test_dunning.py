@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from smartcv_account import clock
 from smartcv_account.extensions import db
-from smartcv_account.models import LocalInvoice, LocalSubscription
 from smartcv_account.payments import get_gateway
+from smartcv_account.payments.local.models import LocalInvoice, LocalSubscription
 from smartcv_account.services import renewals
 
 from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe

@@ -5,7 +5,8 @@ import threading
 import sqlalchemy as sa
 
 from smartcv_account.extensions import db
-from smartcv_account.models import LocalSubscription, Subscription
+from smartcv_account.models import Subscription
+from smartcv_account.payments.local.models import LocalSubscription
 
 from .billing_helpers import paid_invoices, subscribe
 from .factories import PASSWORD

@@ -11,16 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from smartcv_account.extensions import db
-from smartcv_account.models import (
-    LocalCustomer,
-    LocalInvoice,
-    LocalSubscription,
-    Plan,
-    Subscription,
-    User,
-)
+from smartcv_account.models import Plan, Subscription, User
 from smartcv_account.payments import get_gateway
 from smartcv_account.payments.base import IdempotencyKeyReused, UnknownPaymentMethod
+from smartcv_account.payments.local.models import LocalCustomer, LocalInvoice, LocalSubscription
 
 from .billing_helpers import (
     SUBSCRIPTION_URL,

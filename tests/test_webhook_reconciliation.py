@@ -11,8 +11,6 @@ import sqlalchemy as sa
 from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import (
-    LocalPaymentMethod,
-    LocalSubscription,
     Plan,
     Subscription,
     UnreconciledSubscription,
@@ -20,6 +18,7 @@ from smartcv_account.models import (
     WebhookEvent,
 )
 from smartcv_account.payments import get_gateway
+from smartcv_account.payments.local.models import LocalPaymentMethod, LocalSubscription
 
 from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe
 from .factories import PASSWORD, UserFactory

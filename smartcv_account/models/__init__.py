@@ -1,14 +1,9 @@
-"""The service's models; importing this package registers every table."""
+"""The service's models; importing this package registers its tables.
 
-# The local gateway's tables live beside ours so migrations and tests see them.
-from ..payments.local_models import (  # noqa: E402
-    LocalCustomer,
-    LocalIdempotencyKey,
-    LocalInvoice,
-    LocalInvoiceItem,
-    LocalPaymentMethod,
-    LocalSubscription,
-)
+The local payment gateway's tables live with it (`payments/local/models.py`); the app factory
+declares them (`payments.register_payments`).
+"""
+
 from .account import AuthSession, BackupCode, User
 from .activity import ACTIVITY_TYPES, ActivityEvent
 from .billing import (
@@ -40,12 +35,6 @@ __all__ = [
     "CouponRedemption",
     "IdempotencyKey",
     "EmailToken",
-    "LocalCustomer",
-    "LocalIdempotencyKey",
-    "LocalInvoice",
-    "LocalInvoiceItem",
-    "LocalPaymentMethod",
-    "LocalSubscription",
     "OutboxMessage",
     "PasswordResetRequest",
     "Plan",

@@ -1,7 +1,7 @@
 """The payment gateway interface, its value types and its errors.
 
 Two implementations: `local` (the default; a model of Stripe test mode kept in this service's
-database) and `stripe` (the real provider, the only module that imports `stripe`). Services talk
+database) and `stripe` (the real provider, the only package that imports `stripe`). Services talk
 only to this interface; amounts are integer minor units and times aware UTC datetimes.
 """
 
@@ -13,6 +13,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -191,6 +192,11 @@ class PaymentGateway(ABC):
     """What the billing service needs from a payment provider."""
 
     name: str
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PaymentGateway:
+        """Build the gateway from the app's configuration."""
 
     @abstractmethod
     def ensure_customer(self, user_public_id: str, email: str, customer_id: str | None) -> str:

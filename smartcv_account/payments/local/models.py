@@ -1,19 +1,27 @@
 """The local gateway's own records: the provider's side of the books, kept in our database.
 
 Keeping them in the database (not in process memory) lets every gunicorn worker and instance
-see the same customers, subscriptions and payments, as they would at Stripe.
+see the same customers, subscriptions and payments, as they would at Stripe. The tables are
+part of the schema whichever provider runs: `payments.register_payments` declares them when the
+app is built, so the migrations and `db.create_all()` see them.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from ..models.types import UTCDateTime
+from ...extensions import db
+from ...models.types import UTCDateTime
+
+
+def new_id(prefix: str) -> str:
+    """Return a Stripe-style id for a new record, such as `pi_3f9c…`."""
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 class LocalCustomer(db.Model):

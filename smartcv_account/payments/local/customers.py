@@ -1,0 +1,88 @@
+"""Customers at the local provider and the cards attached to them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ... import clock
+from ...extensions import db
+from ..base import CardDetails, PaymentDeclined, UnknownPaymentMethod
+from .cards import TEST_CARDS
+from .models import LocalCustomer, LocalPaymentMethod, new_id
+
+
+def ensure_customer(user_public_id: str, email: str, customer_id: str | None) -> str:
+    """Return the user's local customer, creating it on first use."""
+    if customer_id and db.session.get(LocalCustomer, customer_id) is not None:
+        return customer_id
+    existing = db.session.scalar(
+        sa.select(LocalCustomer).where(LocalCustomer.user_public_id == user_public_id)
+    )
+    if existing is not None:
+        return existing.id
+    customer = LocalCustomer(
+        id=new_id("cus"),
+        user_public_id=user_public_id,
+        email=email,
+        balance_cents=0,
+        created_at=clock.now(),
+    )
+    db.session.add(customer)
+    db.session.flush()
+    return customer.id
+
+
+def customer_user_id(customer_id: str) -> str | None:
+    """Return the user a local customer was made for."""
+    customer = db.session.get(LocalCustomer, customer_id)
+    return customer.user_public_id if customer is not None else None
+
+
+def forget_customer(customer_id: str, user_public_id: str) -> None:
+    """Blank the customer's email and re-tag it; its invoices stay (no commit)."""
+    customer = db.session.get(LocalCustomer, customer_id)
+    if customer is not None:
+        customer.email = ""
+        customer.user_public_id = user_public_id
+        db.session.flush()
+
+
+def attach_payment_method(customer_id: str, payment_method_id: str) -> CardDetails:
+    """Attach one of Stripe's test payment methods; declining cards fail here as in Stripe."""
+    card = TEST_CARDS.get(payment_method_id)
+    if card is None:
+        attached = db.session.get(LocalPaymentMethod, payment_method_id)
+        if attached is None or attached.customer_id != customer_id:
+            raise UnknownPaymentMethod(payment_method_id)
+        method = attached
+    else:
+        if card.behaviour == "decline_on_attach":
+            raise PaymentDeclined(card.decline_code or "generic_decline")
+        method = LocalPaymentMethod(
+            id=new_id("pm"),
+            customer_id=customer_id,
+            brand=card.brand,
+            last4=card.last4,
+            exp_month=12,
+            exp_year=clock.now().year + 3,
+            behaviour=card.behaviour,
+            decline_code=card.decline_code,
+            created_at=clock.now(),
+        )
+        db.session.add(method)
+    customer = db.session.get(LocalCustomer, customer_id)
+    customer.default_payment_method_id = method.id
+    db.session.flush()
+    return card_details(method)
+
+
+def card_details(method: LocalPaymentMethod) -> CardDetails:
+    """Show a stored card as CardDetails."""
+    return CardDetails(
+        payment_method_id=method.id,
+        type="card",
+        brand=method.brand,
+        last4=method.last4,
+        exp_month=method.exp_month,
+        exp_year=method.exp_year,
+    )
