@@ -86,8 +86,10 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Install the per-request checks shared by every endpoint."""
     from .http import register_http_hooks
+    from .transaction import register_transaction
 
     register_http_hooks(app)
+    register_transaction(app)
 
 
 def register_browser_rules(app: Flask) -> None:

@@ -7,7 +7,7 @@ A request sent with a key runs at most once per caller and key. The flow, in thr
    with the same key finds that row: another body is 422 `IDEMPOTENCY_KEY_REUSED`; a stored
    answer is replayed with `Idempotent-Replayed: true`; a running owner is 409
    `IDEMPOTENCY_KEY_IN_USE`; a dead owner's claim is taken over (see below).
-2. The view runs. Its service ends with `commit_change()`, which under a key only flushes.
+2. The view runs. Its service changes rows without committing (transaction.py).
 3. The answer (status and body) is written to the row, conditionally on still owning it, and
    committed in the SAME transaction as the change. A crash before that commit leaves neither
    the change nor the answer, only the claim; a crash after it leaves both, and a repeat
@@ -73,8 +73,6 @@ HEADER = "Idempotency-Key"
 IDEMPOTENCY_ERRORS = ("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_KEY_IN_USE")
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEPT_FOR = timedelta(hours=24)
-# Marks the request's session while an idempotent view runs: its final commit is deferred.
-_DEFERRED = "smartcv.idempotency.deferred"
 # Set on `g` while a view runs under a claimed key.
 _KEYED = "idempotency_key_held"
 
@@ -83,15 +81,6 @@ def key_held() -> bool:
     """Tell whether this request runs under a claimed Idempotency-Key: its change must then
     share one transaction (and connection) with the stored answer."""
     return bool(g.get(_KEYED))
-
-
-def commit_change() -> None:
-    """Commit the service's change; under an Idempotency-Key only flush it, so that the key's
-    answer is committed with it in one transaction."""
-    if db.session.info.get(_DEFERRED):
-        db.session.flush()
-    else:
-        db.session.commit()
 
 
 def session_caller() -> str:
@@ -113,7 +102,7 @@ def idempotent(caller: Callable[[], str]) -> Callable:
         def wrapper(*args: Any, **kwargs: Any):
             key = request.headers.get(HEADER)
             if key is None:
-                return _answer_then_commit(view, args, kwargs)
+                return view(*args, **kwargs)  # committed after its answer (transaction.py)
             name, key = caller(), _valid_key(key)
             with key_lock(name, key) as lock:
                 row, owner = claim(name, key, _fingerprint(), lock)
@@ -126,28 +115,6 @@ def idempotent(caller: Callable[[], str]) -> Callable:
         return wrapper
 
     return decorate
-
-
-def answer_then_commit(view: Callable) -> Callable:
-    """Build a view's answer before its change is committed, so that no failure can follow
-    the commit: an error answer then always means that nothing changed."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any):
-        return _answer_then_commit(view, args, kwargs)
-
-    return wrapper
-
-
-def _answer_then_commit(view: Callable, args: tuple, kwargs: dict) -> Response:
-    """Run the view with its service's final commit deferred, then commit."""
-    db.session.info[_DEFERRED] = True
-    try:
-        response = current_app.make_response(view(*args, **kwargs))
-    finally:
-        db.session.info.pop(_DEFERRED, None)
-    db.session.commit()
-    return response
 
 
 def _valid_key(key: str) -> str:
@@ -363,8 +330,7 @@ def _in_use() -> ApiError:
 
 
 def _run(view: Callable, row_id: int, owner: str, args: tuple, kwargs: dict) -> Response:
-    """Run the view with its final commit deferred, then commit its answer with its change."""
-    db.session.info[_DEFERRED] = True
+    """Run the view, then commit its answer with its change (in place of transaction.py)."""
     g.setdefault(_KEYED, True)
     try:
         response = current_app.make_response(view(*args, **kwargs))
@@ -374,8 +340,6 @@ def _run(view: Callable, row_id: int, owner: str, args: tuple, kwargs: dict) -> 
     except BaseException:
         _release(row_id, owner)
         raise
-    finally:
-        db.session.info.pop(_DEFERRED, None)
     if response.status_code >= 500:
         _release(row_id, owner)
         return response

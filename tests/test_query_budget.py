@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from smartcv_account import principal
 from smartcv_account.extensions import db
+from smartcv_account.models import OutboxMessage
 from smartcv_account.principal import SessionCheck
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
@@ -405,4 +406,36 @@ def test_sign_in_answers_from_what_it_read_before_its_commit(
     with sql_and_commits() as events:
         response = app.test_client().post(path, json=body)
     assert response.status_code in (200, 201), response.json
+    assert events[-1] == "COMMIT", events
+
+
+def _queued_token(kind: str) -> str:
+    """The token of the newest queued link of `kind` (the mail worker has not sent it)."""
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(OutboxMessage.link_token)
+        .where(OutboxMessage.kind == kind)
+        .order_by(OutboxMessage.id.desc())
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "url"),
+    [
+        ("verify_email", "/api/auth/verify-email"),
+        ("email_change_confirm", "/api/account/email/confirm"),
+    ],
+)
+def test_a_link_answers_from_what_it_read_before_its_commit(
+    auth_client, plans, sql_and_commits, kind, url
+):
+    if kind == "verify_email":
+        assert auth_client.post("/api/auth/verify-email/request").status_code == 202
+    else:
+        body = {"newEmail": "moved@example.com", "currentPassword": PASSWORD}
+        assert auth_client.post("/api/account/email", json=body).status_code == 202
+    token = _queued_token(kind)
+    with sql_and_commits() as events:
+        response = auth_client.post(url, json={"token": token})
+    assert response.status_code == 200, response.json
     assert events[-1] == "COMMIT", events

@@ -3,7 +3,6 @@
 from flask import Blueprint
 from flask_login import current_user, login_required
 
-from ..idempotency import answer_then_commit
 from ..openapi import endpoint
 from ..schemas.account import (
     account_schema,
@@ -34,7 +33,6 @@ def get_account():
 
 @bp.put("")
 @login_required
-@answer_then_commit
 @endpoint(account_schema, body=account_update_schema)
 def update_account(changes):
     """Update name, avatar and preferences (only the fields sent).

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from .. import clock
 from ..errors import ApiError
 from ..extensions import db
-from ..idempotency import commit_change
 from ..mail import outbox
 from ..models import (
     LIVE_STATUSES,
@@ -85,7 +84,6 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
     outbox.forget(user.email, user.id)
     notices.account_deleted(user.email)
     _erase(user, new_public_id)
-    commit_change()
 
 
 def _settle_with_provider(user: User, new_public_id: str) -> None:

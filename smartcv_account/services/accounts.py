@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
-from ..idempotency import commit_change
 from ..models import User
 from ..principal import Principal
 from . import activity, credentials, guessing, notices, sessions, tokens
@@ -79,11 +78,9 @@ def register(email: str, password: str, name: str) -> SignIn:
 
 
 def _sign_in(user: User) -> SignIn:
-    """Start a session for `user` and commit, the answer built before the commit."""
+    """Start a session for `user`; return its token and the account to show."""
     token = sessions.start_session(user)
-    signed_in = SignIn(token, account_view(Principal.of(user, token)))
-    db.session.commit()
-    return signed_in
+    return SignIn(token, account_view(Principal.of(user, token)))
 
 
 def _invalid_credentials() -> ApiError:
@@ -132,7 +129,6 @@ def logout(token: str) -> None:
     user_id = sessions.revoke_session(token)
     if user_id is not None:
         activity.record(user_id, "logout")
-    db.session.commit()
 
 
 def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView:
@@ -145,9 +141,7 @@ def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView
         setattr(user, name, value)
     if changes:
         user.updated_at = clock.now()
-    account = account_view(Principal.of(user, principal.session_token))
-    commit_change()
-    return account
+    return account_view(Principal.of(user, principal.session_token))
 
 
 def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityChange:
@@ -203,5 +197,4 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
     if user.two_factor_enabled != two_factor_before:
         user.updated_at = clock.now()
     result["two_factor_enabled"] = user.two_factor_enabled
-    db.session.commit()
     return SecurityChange(result, new_token)

@@ -91,7 +91,6 @@ def revoke_session(user, public_id: str, current_session_id: int | None) -> bool
     target.revoked_at = clock.now()
     current = target.id == current_session_id
     activity.record(user.id, "session_revoked", {"sessionId": public_id, "current": current})
-    db.session.commit()
     return current
 
 
@@ -103,7 +102,6 @@ def revoke_other_sessions(user, current_session_id: int | None) -> int:
     count = db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
     if count:
         activity.record(user.id, "session_revoked", {"others": True, "count": count})
-    db.session.commit()
     return count
 
 
@@ -132,7 +130,6 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
     # Everything is flushed and the document only reads from here on: detached, its rows are
     # not expired by the commit, so dumping it reads none of them again.
     db.session.expunge_all()
-    db.session.commit()
     return document
 
 

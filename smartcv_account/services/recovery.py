@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock
 from ..errors import ApiError, field_error
 from ..extensions import db
-from ..idempotency import commit_change
 from ..mail import outbox, quota
 from ..mail.names import third_party_name
 from ..models import PasswordResetRequest, User
@@ -54,7 +53,6 @@ def request_verification(user: User | Principal) -> None:
     if user.email_verified_at is not None:
         raise ApiError("EMAIL_ALREADY_VERIFIED", "Your email address is already verified.")
     send_verification_link(user)
-    db.session.commit()
 
 
 def verify_email(token: str) -> User:
@@ -65,7 +63,6 @@ def verify_email(token: str) -> User:
         user.email_verified_at = clock.now()
         user.updated_at = clock.now()
         activity.record(user.id, "email_verified")
-    db.session.commit()
     return user
 
 
@@ -77,7 +74,6 @@ def request_password_reset(email: str) -> None:
     request's time.
     """
     db.session.add(PasswordResetRequest(email=normalise_email(email), created_at=clock.now()))
-    db.session.commit()
 
 
 def compose_reset_links(limit: int = 100) -> int:
@@ -136,7 +132,6 @@ def reset_password(token: str, new_password: str, two_factor_code: str | None) -
     user.updated_at = now
     notices.password_reset(user)
     activity.record(user.id, "password_reset")
-    db.session.commit()
 
 
 def _email_taken(email: str, user: User) -> bool:
@@ -169,7 +164,6 @@ def request_email_change(user: User | Principal, new_email: str, current_passwor
     _send_link(user, "email_change", new_email)
     notices.email_change_requested(user, new_email)
     activity.record(user.id, "email_change_requested")
-    commit_change()
 
 
 def confirm_email_change(token: str) -> User:
@@ -195,5 +189,4 @@ def confirm_email_change(token: str) -> User:
     tokens.void(user, "password_reset")
     notices.email_changed(user, old_email)
     activity.record(user.id, "email_changed")
-    db.session.commit()
     return user

@@ -36,7 +36,7 @@ from .. import clock, principal
 from ..catalogue import PLAN_LIMITS, limits_for, plan_that_lifts
 from ..errors import ApiError, validation_error
 from ..extensions import db
-from ..idempotency import commit_change, key_held
+from ..idempotency import key_held
 from ..models import User
 from ..models.types import UTCDateTime
 from ..principal import Principal
@@ -133,7 +133,6 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
         db.session.rollback()
         raise _refusal(public_id, metric, delta)
     answer = _usage(row, row.plan_type, now)
-    commit_change()
     return answer
 
 

@@ -9,18 +9,19 @@ mirrors the provider's answer into our `subscriptions` table:
 - `reads`: the subscription as the API shows it, and invoices;
 - `operations`: the scheduler's renewals, operator-assigned plans, the seeded catalogue.
 
-Its public names are imported here. This package owns every transaction; gateways only add
-and flush rows (the local provider's books live in the same session). The commit points:
+Its public names are imported here. Gateways only add and flush rows (the local provider's
+books live in the same session); the request's COMMIT follows its answer (transaction.py).
+The commit points:
 
 - create: (1) the placeholder row is committed before any money moves: the one-live-subscription
   index lets one of several concurrent creates through; (2) after the provider answers, its
-  answer (or, when it refused, the placeholder's removal together with what the provider kept:
-  the customer, the attached card) is committed.
+  answer is committed with the request, or, when it refused, the placeholder's removal is
+  committed together with what the provider kept (the customer, the attached card).
 - every change (PUT): one transaction. It starts by locking the live subscription's row
   (`_lock`), re-reads it, calls the provider with an idempotency key derived from the intent
-  and the row's version, mirrors the answer and commits. A refused payment rolls it all back,
-  except where the contract keeps something (a new card whose payment of the open invoice was
-  declined is kept: committed, then 402).
+  and the row's version and mirrors the answer; the request commits it. A refused payment
+  rolls it all back, except where the contract keeps something (a new card whose payment of
+  the open invoice was declined is kept: committed, then 402).
 - webhooks and `advance`: one transaction per subscription brought up to date.
 """
 

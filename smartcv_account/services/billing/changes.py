@@ -11,7 +11,6 @@ from ... import clock
 from ...catalogue import FREE_PLAN_ID
 from ...errors import ApiError, field_error
 from ...extensions import db
-from ...idempotency import commit_change
 from ...models import (
     LIVE_STATUSES,
     Plan,
@@ -72,7 +71,6 @@ def change_subscription(
         payment_method_id=payment_method_id,
     )
     _record_change(subscription, action)
-    commit_change()
     return result
 
 

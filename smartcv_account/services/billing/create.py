@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from ... import clock
 from ...errors import ApiError, field_error
 from ...extensions import db
-from ...idempotency import commit_change
 from ...models import (
     Coupon,
     CouponRedemption,
@@ -124,7 +123,6 @@ def create_subscription(
         subscription.client_secret,
         subscription.next_action,
     )
-    commit_change()
     return created
 
 
