@@ -19,12 +19,12 @@ from . import catalogue, clock, idempotency
 from .config import ConfigError
 from .errors import ApiError
 from .extensions import db
-from .mail.cli import mail_status_command, mail_worker_command
 from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
 from .services import activity, billing, identity, renewals, sessions
+from .worker import mail_status_command, mail_worker_command
 
 
 def register_cli(app: Flask) -> None:

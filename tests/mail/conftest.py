@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from smartcv_account.mail import outbox
-from smartcv_account.mail.cli import work_once
+from smartcv_account.worker import work_once
 from smartcv_account.mail.transports import transport_for
 
 LINK = re.compile(r"^(?P<link>https?://\S+/(?P<path>[\w-]+)\?token=(?P<token>[\w-]+))\r?$", re.M)

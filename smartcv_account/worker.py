@@ -1,4 +1,11 @@
-"""The mail worker and the outbox's status, as `flask --app wsgi` commands."""
+"""The worker (`flask --app wsgi mail-worker`, the Procfile's `worker:`) and its scheduled jobs.
+
+It sits beside the operator's commands (cli.py), above the services and the mail package it
+drives: each pass composes the reset links asked for (services/recovery.py) and sends what the
+outbox holds (mail/outbox.py); a slower scan writes yearly renewal reminders
+(services/notices.py) and prunes old mail and spent confirmation counts. `mail-status` prints
+the outbox's state.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,12 @@ from datetime import timedelta
 import click
 from flask import current_app
 
-from .. import clock
-from ..config import ConfigError
-from ..extensions import db
-from . import outbox, quota
-from .transports import transport_for
+from . import clock
+from .config import ConfigError
+from .extensions import db
+from .mail import outbox, quota
+from .mail.transports import transport_for
+from .services import notices, recovery
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +90,12 @@ def _probe(transport) -> bool:
 
 def work_once(transport, batch: int = outbox.BATCH_SIZE) -> outbox.DeliveryReport:
     """Compose the reset links asked for, then send everything due (the `--once` pass)."""
-    from ..services import recovery
-
     recovery.compose_reset_links()
     return outbox.deliver_due(transport, batch)
 
 
 def _pass(transport, batch: int) -> outbox.DeliveryReport | None:
     """One delivery pass that survives a database outage (it logs and tries again)."""
-    from ..services import recovery
-
     try:
         recovery.compose_reset_links()
         report = outbox.deliver_batch(transport, batch)
@@ -112,8 +116,6 @@ def _pass(transport, batch: int) -> outbox.DeliveryReport | None:
 def _scan_renewals() -> None:
     """Write the yearly renewal reminders that fell due (each period once); drop old mail and
     the confirmation counts whose window is over."""
-    from ..services import notices
-
     try:
         notices.remind_yearly_renewals()
         outbox.prune(timedelta(days=current_app.config["MAIL_KEEP_DAYS"]))
