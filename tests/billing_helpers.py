@@ -13,6 +13,7 @@ from smartcv_account.payments.local.models import LocalInvoice
 from smartcv_account.services import renewals
 
 SUBSCRIPTION_URL = "/api/account/subscription"
+WEBHOOK_URL = "/api/webhooks/stripe"
 
 
 def at(*args) -> None:
@@ -30,6 +31,14 @@ def subscribe(client, plan_id="plan_premium_monthly", payment_method="pm_card_vi
 def change(client, action, **extra):
     """PUT a subscription action and return the response."""
     return client.put(SUBSCRIPTION_URL, json={"action": action, **extra})
+
+
+def deliver(client, body: bytes, signature: str | None):
+    """POST a webhook event body as Stripe does (without a signature when it is None)."""
+    headers = {"Stripe-Signature": signature} if signature is not None else {}
+    return client.post(
+        WEBHOOK_URL, data=body, content_type="application/json; charset=utf-8", headers=headers
+    )
 
 
 def paid_invoices() -> list[LocalInvoice]:

@@ -22,6 +22,8 @@ from smartcv_account import clock, create_app
 from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
+from .gunicorn_helpers import migrated_database
+from .helpers import INTERNAL_TOKEN, subscribed
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -31,7 +33,7 @@ TEST_CONFIG = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "BILLING_PROVIDER": "local",
     "TEST_CLOCK_FILE": "",  # real (or frozen) time only; tests of `flask clock` set their own
-    "INTERNAL_API_TOKEN": "test-internal-token",
+    "INTERNAL_API_TOKEN": INTERNAL_TOKEN,
     "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
     "SECRET_KEY": "test-secret-key-that-is-long-enough-000000",
 }
@@ -149,6 +151,13 @@ def auth_client(app, user) -> FlaskClient:
 
 
 @pytest.fixture
+def premium_client(auth_client, plans) -> FlaskClient:
+    """`auth_client` with a paid Premium Monthly subscription."""
+    subscribed(auth_client)
+    return auth_client
+
+
+@pytest.fixture
 def assert_error():
     """Check that a response is the contract's error envelope with this status and code."""
 
@@ -184,3 +193,19 @@ def plans(app):
 
     billing.seed_plans(catalogue.PLANS, catalogue.COUPONS)
     return {plan["id"]: plan for plan in catalogue.PLANS}
+
+
+@pytest.fixture(scope="module")
+def migrated_url(tmp_path_factory) -> str:
+    """A database migrated by the operator's CLI for the module's gunicorn instances:
+    DATABASE_URL's PostgreSQL database, or a SQLite file of the module's own."""
+    return migrated_database(tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture
+def served_database(request, migrated_url) -> str:
+    """`migrated_url`; rows a test leaves on PostgreSQL are removed after it."""
+    if not migrated_url.startswith("sqlite"):
+        # app_factory's teardown empties every table once it has made an app.
+        request.getfixturevalue("app_factory")()
+    return migrated_url

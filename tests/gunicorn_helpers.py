@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import requests
 
+from .factories import PASSWORD
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "multi-instance-test-secret-key-0123456789abcdef"
+COOKIE = "smartcv_session"
 
 
 def free_port() -> int:
@@ -68,6 +72,27 @@ def migrated_database(directory: Path) -> str:
         url = f"sqlite:///{directory / 'shared.db'}"
     flask_cli(service_env(url), "db", "upgrade")
     return url
+
+
+@dataclass
+class Account:
+    """A user signed up over HTTP: public id, email and session cookie."""
+
+    id: str
+    email: str
+    cookie: str
+
+
+def sign_up(base_url: str, prefix: str = "user") -> Account:
+    """Register a fresh `prefix-…@example.com` user (password PASSWORD) through `base_url`."""
+    email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+    response = requests.post(
+        base_url + "/api/auth/register",
+        json={"email": email, "password": PASSWORD, "name": "Served User"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return Account(response.json()["data"]["id"], email, response.cookies[COOKIE])
 
 
 @dataclass

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
-
-from .factories import PASSWORD
-
 SESSIONS_URL = "/api/account/sessions"
 ACTIVITY_URL = "/api/account/activity"
 EXPORT_URL = "/api/account/export"
 ACCOUNT_URL = "/api/account"
-
-
-def signed_in(app, email: str, address: str = "127.0.0.1", agent: str = "pytest", **body):
-    """A new client (browser) signed in as `email` from `address` with user agent `agent`."""
-    client: FlaskClient = app.test_client()
-    client.environ_base.update({"REMOTE_ADDR": address, "HTTP_USER_AGENT": agent})
-    response = client.post("/api/auth/login", json={"email": email, "password": PASSWORD, **body})
-    assert response.status_code == 200, response.json
-    return client
 
 
 def sessions(client) -> list[dict]:

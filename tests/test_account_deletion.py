@@ -23,7 +23,8 @@ from smartcv_account.payments.local.models import LocalCustomer, LocalInvoice, L
 
 from .billing_helpers import paid_invoices, subscribe
 from .factories import PASSWORD, UserFactory
-from .lifecycle_helpers import ACCOUNT_URL, signed_in
+from .helpers import signed_in, subscribed
+from .lifecycle_helpers import ACCOUNT_URL
 
 INTERNAL = {"Authorization": "Bearer test-internal-token"}
 
@@ -118,7 +119,7 @@ def test_other_users_keep_their_data(app, user, auth_client):
 def test_paid_subscription_is_canceled_at_once_and_invoices_are_kept(
     auth_client, user, plans, frozen_clock
 ):
-    subscribe(auth_client)
+    subscribed(auth_client)
     assert delete(auth_client).status_code == 200
 
     db.session.expire_all()
@@ -133,9 +134,8 @@ def test_paid_subscription_is_canceled_at_once_and_invoices_are_kept(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LocalInvoice)) == 1
 
 
-def test_provider_customer_keeps_no_email_or_old_id(auth_client, user, plans):
-    subscribe(auth_client)
-    assert delete(auth_client).status_code == 200
+def test_provider_customer_keeps_no_email_or_old_id(premium_client, user):
+    assert delete(premium_client).status_code == 200
     db.session.expire_all()
     customer = db.session.scalar(sa.select(LocalCustomer))
     assert customer.email == "" and customer.user_public_id == reloaded(user).public_id

@@ -11,9 +11,10 @@ from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import ActivityEvent
 
-from .billing_helpers import SUBSCRIPTION_URL, at, change, subscribe
+from .billing_helpers import SUBSCRIPTION_URL, at, change
 from .factories import PASSWORD, UserFactory
-from .lifecycle_helpers import ACTIVITY_URL, event_types, events, signed_in
+from .helpers import signed_in, subscribed
+from .lifecycle_helpers import ACTIVITY_URL, event_types, events
 
 NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
 
@@ -116,11 +117,10 @@ def test_logout_is_recorded(auth_client, user):
     assert stored_types(user.id) == ["login_succeeded", "logout"]
 
 
-def test_subscription_life_is_recorded(auth_client, plans):
-    subscribe(auth_client)
-    change(auth_client, "upgrade", planId="plan_premium_yearly")
-    change(auth_client, "cancel")
-    recorded = events(auth_client)[:3]
+def test_subscription_life_is_recorded(premium_client):
+    change(premium_client, "upgrade", planId="plan_premium_yearly")
+    change(premium_client, "cancel")
+    recorded = events(premium_client)[:3]
     assert [e["type"] for e in recorded] == [
         "subscription_canceled",
         "subscription_changed",
@@ -131,7 +131,7 @@ def test_subscription_life_is_recorded(auth_client, plans):
 
 
 def test_failed_renewal_is_recorded_as_payment_failed(auth_client, user, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     at(2025, 2, 1)
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["status"] == "PAST_DUE"

@@ -19,13 +19,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from .gunicorn_helpers import flask_cli, gunicorns, migrated_database, service_env
+from .factories import PASSWORD
+from .gunicorn_helpers import COOKIE, flask_cli, gunicorns, service_env, sign_up
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different horse, battery and staple"
-COOKIE = "smartcv_session"
 LIVE = ("ACTIVE", "TRIALING", "PAST_DUE", "INCOMPLETE")
 LOCAL_LIVE = ("active", "trialing", "past_due", "incomplete")
 # The refusal of a request that passed the session check, then waited for the deletion.
@@ -58,13 +57,12 @@ RACERS = {
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(migrated_url):
     """Two gunicorn workers on a migrated database with the plans seeded; (url, engine)."""
-    url = migrated_database(tmp_path_factory.mktemp("deletion-races"))
     # A slower hash widens the deletion's window: it holds the account while it checks.
-    env = service_env(url, BCRYPT_ROUNDS="8")
+    env = service_env(migrated_url, BCRYPT_ROUNDS="8")
     flask_cli(env, "seed-plans")
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(migrated_url.replace("postgresql://", "postgresql+psycopg://"))
     with gunicorns(env, workers=2) as (instance,):
         yield instance.url, engine
     engine.dispose()
@@ -74,18 +72,6 @@ def request(base: str, method: str, path: str, cookie: str, body=None) -> reques
     """One request on its own connection (either worker may take it), with the cookie."""
     headers = {"Cookie": f"{COOKIE}={cookie}", "Connection": "close"}
     return requests.request(method, base + path, json=body, headers=headers, timeout=30)
-
-
-def sign_up(base: str) -> tuple[str, str]:
-    """Register a new user; return (public id, session cookie)."""
-    email = f"race-{uuid.uuid4().hex[:12]}@example.com"
-    response = requests.post(
-        base + "/api/auth/register",
-        json={"email": email, "password": PASSWORD, "name": "Racing User"},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["data"]["id"], response.cookies[COOKIE]
 
 
 def together(*calls) -> list[requests.Response]:
@@ -163,8 +149,9 @@ def test_nothing_a_racing_request_sends_survives_the_deletion(service, kind):
     base, engine = service
     outcomes: list[str] = []
     for _round_number in range(MAX_ROUNDS):
-        public_id, cookie = sign_up(base)
-        user_id = internal_id(engine, public_id)
+        account = sign_up(base, "race")
+        cookie = account.cookie
+        user_id = internal_id(engine, account.id)
         if kind == "upgrade":
             subscribed = request(
                 base, "POST", "/api/account/subscription", cookie, RACERS["subscribe"][2]
@@ -203,10 +190,10 @@ def test_a_password_only_login_racing_the_switch_on_of_two_factor_keeps_no_sessi
     base, _engine = service
     let_in = 0
     for _ in range(12):
-        _public_id, cookie = sign_up(base)
-        email = request(base, "GET", "/api/account", cookie).json()["data"]["email"]
+        account = sign_up(base, "race")
+        cookie = account.cookie
         switch = {"currentPassword": PASSWORD, "twoFactorEnabled": True}
-        login = {"email": email, "password": PASSWORD}
+        login = {"email": account.email, "password": PASSWORD}
 
         switched, logged_in = together(
             partial(request, base, "PUT", "/api/account/security", cookie, switch),
@@ -230,9 +217,8 @@ def test_two_confirmations_racing_for_one_address_give_one_200_and_one_409(servi
         address = f"wanted-{uuid.uuid4().hex[:10]}@example.com"
         tokens = []
         for _account in range(2):
-            _public_id, cookie = sign_up(base)
             body = {"newEmail": address, "currentPassword": PASSWORD}
-            asked = request(base, "POST", "/api/account/email", cookie, body)
+            asked = request(base, "POST", "/api/account/email", sign_up(base, "race").cookie, body)
             assert asked.status_code == 202, asked.text
             tokens.append(confirmation_token(engine, address))
 

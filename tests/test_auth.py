@@ -16,24 +16,9 @@ from smartcv_account.config import load_config
 from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
+from .helpers import STRONG, login, register
 
 COOKIE = "smartcv_session"
-STRONG = "violet tugboat climbs seventeen ladders"
-
-
-def register(client, email="new@example.com", password=STRONG, name="Zhang San"):
-    """POST /api/auth/register with the given fields."""
-    return client.post(
-        "/api/auth/register", json={"email": email, "password": password, "name": name}
-    )
-
-
-def login(client, email, password=PASSWORD, code=None):
-    """POST /api/auth/login, with a second-factor code when given."""
-    body = {"email": email, "password": password}
-    if code is not None:
-        body["twoFactorCode"] = code
-    return client.post("/api/auth/login", json=body)
 
 
 def session_cookie(response) -> str:

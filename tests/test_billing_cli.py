@@ -9,6 +9,7 @@ from smartcv_account.extensions import db
 from smartcv_account.models import Coupon, Plan
 
 from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe
+from .helpers import subscribed
 
 
 def test_seed_plans_writes_the_catalogue(runner):
@@ -50,8 +51,7 @@ def test_assign_free_ends_an_assigned_plan(runner, auth_client, user, plans):
     assert auth_client.get("/api/account").json["data"]["subscriptionType"] == "FREE"
 
 
-def test_assign_plan_refuses_a_user_with_a_paid_subscription(runner, auth_client, user, plans):
-    subscribe(auth_client)
+def test_assign_plan_refuses_a_user_with_a_paid_subscription(runner, premium_client, user):
     result = runner.invoke(args=["assign-plan", user.email, "plan_enterprise"])
     assert result.exit_code != 0
     assert "paid subscription" in result.output
@@ -63,7 +63,7 @@ def test_assign_plan_refuses_unknown_user_and_plan(runner, user, plans):
 
 
 def test_advance_subscriptions_renews_what_is_due(runner, auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     result = runner.invoke(args=["advance-subscriptions"])
     assert "advanced 1 subscription" in result.output

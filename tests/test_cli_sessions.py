@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from .factories import PASSWORD, UserFactory
-
-
-def login(client, email):
-    """Sign a client in with PASSWORD."""
-    response = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.json
-    return client
+from .factories import UserFactory
+from .helpers import signed_in
 
 
 def test_revoke_sessions_makes_the_users_cookie_worthless(runner, auth_client, user, assert_error):
@@ -19,22 +13,22 @@ def test_revoke_sessions_makes_the_users_cookie_worthless(runner, auth_client, u
 
 
 def test_revoke_sessions_ends_every_session_of_the_user(runner, app, user):
-    clients = [login(app.test_client(), user.email) for _ in range(3)]
+    clients = [signed_in(app, user.email) for _ in range(3)]
     runner.invoke(args=["revoke-sessions", user.email])
     assert [c.get("/api/account").status_code for c in clients] == [401, 401, 401]
 
 
 def test_revoke_sessions_reports_how_many_it_revoked(runner, app, user):
-    login(app.test_client(), user.email)
-    login(app.test_client(), user.email)
+    signed_in(app, user.email)
+    signed_in(app, user.email)
     result = runner.invoke(args=["revoke-sessions", user.email])
     assert f"revoked 2 session(s) of {user.email}" in result.output
 
 
 def test_revoke_sessions_leaves_other_users_signed_in(runner, app, user):
     other = UserFactory()
-    other_client = login(app.test_client(), other.email)
-    login(app.test_client(), user.email)
+    other_client = signed_in(app, other.email)
+    signed_in(app, user.email)
     runner.invoke(args=["revoke-sessions", user.email])
     assert other_client.get("/api/account").status_code == 200
 
@@ -47,7 +41,7 @@ def test_revoke_sessions_matches_email_case_insensitively(runner, auth_client, u
 
 def test_user_can_sign_in_again_after_revocation(runner, app, user, auth_client):
     runner.invoke(args=["revoke-sessions", user.email])
-    assert login(app.test_client(), user.email).get("/api/account").status_code == 200
+    assert signed_in(app, user.email).get("/api/account").status_code == 200
 
 
 def test_revoke_sessions_of_unknown_email_exits_non_zero(runner):

@@ -16,18 +16,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from .gunicorn_helpers import flask_cli, gunicorns, migrated_database, service_env
+from .gunicorn_helpers import flask_cli, gunicorns, service_env
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery staple"
 INTERNAL_TOKEN = "multi-instance-internal-token"  # gunicorn_helpers.service_env
-
-
-@pytest.fixture(scope="module")
-def migrated_url(tmp_path_factory) -> str:
-    """The database the service runs on, migrated once by the operator's CLI."""
-    return migrated_database(tmp_path_factory.mktemp("clock"))
 
 
 @dataclass
@@ -56,12 +50,10 @@ class Service:
 
 
 @pytest.fixture
-def service(request, migrated_url, tmp_path) -> Iterator[Service]:
+def service(served_database, tmp_path) -> Iterator[Service]:
     """The service under gunicorn with a test clock of its own, plans seeded."""
-    if not migrated_url.startswith("sqlite"):
-        request.getfixturevalue("app_factory")()  # empties the tables after the test
-    env = service_env(migrated_url, TEST_CLOCK_FILE=str(tmp_path / "clock.json"))
-    engine = sa.create_engine(migrated_url.replace("postgresql://", "postgresql+psycopg://"))
+    env = service_env(served_database, TEST_CLOCK_FILE=str(tmp_path / "clock.json"))
+    engine = sa.create_engine(served_database.replace("postgresql://", "postgresql+psycopg://"))
     flask_cli(env, "seed-plans")
     with gunicorns(env, count=1, workers=2) as (instance,):
         yield Service(instance.url, env, engine)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from .factories import UserFactory
-from .lifecycle_helpers import ACCOUNT_URL, EXPORT_URL, event_types, signed_in
+from .helpers import signed_in
+from .lifecycle_helpers import ACCOUNT_URL, EXPORT_URL, event_types
 
 CROSS_SITE_NAVIGATION = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
 

@@ -12,7 +12,8 @@ from smartcv_account.services import credentials
 
 from .billing_helpers import SUBSCRIPTION_URL, subscribe
 from .factories import PASSWORD, UserFactory
-from .lifecycle_helpers import EXPORT_URL, SESSIONS_URL, current_session, event_types, signed_in
+from .helpers import signed_in
+from .lifecycle_helpers import EXPORT_URL, SESSIONS_URL, current_session, event_types
 
 
 def exported(client) -> dict:

@@ -13,8 +13,8 @@ from smartcv_account.api import subscription as subscription_api
 from smartcv_account.extensions import db
 from smartcv_account.models import Subscription, User
 
-from .billing_helpers import SUBSCRIPTION_URL, subscribe
-from .test_usage import post_usage, stored
+from .billing_helpers import SUBSCRIPTION_URL
+from .helpers import post_usage, stored
 
 
 class FailingDump:
@@ -58,10 +58,9 @@ def test_subscription_create(auth_client, plans, monkeypatch, assert_error, key)
     assert db.session.scalar(live) == 0
 
 
-def test_subscription_change(auth_client, plans, monkeypatch, assert_error):
-    assert subscribe(auth_client).status_code == 201
+def test_subscription_change(premium_client, monkeypatch, assert_error):
     monkeypatch.setattr(subscription_api, "subscription_changed_schema", FailingDump())
-    response = auth_client.put(SUBSCRIPTION_URL, json={"action": "cancel"})
+    response = premium_client.put(SUBSCRIPTION_URL, json={"action": "cancel"})
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     db.session.rollback()
     assert db.session.scalar(sa.select(Subscription.cancel_at_period_end)) is False

@@ -16,25 +16,9 @@ from smartcv_account.models import User
 from smartcv_account.services import billing, identity
 
 from .factories import PASSWORD, UserFactory
-from .test_usage import post_usage, stored
+from .helpers import STRONG, login, post_usage, register, stored
 
 SECURITY_URL = "/api/account/security"
-STRONG = "violet tugboat climbs seventeen ladders"
-
-
-def login(client, email: str, password: str = PASSWORD, code: str | None = None):
-    """POST /api/auth/login."""
-    body = {"email": email, "password": password}
-    if code is not None:
-        body["twoFactorCode"] = code
-    return client.post("/api/auth/login", json=body)
-
-
-def register(client, email: str):
-    """POST /api/auth/register with a strong password."""
-    return client.post(
-        "/api/auth/register", json={"email": email, "password": STRONG, "name": "Someone"}
-    )
 
 
 def stored_hash(user_id: int) -> str:

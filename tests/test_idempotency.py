@@ -21,21 +21,12 @@ from smartcv_account.services import usage
 
 from .billing_helpers import SUBSCRIPTION_URL
 from .factories import UserFactory
-from .test_usage import TOKEN, stored
+from .helpers import INTERNAL_TOKEN, post_usage, stored
 
 
 def keyed(key: str) -> dict:
     """The header that sends `key`."""
     return {"Idempotency-Key": key}
-
-
-def post_usage(client, public_id, body, token=TOKEN, headers=None):
-    """POST a usage change as another SmartCV service would, with extra headers."""
-    return client.post(
-        f"/api/internal/users/{public_id}/usage",
-        json=body,
-        headers={"Authorization": f"Bearer {token}", **(headers or {})},
-    )
 
 
 RESUME = {"metric": "resumes", "delta": 1}
@@ -60,7 +51,7 @@ def test_the_same_json_with_other_spacing_is_the_same_body(client, user):
         f"/api/internal/users/{user.public_id}/usage",
         data='{ "delta" : 1, "metric": "resumes" }',
         content_type="application/json",
-        headers={"Authorization": f"Bearer {TOKEN}", **keyed("k-1")},
+        headers={"Authorization": f"Bearer {INTERNAL_TOKEN}", **keyed("k-1")},
     )
     assert again.headers["Idempotent-Replayed"] == "true"
     assert stored(user.public_id)[0] == 1
@@ -162,7 +153,12 @@ def test_a_repeat_while_the_first_runs_is_409(app, user, monkeypatch, assert_err
     monkeypatch.setattr(usage, "record_usage", _held(usage.record_usage, started, release, True))
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(
-            post_usage, app.test_client(), user.public_id, RESUME, TOKEN, headers=keyed("slow")
+            post_usage,
+            app.test_client(),
+            user.public_id,
+            RESUME,
+            INTERNAL_TOKEN,
+            headers=keyed("slow"),
         )
         assert started.wait(20)
         try:
@@ -223,7 +219,7 @@ def test_on_sqlite_a_claim_of_a_live_process_waits_for_its_lease(app, client, us
 
 def _token_digest() -> str:
     """The internal token as the service names its caller."""
-    return hashlib.sha256(TOKEN.encode()).hexdigest()[:32]
+    return hashlib.sha256(INTERNAL_TOKEN.encode()).hexdigest()[:32]
 
 
 def _fingerprint_of(client, user) -> str:
@@ -241,7 +237,12 @@ def test_an_owner_overtaken_after_its_lease_commits_nothing(app, user, monkeypat
     monkeypatch.setattr(usage, "record_usage", _held(usage.record_usage, started, release, False))
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(
-            post_usage, app.test_client(), user.public_id, RESUME, TOKEN, headers=keyed("stall")
+            post_usage,
+            app.test_client(),
+            user.public_id,
+            RESUME,
+            INTERNAL_TOKEN,
+            headers=keyed("stall"),
         )
         assert started.wait(20)
         clock.freeze(frozen_clock + timedelta(seconds=61))

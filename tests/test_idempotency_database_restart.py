@@ -21,12 +21,11 @@ import requests
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from .gunicorn_helpers import gunicorns, service_env
+from .gunicorn_helpers import gunicorns, service_env, sign_up
 from .test_idempotency_worker_kill import (
     LEASE_SECONDS,
     RowBlocker,
     assert_ran_once,
-    register_user,
     repeat_until_done,
     send_doomed,
     wait_until_serving,
@@ -76,7 +75,7 @@ def database(app_factory) -> str:
 def test_a_repeat_after_a_database_restart_runs_the_change_once_at_once(database):
     env = service_env(database, IDEMPOTENCY_LOCK_SECONDS=LEASE_SECONDS)
     with gunicorns(env, workers=1) as (instance,):
-        user_id = register_user(instance.url)
+        user_id = sign_up(instance.url, "restart").id
         blocker = RowBlocker(database, user_id)
         try:
             thread, outcome = send_doomed(instance.url, user_id)

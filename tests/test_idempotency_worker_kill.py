@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -18,41 +17,16 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from .gunicorn_helpers import flask_cli, gunicorns, service_env
+from .gunicorn_helpers import gunicorns, service_env, sign_up
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "multi-instance-internal-token"
-PASSWORD = "correct horse battery staple"
 KEY = "killed"
 # The configured default: a repeat must not have to wait for it to run out.
 LEASE_SECONDS = "60"
 # The contract: a retry succeeds within this many seconds of the service serving again.
 RECOVERY_SECONDS = 5
-
-
-@pytest.fixture
-def database(request, tmp_path) -> str:
-    """A migrated database: a fresh SQLite file, or DATABASE_URL's PostgreSQL database."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql")):
-        request.getfixturevalue("app_factory")()  # its teardown empties the tables
-    else:
-        url = f"sqlite:///{tmp_path / 'kill.db'}"
-    flask_cli(service_env(url), "db", "upgrade")
-    return url
-
-
-def register_user(base: str) -> str:
-    """Register a user through the API; return its public id."""
-    email = f"kill-{uuid.uuid4().hex[:10]}@example.com"
-    response = requests.post(
-        base + "/api/auth/register",
-        json={"email": email, "password": PASSWORD, "name": "Kill Test"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["data"]["id"]
 
 
 def record_resume(base: str, user_id: str, timeout: float = 10) -> requests.Response:
@@ -190,11 +164,11 @@ def _worker_pid(master: int) -> int:
     return int(children[0])
 
 
-def test_a_repeat_after_a_killed_worker_runs_the_change_once_at_once(database):
-    env = service_env(database, IDEMPOTENCY_LOCK_SECONDS=LEASE_SECONDS)
+def test_a_repeat_after_a_killed_worker_runs_the_change_once_at_once(served_database):
+    env = service_env(served_database, IDEMPOTENCY_LOCK_SECONDS=LEASE_SECONDS)
     with gunicorns(env, workers=1) as (instance,):
-        user_id = register_user(instance.url)
-        hold = hold_change(database, user_id)
+        user_id = sign_up(instance.url, "kill").id
+        hold = hold_change(served_database, user_id)
         try:
             thread, outcome = send_doomed(instance.url, user_id)
             hold.wait_for_waiter()

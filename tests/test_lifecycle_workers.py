@@ -7,37 +7,15 @@ id starts with a per-process prefix (logs.py), which tells which worker answered
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import requests
 
-from .gunicorn_helpers import flask_cli, gunicorns, service_env
+from .factories import PASSWORD
+from .gunicorn_helpers import COOKIE, gunicorns, service_env, sign_up
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "correct horse battery staple"
-COOKIE = "smartcv_session"
 PREFIX = 20  # hex characters of a worker's request-id prefix
-
-
-@pytest.fixture(scope="module")
-def migrated_url(tmp_path_factory) -> str:
-    """A database migrated by the operator's CLI (DATABASE_URL's PostgreSQL, or SQLite)."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql")):
-        url = f"sqlite:///{tmp_path_factory.mktemp('workers') / 'workers.db'}"
-    flask_cli(service_env(url), "db", "upgrade")
-    return url
-
-
-@pytest.fixture
-def database(request, migrated_url) -> str:
-    """The migrated database; rows left on PostgreSQL are removed after the test."""
-    if not migrated_url.startswith("sqlite"):
-        request.getfixturevalue("app_factory")()
-    return migrated_url
 
 
 def call(method: str, url: str, cookie: str, **kwargs) -> requests.Response:
@@ -67,16 +45,11 @@ def sign_in(base_url: str, email: str) -> str:
     return response.cookies[COOKIE]
 
 
-def test_revocation_and_deletion_are_seen_by_every_worker(database):
-    with gunicorns(service_env(database), count=1, workers=2) as (server,):
-        email = f"workers-{uuid.uuid4().hex[:12]}@example.com"
-        registered = requests.post(
-            server.url + "/api/auth/register",
-            json={"email": email, "password": PASSWORD, "name": "Two Workers"},
-            timeout=10,
-        )
-        laptop = registered.cookies[COOKIE]
-        phone = sign_in(server.url, email)
+def test_revocation_and_deletion_are_seen_by_every_worker(served_database):
+    with gunicorns(service_env(served_database), count=1, workers=2) as (server,):
+        account = sign_up(server.url, "workers")
+        laptop = account.cookie
+        phone = sign_in(server.url, account.email)
         assert all(s == {200} for s in statuses_per_worker(server.url, phone).values())
 
         listed = call("GET", server.url + "/api/account/sessions", laptop).json()["data"]

@@ -22,47 +22,11 @@ from smartcv_account.config import DEV_SECRET_KEY, ConfigError
 from smartcv_account.extensions import db
 
 from .conftest import TEST_CONFIG
-from .gunicorn_helpers import (
-    ROOT,
-    gunicorns,
-    migrated_database,
-    service_env,
-    start,
-    stop,
-)
+from .gunicorn_helpers import COOKIE, ROOT, gunicorns, service_env, sign_up, start, stop
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "correct horse battery staple"
-COOKIE = "smartcv_session"
 REDIS_URI = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture(scope="module")
-def migrated_url(tmp_path_factory) -> str:
-    """The database both instances use, migrated once by the operator's CLI."""
-    return migrated_database(tmp_path_factory.mktemp("shared"))
-
-
-@pytest.fixture
-def shared_database(request, migrated_url) -> str:
-    """The migrated database; rows a test leaves on PostgreSQL are removed after it."""
-    if not migrated_url.startswith("sqlite"):
-        # The suite's app_factory empties every table at teardown once it has made an app.
-        request.getfixturevalue("app_factory")()
-    return migrated_url
-
-
-def _register(base_url: str) -> tuple[str, str]:
-    """Register a fresh user through `base_url`; return (email, session cookie value)."""
-    email = f"multi-{uuid.uuid4().hex[:12]}@example.com"
-    response = requests.post(
-        base_url + "/api/auth/register",
-        json={"email": email, "password": PASSWORD, "name": "Multi Instance"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return email, response.cookies[COOKIE]
 
 
 def _get_account(base_url: str, cookie: str, request_id: str = "") -> requests.Response:
@@ -73,9 +37,10 @@ def _get_account(base_url: str, cookie: str, request_id: str = "") -> requests.R
     return requests.get(base_url + "/api/account", headers=headers, timeout=10)
 
 
-def test_session_made_on_one_instance_works_and_ends_on_the_other(shared_database):
-    with gunicorns(service_env(shared_database), count=2) as (a, b):
-        email, cookie = _register(a.url)
+def test_session_made_on_one_instance_works_and_ends_on_the_other(served_database):
+    with gunicorns(service_env(served_database), count=2) as (a, b):
+        account = sign_up(a.url, "multi")
+        email, cookie = account.email, account.cookie
 
         on_b = _get_account(b.url, cookie)
         assert on_b.status_code == 200, on_b.text
@@ -114,9 +79,9 @@ def shared_redis() -> str:
     return REDIS_URI
 
 
-def test_failed_login_limit_is_shared_between_instances(shared_database, shared_redis):
+def test_failed_login_limit_is_shared_between_instances(served_database, shared_redis):
     env = service_env(
-        shared_database,
+        served_database,
         RATELIMIT_ENABLED="1",
         RATELIMIT_STORAGE_URI=shared_redis,
         RATELIMIT_LOGIN_FAILURES_PER_EMAIL="3 per 15 minutes",

@@ -64,10 +64,9 @@ def test_assign_plan_twice_is_a_no_op(runner, user, plans):
 
 
 def test_assign_plan_explains_a_paid_subscription_canceled_at_period_end(
-    runner, auth_client, user, plans
+    runner, premium_client, user
 ):
-    subscribe(auth_client)
-    assert change(auth_client, "cancel").status_code == 200
+    assert change(premium_client, "cancel").status_code == 200
     result = runner.invoke(args=["assign-plan", user.email, "plan_enterprise"])
     assert result.exit_code == 1
     line = one_error_line(result.output)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from .factories import PASSWORD, UserFactory
+from .helpers import login, register
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-STRONG = "violet tugboat climbs seventeen ladders"
 
 
 @pytest.fixture
@@ -21,25 +21,6 @@ def member(limited_app) -> str:
     """The email of a saved user of `limited_app` whose password is PASSWORD."""
     with limited_app.app_context():
         return UserFactory().email
-
-
-def login(client, email, password=PASSWORD, code=None, address="10.0.0.1", headers=None):
-    """POST /api/auth/login from a given client address."""
-    body = {"email": email, "password": password}
-    if code is not None:
-        body["twoFactorCode"] = code
-    return client.post(
-        "/api/auth/login", json=body, environ_base={"REMOTE_ADDR": address}, headers=headers
-    )
-
-
-def register(client, email, address="10.0.0.1"):
-    """POST /api/auth/register from a given client address."""
-    return client.post(
-        "/api/auth/register",
-        json={"email": email, "password": STRONG, "name": "N"},
-        environ_base={"REMOTE_ADDR": address},
-    )
 
 
 def fail_logins(client, email, times, **kwargs):

@@ -18,46 +18,14 @@ from smartcv_account.models import Subscription
 from smartcv_account.payments import get_gateway
 from smartcv_account.services import credentials
 
-from .billing_helpers import SUBSCRIPTION_URL, subscribe
-from .factories import PASSWORD
-
-NEW_PASSWORD = "violet tugboat climbs seventeen ladders"
-WEBHOOK_URL = "/api/webhooks/stripe"
-
-
-def deliver(client, body: bytes, signature: str):
-    """POST an event body as Stripe does."""
-    return client.post(
-        WEBHOOK_URL,
-        data=body,
-        content_type="application/json",
-        headers={"Stripe-Signature": signature},
-    )
-
-
-def change_password(client):
-    """Change the signed-in user's password to NEW_PASSWORD."""
-    return client.put(
-        "/api/account/security",
-        json={
-            "currentPassword": PASSWORD,
-            "newPassword": NEW_PASSWORD,
-            "confirmPassword": NEW_PASSWORD,
-        },
-    )
-
-
-def login(client, email: str, password: str = PASSWORD):
-    """POST /api/auth/login."""
-    return client.post("/api/auth/login", json={"email": email, "password": password})
-
+from .billing_helpers import SUBSCRIPTION_URL, deliver
+from .helpers import NEW_PASSWORD, change_password, login
 
 # --- out-of-order subscription events -------------------------------------------------------
 
 
 @pytest.mark.parametrize("final_cancel", [False, True], ids=["reactivated", "canceled"])
-def test_out_of_order_events_end_in_the_provider_state(app, auth_client, plans, final_cancel):
-    assert subscribe(auth_client).status_code == 201
+def test_out_of_order_events_end_in_the_provider_state(app, premium_client, final_cancel):
     provider_id = db.session.scalar(sa.select(Subscription.provider_subscription_id))
     gateway = get_gateway()
     # The customer changes their mind twice at the provider (Stripe's portal, say); each change
@@ -71,10 +39,10 @@ def test_out_of_order_events_end_in_the_provider_state(app, auth_client, plans, 
     older, newer = events
 
     for body in (newer, older):  # the network delivers the newer event first
-        response = deliver(auth_client, body, gateway.signed_event(body))
+        response = deliver(premium_client, body, gateway.signed_event(body))
         assert response.status_code == 200, response.json
 
-    view = auth_client.get(SUBSCRIPTION_URL).json["data"]
+    view = premium_client.get(SUBSCRIPTION_URL).json["data"]
     assert view["cancelAtPeriodEnd"] is final_cancel
     assert gateway.retrieve_subscription(provider_id).cancel_at_period_end is final_cancel
 

@@ -14,32 +14,14 @@ from smartcv_account.extensions import db
 from smartcv_account.models import BackupCode, User
 
 from .factories import PASSWORD
+from .helpers import NEW_PASSWORD, change_password, login
 
-NEW_PASSWORD = "marigold submarine whistles at dawn"
 MESSAGE = "Security settings updated successfully"
 
 
 def security(client, **body):
     """PUT /api/account/security; keyword arguments are the camelCase body fields."""
     return client.put("/api/account/security", json=body)
-
-
-def change_password(client, new=NEW_PASSWORD, confirm=None, current=PASSWORD):
-    """Change the password through the API."""
-    return security(
-        client,
-        currentPassword=current,
-        newPassword=new,
-        confirmPassword=new if confirm is None else confirm,
-    )
-
-
-def login(client, email, password=PASSWORD, code=None):
-    """POST /api/auth/login."""
-    body = {"email": email, "password": password}
-    if code is not None:
-        body["twoFactorCode"] = code
-    return client.post("/api/auth/login", json=body)
 
 
 def stored_user(user) -> User:

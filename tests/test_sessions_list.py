@@ -11,7 +11,8 @@ from smartcv_account.extensions import db
 from smartcv_account.models import AuthSession
 
 from .factories import PASSWORD, UserFactory
-from .lifecycle_helpers import SESSIONS_URL, current_session, event_types, sessions, signed_in
+from .helpers import signed_in
+from .lifecycle_helpers import SESSIONS_URL, current_session, event_types, sessions
 
 NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
 

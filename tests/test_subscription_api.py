@@ -10,6 +10,7 @@ from smartcv_account.catalogue import PREMIUM_FEATURES
 from smartcv_account.services import renewals
 
 from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe
+from .helpers import subscribed
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -24,7 +25,7 @@ def test_free_user_sees_the_free_plan_with_real_usage(auth_client, plans):
 
 
 def test_subscription_has_the_documents_shape(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     data = auth_client.get(SUBSCRIPTION_URL).json["data"]
     assert data["id"].startswith("sub_")
     assert (data["type"], data["status"], data["cancelAtPeriodEnd"], data["trialEnd"]) == (
@@ -65,7 +66,7 @@ def test_create_returns_the_documents_fields(auth_client, plans):
 
 
 def test_account_reflects_the_paid_plan(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     account = auth_client.get("/api/account").json["data"]
     assert (account["subscriptionType"], account["subscriptionStatus"]) == ("PREMIUM", "ACTIVE")
     assert account["subscriptionExpiresAt"] == "2025-02-01T00:00:00Z"
@@ -122,9 +123,8 @@ def test_unknown_coupon_is_invalid_coupon(auth_client, plans):
     assert response.json["details"]["field"] == "couponCode"
 
 
-def test_second_create_is_subscription_already_exists(auth_client, plans):
-    subscribe(auth_client)
-    response = subscribe(auth_client, plan_id="plan_premium_yearly")
+def test_second_create_is_subscription_already_exists(premium_client):
+    response = subscribe(premium_client, plan_id="plan_premium_yearly")
     assert (response.status_code, response.json["code"]) == (409, "SUBSCRIPTION_ALREADY_EXISTS")
     assert len(paid_invoices()) == 1
 
@@ -171,15 +171,13 @@ def test_wrong_direction_is_invalid_plan_change(auth_client, plans, start, actio
     assert len(paid_invoices()) == 1
 
 
-def test_upgrade_to_unknown_plan_is_plan_not_found(auth_client, plans):
-    subscribe(auth_client)
-    response = change(auth_client, "upgrade", planId="plan_gold")
+def test_upgrade_to_unknown_plan_is_plan_not_found(premium_client):
+    response = change(premium_client, "upgrade", planId="plan_gold")
     assert (response.status_code, response.json["code"]) == (404, "PLAN_NOT_FOUND")
 
 
-def test_upgrade_needs_a_plan_id(auth_client, plans):
-    subscribe(auth_client)
-    response = change(auth_client, "upgrade")
+def test_upgrade_needs_a_plan_id(premium_client):
+    response = change(premium_client, "upgrade")
     assert response.json["details"]["field"] == "planId"
 
 
@@ -188,21 +186,22 @@ def test_unknown_action_is_a_validation_error(auth_client, plans):
     assert (response.status_code, response.json["details"]["field"]) == (400, "action")
 
 
-def test_unknown_proration_behavior_is_a_validation_error(auth_client, plans):
-    subscribe(auth_client)
-    response = change(auth_client, "upgrade", planId="plan_premium_yearly", prorationBehavior="x")
+def test_unknown_proration_behavior_is_a_validation_error(premium_client):
+    response = change(
+        premium_client, "upgrade", planId="plan_premium_yearly", prorationBehavior="x"
+    )
     assert response.json["details"]["field"] == "prorationBehavior"
 
 
 def test_upgrade_applies_at_once(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     data = change(auth_client, "upgrade", planId="plan_premium_yearly").json["data"]
     assert (data["status"], data["effectiveDate"]) == ("ACTIVE", "2025-01-01T00:00:00Z")
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["plan"]["id"] == "plan_premium_yearly"
 
 
 def test_declined_upgrade_changes_nothing(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     response = change(auth_client, "upgrade", planId="plan_premium_yearly")
     assert (response.status_code, response.json["code"]) == (402, "PAYMENT_FAILED")
@@ -210,7 +209,7 @@ def test_declined_upgrade_changes_nothing(auth_client, plans, frozen_clock):
 
 
 def test_cancel_keeps_access_to_period_end(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     data = change(auth_client, "cancel").json["data"]
     assert data["effectiveDate"] == "2025-02-01T00:00:00Z"
     view = auth_client.get(SUBSCRIPTION_URL).json["data"]
@@ -223,7 +222,7 @@ def test_cancel_keeps_access_to_period_end(auth_client, plans, frozen_clock):
 
 
 def test_cancel_takes_effect_at_period_end(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "cancel")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     view = auth_client.get(SUBSCRIPTION_URL).json["data"]
@@ -235,7 +234,7 @@ def test_cancel_takes_effect_at_period_end(auth_client, plans, frozen_clock):
 
 
 def test_reactivate_undoes_a_pending_cancel(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "cancel")
     assert change(auth_client, "reactivate").status_code == 200
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
@@ -244,38 +243,34 @@ def test_reactivate_undoes_a_pending_cancel(auth_client, plans, frozen_clock):
     assert len(paid_invoices()) == 2
 
 
-def test_reactivate_without_pending_cancel_is_invalid_plan_change(auth_client, plans):
-    subscribe(auth_client)
-    response = change(auth_client, "reactivate")
+def test_reactivate_without_pending_cancel_is_invalid_plan_change(premium_client):
+    response = change(premium_client, "reactivate")
     assert (response.status_code, response.json["code"]) == (409, "INVALID_PLAN_CHANGE")
 
 
-def test_plan_change_clears_a_pending_cancel(auth_client, plans):
-    subscribe(auth_client)
-    change(auth_client, "cancel")
-    change(auth_client, "upgrade", planId="plan_premium_yearly")
-    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["cancelAtPeriodEnd"] is False
+def test_plan_change_clears_a_pending_cancel(premium_client):
+    change(premium_client, "cancel")
+    change(premium_client, "upgrade", planId="plan_premium_yearly")
+    assert premium_client.get(SUBSCRIPTION_URL).json["data"]["cancelAtPeriodEnd"] is False
 
 
-def test_update_payment_method_swaps_the_card(auth_client, plans):
-    subscribe(auth_client)
-    response = change(auth_client, "update_payment_method", paymentMethodId="pm_card_mastercard")
+def test_update_payment_method_swaps_the_card(premium_client):
+    response = change(premium_client, "update_payment_method", paymentMethodId="pm_card_mastercard")
     assert response.status_code == 200
-    method = auth_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]
+    method = premium_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]
     assert (method["brand"], method["last4"]) == ("mastercard", "4444")
 
 
-def test_update_payment_method_with_declining_card_keeps_the_old_one(auth_client, plans):
-    subscribe(auth_client)
+def test_update_payment_method_with_declining_card_keeps_the_old_one(premium_client):
     response = change(
-        auth_client, "update_payment_method", paymentMethodId="pm_card_chargeDeclined"
+        premium_client, "update_payment_method", paymentMethodId="pm_card_chargeDeclined"
     )
     assert response.status_code == 402
-    assert auth_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]["last4"] == "4242"
+    assert premium_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]["last4"] == "4242"
 
 
 def test_failed_renewal_is_past_due_with_free_limits(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     renewals.run_due_work()
@@ -285,7 +280,7 @@ def test_failed_renewal_is_past_due_with_free_limits(auth_client, plans, frozen_
 
 
 def test_new_card_settles_a_past_due_subscription(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     renewals.run_due_work()
@@ -295,7 +290,7 @@ def test_new_card_settles_a_past_due_subscription(auth_client, plans, frozen_clo
 
 
 def test_unpaid_for_a_whole_period_ends_the_subscription(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     clock.freeze(datetime(2025, 3, 1, tzinfo=UTC))
     renewals.run_due_work()
@@ -304,7 +299,7 @@ def test_unpaid_for_a_whole_period_ends_the_subscription(auth_client, plans, fro
 
 
 def test_after_cancel_a_new_subscription_can_start(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "cancel")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     assert subscribe(auth_client, plan_id="plan_premium_yearly").status_code == 201

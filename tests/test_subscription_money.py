@@ -21,10 +21,11 @@ from .billing_helpers import (
     at,
     authenticate,
     change,
+    deliver,
     paid_invoices,
     subscribe,
 )
-from .test_webhooks import deliver
+from .helpers import subscribed
 
 PAYMENTS = Path(__file__).resolve().parent.parent / "smartcv_account" / "payments"
 PREVIEW_URL = SUBSCRIPTION_URL + "/preview"
@@ -91,7 +92,7 @@ def test_declined_first_attempt_keeps_the_customer_and_the_retry_reuses_it(
 def test_local_provider_answers_a_repeated_key_once_and_refuses_it_with_other_parameters(
     auth_client, plans, frozen_clock
 ):
-    subscribe(auth_client)
+    subscribed(auth_client)
     gateway = get_gateway()
     provider_id = provider_subscription().id
     yearly = db.session.get(Plan, "plan_premium_yearly")
@@ -105,7 +106,7 @@ def test_local_provider_answers_a_repeated_key_once_and_refuses_it_with_other_pa
 
 
 def test_repeated_identical_upgrade_is_refused_after_the_first(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     assert change(auth_client, "upgrade", planId="plan_premium_yearly").status_code == 200
     again = change(auth_client, "upgrade", planId="plan_premium_yearly")
     assert (again.status_code, again.json["code"]) == (409, "INVALID_PLAN_CHANGE")
@@ -118,7 +119,7 @@ def test_repeated_identical_upgrade_is_refused_after_the_first(auth_client, plan
 
 
 def test_declined_plan_change_is_402_and_changes_nothing(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     change(auth_client, "cancel")
     response = change(auth_client, "upgrade", planId="plan_premium_yearly")
@@ -169,7 +170,7 @@ def test_pending_change_lapses_after_23_hours_and_its_invoice_is_void(three_d_se
 
 
 def test_new_card_that_also_fails_is_402_and_kept(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     at(2025, 2, 1)
     assert view(auth_client)["status"] == "PAST_DUE"
@@ -218,8 +219,7 @@ def test_canceled_incomplete_subscription_voids_its_invoice(auth_client, plans, 
 # --- Stripe's `unpaid` ----------------------------------------------------------------------------
 
 
-def test_unpaid_at_the_provider_keeps_the_slot_and_shows_past_due(auth_client, plans):
-    subscribe(auth_client)
+def test_unpaid_at_the_provider_keeps_the_slot_and_shows_past_due(premium_client):
     local = provider_subscription()
     local.status = "unpaid"
     db.session.commit()
@@ -227,9 +227,9 @@ def test_unpaid_at_the_provider_keeps_the_slot_and_shows_past_due(auth_client, p
     body = gateway.event_body(
         "customer.subscription.updated", {"object": "subscription", "id": local.id}
     )
-    assert deliver(auth_client, body, gateway.signed_event(body)).status_code == 200
-    assert view(auth_client)["status"] == "PAST_DUE"
-    assert subscribe(auth_client).json["code"] == "SUBSCRIPTION_ALREADY_EXISTS"
+    assert deliver(premium_client, body, gateway.signed_event(body)).status_code == 200
+    assert view(premium_client)["status"] == "PAST_DUE"
+    assert subscribe(premium_client).json["code"] == "SUBSCRIPTION_ALREADY_EXISTS"
 
 
 # --- discounts -------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_invoices_are_listed_newest_first_with_stripes_amounts(auth_client, plan
 def test_invoices_of_one_second_keep_their_order_and_an_upgrade_bills_its_new_period(
     auth_client, plans, frozen_clock
 ):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "upgrade", planId="plan_premium_yearly")  # the same second
     upgrade, first = auth_client.get("/api/account/invoices").json["data"]
     assert (first["planId"], upgrade["planId"]) == ("plan_premium_monthly", "plan_premium_yearly")

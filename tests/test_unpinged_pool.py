@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from smartcv_account.extensions import db
 
-from .test_usage import post_usage, stored
+from .helpers import post_usage, stored
 
 
 def test_the_session_check_sends_no_ping(app, auth_client, monkeypatch):

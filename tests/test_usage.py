@@ -8,37 +8,16 @@ from datetime import UTC, datetime
 from threading import Barrier
 
 import pytest
-import sqlalchemy as sa
 
 from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import User
 from smartcv_account.services import usage
 
-from .conftest import TEST_CONFIG
 from .factories import UserFactory
+from .helpers import INTERNAL_TOKEN, post_usage, stored
 
-TOKEN = TEST_CONFIG["INTERNAL_API_TOKEN"]
 FREE_STORAGE = 10485760
-
-
-def post_usage(client, public_id, body, token=TOKEN, **kwargs):
-    """POST a usage change the way another SmartCV service would."""
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return client.post(
-        f"/api/internal/users/{public_id}/usage", json=body, headers=headers, **kwargs
-    )
-
-
-def stored(public_id):
-    """Read the three counters straight from the database, as committed."""
-    db.session.rollback()  # start afresh so commits made by other connections are visible
-    row = db.session.execute(
-        sa.select(User.resumes_created, User.api_requests_used, User.storage_used).where(
-            User.public_id == public_id
-        )
-    ).one()
-    return tuple(row)
 
 
 def put_on_plan(user, plan_id: str) -> None:
@@ -261,9 +240,9 @@ def test_no_configured_token_forbids_every_call(app_factory):
     [
         {},
         {"Authorization": "Bearer wrong-token"},
-        {"Authorization": f"Bearer {TOKEN}x"},
-        {"Authorization": f"Basic {TOKEN}"},
-        {"Authorization": TOKEN},
+        {"Authorization": f"Bearer {INTERNAL_TOKEN}x"},
+        {"Authorization": f"Basic {INTERNAL_TOKEN}"},
+        {"Authorization": INTERNAL_TOKEN},
         {"Authorization": "Bearer"},
         {"Authorization": "Bearer t\u00f6ken"},
     ],
@@ -285,7 +264,7 @@ def test_scheme_is_case_insensitive(client, user):
     response = client.post(
         f"/api/internal/users/{user.public_id}/usage",
         json={"metric": "resumes", "delta": 1},
-        headers={"Authorization": f"bearer {TOKEN}"},
+        headers={"Authorization": f"bearer {INTERNAL_TOKEN}"},
     )
     assert response.status_code == 200
 
@@ -347,7 +326,7 @@ def test_body_must_be_json(client, user):
     response = client.post(
         f"/api/internal/users/{user.public_id}/usage",
         data="metric=resumes&delta=1",
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"},
+        headers={"Authorization": f"Bearer {INTERNAL_TOKEN}", "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
 

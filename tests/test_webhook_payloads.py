@@ -16,8 +16,7 @@ from smartcv_account.models import WebhookEvent
 from smartcv_account.payments.base import InvalidSignature, MalformedEvent, sign_payload
 from smartcv_account.payments.stripe import StripeGateway
 
-from .billing_helpers import SUBSCRIPTION_URL
-from .test_webhooks import deliver
+from .billing_helpers import SUBSCRIPTION_URL, deliver
 
 SECRET = "whsec_test_secret"  # conftest.TEST_CONFIG
 VALID_BODY = json.dumps(

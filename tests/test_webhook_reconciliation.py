@@ -20,9 +20,9 @@ from smartcv_account.models import (
 from smartcv_account.payments import get_gateway
 from smartcv_account.payments.local.models import LocalPaymentMethod, LocalSubscription
 
-from .billing_helpers import SUBSCRIPTION_URL, change, paid_invoices, subscribe
+from .billing_helpers import SUBSCRIPTION_URL, change, deliver, paid_invoices, subscribe
 from .factories import PASSWORD, UserFactory
-from .test_webhooks import deliver
+from .helpers import subscribed
 
 
 def send(client, event_type: str, obj: dict):
@@ -129,16 +129,15 @@ def test_orphan_while_a_create_is_running_asks_for_redelivery(auth_client, user,
 
 
 @pytest.fixture
-def subscribed(auth_client, user, plans):
-    """A monthly subscription paid with pm_card_visa; returns its local books' row."""
-    assert subscribe(auth_client).status_code == 201
+def provider_sub(premium_client):
+    """The premium subscription's row in the local provider's books (paid with pm_card_visa)."""
     return db.session.scalar(sa.select(LocalSubscription))
 
 
-def test_payment_method_attached_elsewhere_refreshes_the_card(auth_client, user, subscribed):
-    customer = subscribed.customer_id
+def test_payment_method_attached_elsewhere_refreshes_the_card(auth_client, user, provider_sub):
+    customer = provider_sub.customer_id
     card = get_gateway().attach_payment_method(customer, "pm_card_mastercard")
-    subscribed.default_payment_method_id = card.payment_method_id  # changed at the provider
+    provider_sub.default_payment_method_id = card.payment_method_id  # changed at the provider
     db.session.commit()
     event = {"object": "payment_method", "id": card.payment_method_id, "customer": customer}
     assert send(auth_client, "payment_method.attached", event).status_code == 200
@@ -146,27 +145,31 @@ def test_payment_method_attached_elsewhere_refreshes_the_card(auth_client, user,
     assert (shown["brand"], shown["last4"]) == ("mastercard", "4444")
 
 
-def test_customer_updated_refreshes_the_card(auth_client, user, subscribed):
-    customer = subscribed.customer_id
+def test_customer_updated_refreshes_the_card(auth_client, user, provider_sub):
+    customer = provider_sub.customer_id
     card = get_gateway().attach_payment_method(customer, "pm_card_amex")
-    subscribed.default_payment_method_id = card.payment_method_id
+    provider_sub.default_payment_method_id = card.payment_method_id
     db.session.commit()
     assert send(auth_client, "customer.updated", {"object": "customer", "id": customer})
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]["last4"] == "8431"
 
 
-def test_automatically_updated_card_shows_its_new_expiry(auth_client, user, subscribed):
-    method = db.session.get(LocalPaymentMethod, subscribed.default_payment_method_id)
+def test_automatically_updated_card_shows_its_new_expiry(auth_client, user, provider_sub):
+    method = db.session.get(LocalPaymentMethod, provider_sub.default_payment_method_id)
     method.exp_year = 2040  # the card network sent the reissued card's details
     db.session.commit()
-    event = {"object": "payment_method", "id": method.id, "customer": subscribed.customer_id}
+    event = {
+        "object": "payment_method",
+        "id": method.id,
+        "customer": provider_sub.customer_id,
+    }
     send(auth_client, "payment_method.automatically_updated", event)
     assert auth_client.get(SUBSCRIPTION_URL).json["data"]["paymentMethod"]["expiryYear"] == 2040
 
 
-def test_detached_default_card_is_no_longer_shown(auth_client, user, subscribed):
-    detached = subscribed.default_payment_method_id
-    subscribed.default_payment_method_id = None
+def test_detached_default_card_is_no_longer_shown(auth_client, user, provider_sub):
+    detached = provider_sub.default_payment_method_id
+    provider_sub.default_payment_method_id = None
     db.session.commit()
     event = {"object": "payment_method", "id": detached, "customer": None}
     assert send(auth_client, "payment_method.detached", event).status_code == 200
@@ -177,7 +180,7 @@ def test_detached_default_card_is_no_longer_shown(auth_client, user, subscribed)
 
 
 def test_read_after_a_period_end_does_not_renew(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     clock.freeze(datetime(2025, 2, 1, 1, tzinfo=UTC))
     assert auth_client.get(SUBSCRIPTION_URL).status_code == 200
     assert auth_client.get("/api/account").status_code == 200
@@ -185,7 +188,7 @@ def test_read_after_a_period_end_does_not_renew(auth_client, plans, frozen_clock
 
 
 def test_ended_cancel_shows_free_on_read_without_writing(auth_client, plans, frozen_clock):
-    subscribe(auth_client)
+    subscribed(auth_client)
     change(auth_client, "cancel")
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     view = auth_client.get(SUBSCRIPTION_URL).json["data"]

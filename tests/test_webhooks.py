@@ -8,17 +8,7 @@ import pytest
 from smartcv_account.payments import get_gateway
 from smartcv_account.payments.base import sign_payload
 
-from .billing_helpers import SUBSCRIPTION_URL, authenticate, paid_invoices, subscribe
-
-WEBHOOK_URL = "/api/webhooks/stripe"
-
-
-def deliver(client, body: bytes, signature: str | None):
-    """POST an event body as Stripe does."""
-    headers = {"Stripe-Signature": signature} if signature is not None else {}
-    return client.post(
-        WEBHOOK_URL, data=body, content_type="application/json; charset=utf-8", headers=headers
-    )
+from .billing_helpers import SUBSCRIPTION_URL, authenticate, deliver, paid_invoices, subscribe
 
 
 @pytest.fixture

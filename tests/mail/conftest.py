@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -14,17 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from smartcv_account.mail import outbox
-from smartcv_account.worker import work_once
 from smartcv_account.mail.transports import transport_for
+from smartcv_account.worker import work_once
+
+from ..gunicorn_helpers import free_port
 
 LINK = re.compile(r"^(?P<link>https?://\S+/(?P<path>[\w-]+)\?token=(?P<token>[\w-]+))\r?$", re.M)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inbox:
@@ -116,6 +110,12 @@ def mail_app(app_factory, smtp_server):
 
 
 @pytest.fixture
+def client(mail_app):
+    """A browser of the mailing app."""
+    return mail_app.test_client()
+
+
+@pytest.fixture
 def inbox(smtp_server) -> Inbox:
     """What the running SMTP server received."""
     return smtp_server.inbox
@@ -137,3 +137,11 @@ def link_in(message: EmailMessage) -> dict[str, str]:
     found = [m.groupdict() for m in LINK.finditer(message.get_content())]
     assert len(found) == 1, message.get_content()
     return found[0]
+
+
+def verification_token(deliver, inbox, email="ann@example.com") -> str:
+    """Send the outbox and return the token of the one verification link `email` got."""
+    deliver()
+    found = link_in(inbox.only(email))
+    assert found["path"] == "verify-email"
+    return found["token"]

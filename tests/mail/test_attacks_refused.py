@@ -10,9 +10,9 @@ import pytest
 from smartcv_account import clock
 
 from ..factories import PASSWORD
+from ..helpers import NEW_PASSWORD, change_password, reset, signed_up
 from .conftest import link_in
 
-NEW_PASSWORD = "a different horse, battery and staple"
 VICTIM = "victim@example.com"
 ATTACKER = "attacker@example.com"
 
@@ -39,15 +39,6 @@ def browser(mail_app):
 def new_browser(mail_app):
     """Another browser."""
     return mail_app.test_client()
-
-
-def register(client, email=VICTIM, name="Vic"):
-    """Sign up (the client is then signed in)."""
-    response = client.post(
-        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": name}
-    )
-    assert response.status_code == 201, response.json
-    return response.json["data"]
 
 
 def latest_link(deliver, inbox, address: str, path: str) -> str:
@@ -80,18 +71,6 @@ def reset_link(client, deliver, inbox, address=VICTIM) -> str:
     return latest_link(deliver, inbox, address, "reset-password")
 
 
-def reset(client, token, password=NEW_PASSWORD, **extra):
-    """POST a password reset."""
-    body = {"token": token, "newPassword": password, "confirmPassword": password, **extra}
-    return client.post("/api/auth/password-reset", json=body)
-
-
-def change_password(client, current=PASSWORD, new=NEW_PASSWORD):
-    """Change the signed-in user's password."""
-    body = {"currentPassword": current, "newPassword": new, "confirmPassword": new}
-    return client.put("/api/account/security", json=body)
-
-
 def turn_on_two_factor(client) -> dict:
     """Turn the second factor on; return the setup (secret, backup codes)."""
     response = client.put(
@@ -110,7 +89,7 @@ def activity_types(client) -> list[str]:
 
 
 def test_a_reset_voids_a_stale_email_change_link(browser, mail_app, deliver, inbox, assert_error):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     assert ask_email_change(browser, ATTACKER).status_code == 202
     stale = latest_link(deliver, inbox, ATTACKER, "confirm-email")
 
@@ -127,7 +106,7 @@ def test_a_reset_voids_a_stale_email_change_link(browser, mail_app, deliver, inb
 def test_a_password_change_voids_a_stale_email_change_link(
     browser, mail_app, deliver, inbox, assert_error
 ):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     assert ask_email_change(browser, ATTACKER).status_code == 202
     stale = latest_link(deliver, inbox, ATTACKER, "confirm-email")
 
@@ -139,7 +118,7 @@ def test_a_password_change_voids_a_stale_email_change_link(
 
 
 def test_a_password_change_voids_a_pending_verification_link(browser, deliver, inbox, assert_error):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     stale = latest_link(deliver, inbox, VICTIM, "verify-email")
 
     assert change_password(browser).status_code == 200
@@ -155,7 +134,7 @@ def test_a_password_change_voids_a_pending_verification_link(browser, deliver, i
 def test_second_factor_guesses_on_a_reset_stop_at_ten_even_for_the_right_code(
     browser, mail_app, deliver, inbox, assert_error
 ):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     verify(browser, deliver, inbox)
     secret = turn_on_two_factor(browser)["secret"]
     token = reset_link(browser, deliver, inbox)
@@ -172,7 +151,7 @@ def test_second_factor_guesses_on_a_reset_stop_at_ten_even_for_the_right_code(
 def test_a_refused_guess_leaves_the_reset_link_working_once_the_window_has_passed(
     browser, mail_app, deliver, inbox
 ):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     verify(browser, deliver, inbox)
     secret = turn_on_two_factor(browser)["secret"]
     token = reset_link(browser, deliver, inbox)
@@ -186,7 +165,7 @@ def test_a_refused_guess_leaves_the_reset_link_working_once_the_window_has_passe
 
 
 def test_wrong_answers_on_every_endpoint_count_together(browser, mail_app, assert_error):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     turn_on_two_factor(browser)
     wrong_password = {"currentPassword": "not the password at all", "twoFactorEnabled": False}
     answers = [browser.put("/api/account/security", json=wrong_password) for _ in range(4)]
@@ -203,7 +182,7 @@ def test_wrong_answers_on_every_endpoint_count_together(browser, mail_app, asser
 
 
 def test_each_refused_answer_is_in_the_activity(browser):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     browser.put("/api/account/security", json={"currentPassword": "nope", "twoFactorEnabled": True})
     ask_email_change(browser, "new@example.com", "wrong")
 
@@ -217,7 +196,7 @@ def test_each_refused_answer_is_in_the_activity(browser):
 
 
 def test_right_answers_do_not_count(browser, assert_error):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     unchanged = {"currentPassword": PASSWORD, "twoFactorEnabled": False}
     right = [browser.put("/api/account/security", json=unchanged).status_code for _ in range(12)]
 
@@ -233,7 +212,7 @@ def test_the_guessing_limit_is_off_with_the_other_limits(app_factory, frozen_clo
     application = app_factory(RATELIMIT_ENABLED=False)
     with application.app_context():
         client = application.test_client()
-        register(client)
+        signed_up(client, VICTIM, "Vic")
         wrong = {"currentPassword": "not the password", "twoFactorEnabled": True}
         answers = [client.put("/api/account/security", json=wrong).status_code for _ in range(12)]
         db.session.remove()
@@ -247,7 +226,7 @@ def test_a_reset_of_an_unverified_account_undoes_what_the_registrant_set_up(
     browser, mail_app, deliver, inbox, assert_error
 ):
     hijacker = browser
-    register(hijacker)  # the victim's address, registered first by someone else
+    signed_up(hijacker, VICTIM, "Vic")  # the victim's address, registered first by someone else
     turn_on_two_factor(hijacker)
     assert ask_email_change(hijacker, ATTACKER).status_code == 202
     pending = latest_link(deliver, inbox, ATTACKER, "confirm-email")
@@ -268,7 +247,7 @@ def test_a_reset_of_an_unverified_account_undoes_what_the_registrant_set_up(
 def test_a_reset_of_a_verified_account_still_asks_for_the_second_factor(
     browser, mail_app, deliver, inbox, assert_error
 ):
-    register(browser)
+    signed_up(browser, VICTIM, "Vic")
     verify(browser, deliver, inbox)
     turn_on_two_factor(browser)
 

@@ -15,7 +15,7 @@ from smartcv_account.mail import quota
 from smartcv_account.models import ConfirmationMailCount, OutboxMessage
 
 from ..factories import PASSWORD, UserFactory
-from ..lifecycle_helpers import signed_in
+from ..helpers import signed_in
 
 TARGET = "target@example.com"
 

@@ -12,37 +12,12 @@ import pytest
 from smartcv_account import clock
 
 from ..factories import PASSWORD
-from .conftest import link_in
-
-NEW_PASSWORD = "a different horse, battery and staple"
-
-
-@pytest.fixture
-def client(mail_app):
-    """A browser of the mailing app."""
-    return mail_app.test_client()
-
-
-def register(client, email="ann@example.com", name="Ann"):
-    """Sign up over the API (the client is then signed in)."""
-    response = client.post(
-        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": name}
-    )
-    assert response.status_code == 201, response.json
-    return response.json["data"]
-
-
-def verification_token(deliver, inbox, email="ann@example.com") -> str:
-    """Send the outbox and return the token of the one verification link `email` got."""
-    deliver()
-    message = inbox.only(email)
-    found = link_in(message)
-    assert found["path"] == "verify-email"
-    return found["token"]
+from ..helpers import NEW_PASSWORD, change_email, reset, signed_up
+from .conftest import link_in, verification_token
 
 
 def test_registration_mails_a_verification_link_that_verifies_the_address(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     message = inbox.only("ann@example.com")
     found = link_in(message)
@@ -58,7 +33,7 @@ def test_registration_mails_a_verification_link_that_verifies_the_address(client
 
 
 def test_verification_token_is_single_use(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     token = verification_token(deliver, inbox)
     assert client.post("/api/auth/verify-email", json={"token": token}).status_code == 200
     again = client.post("/api/auth/verify-email", json={"token": token})
@@ -69,7 +44,7 @@ def test_tokens_are_long_random_and_stored_hashed(client, deliver, inbox, mail_a
     from smartcv_account.extensions import db
     from smartcv_account.models import EmailToken
 
-    register(client)
+    signed_up(client)
     token = verification_token(deliver, inbox)
     assert len(token) >= 43  # 32 random bytes, URL-safe base64: 256 bits
     stored = db.session.scalars(db.select(EmailToken.token_hash)).all()
@@ -86,14 +61,14 @@ def test_unknown_or_malformed_token_is_refused(client, token):
 def test_verification_link_expires_after_24_hours(client, deliver, inbox, assert_error):
     start = datetime(2025, 1, 1, tzinfo=UTC)
     clock.freeze(start)
-    register(client)
+    signed_up(client)
     token = verification_token(deliver, inbox)
     clock.freeze(start + timedelta(hours=24))
     assert_error(client.post("/api/auth/verify-email", json={"token": token}), 400, "INVALID_TOKEN")
 
 
 def test_new_verification_link_voids_the_older_one(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     first = verification_token(deliver, inbox)
     assert client.post("/api/auth/verify-email/request").status_code == 202
     deliver()
@@ -105,7 +80,7 @@ def test_new_verification_link_voids_the_older_one(client, deliver, inbox, asser
 def test_verification_request_when_verified_is_email_already_verified(
     client, deliver, inbox, assert_error
 ):
-    register(client)
+    signed_up(client)
     client.post("/api/auth/verify-email", json={"token": verification_token(deliver, inbox)})
     response = client.post("/api/auth/verify-email/request")
     assert_error(response, 409, "EMAIL_ALREADY_VERIFIED")
@@ -119,7 +94,7 @@ def test_verification_request_needs_a_session(mail_app, assert_error):
 def test_verification_request_is_limited_to_5_an_hour(app_factory, smtp_server, assert_error):
     application = app_factory(MAIL_URL=smtp_server.url, RATELIMIT_ENABLED=True)
     client = application.test_client()
-    register(client)
+    signed_up(client)
     answers = [client.post("/api/auth/verify-email/request").status_code for _ in range(6)]
     assert answers == [202] * 5 + [429]
 
@@ -137,14 +112,8 @@ def reset_token(client, deliver, inbox, email="ann@example.com") -> str:
     return found["token"]
 
 
-def reset(client, token, password=NEW_PASSWORD, **extra):
-    """POST a password reset."""
-    body = {"token": token, "newPassword": password, "confirmPassword": password, **extra}
-    return client.post("/api/auth/password-reset", json=body)
-
-
 def test_reset_request_answers_the_same_for_an_unknown_email(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     known = client.post("/api/auth/password-reset/request", json={"email": "ANN@example.com "})
     unknown = client.post("/api/auth/password-reset/request", json={"email": "bob@example.com"})
@@ -159,7 +128,7 @@ def test_reset_request_does_the_same_work_for_an_unknown_email(client, deliver, 
     from smartcv_account.extensions import db
     from smartcv_account.models import EmailToken, OutboxMessage, PasswordResetRequest
 
-    register(client)
+    signed_up(client)
     deliver()
     for email in ("ann@example.com", "nobody@example.com"):
         client.post("/api/auth/password-reset/request", json={"email": email})
@@ -175,7 +144,7 @@ def test_reset_request_does_the_same_work_for_an_unknown_email(client, deliver, 
 
 
 def test_several_reset_requests_make_one_link(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     for _ in range(3):
         client.post("/api/auth/password-reset/request", json={"email": "ann@example.com"})
@@ -186,7 +155,7 @@ def test_several_reset_requests_make_one_link(client, deliver, inbox):
 def test_reset_request_takes_about_as_long_for_an_unknown_email(app_factory, smtp_server):
     application = app_factory(MAIL_URL=smtp_server.url, BCRYPT_ROUNDS=12)
     client = application.test_client()
-    register(client)
+    signed_up(client)
 
     def median_seconds(email: str) -> float:
         """The median time of seven reset requests for `email`."""
@@ -210,7 +179,7 @@ def test_reset_request_with_a_malformed_email_is_validation_error(client, assert
 def test_password_reset_sets_the_password_ends_every_session_and_verifies(
     mail_app, client, deliver, inbox
 ):
-    register(client)
+    signed_up(client)
     other = mail_app.test_client()
     other.post("/api/auth/login", json={"email": "ann@example.com", "password": PASSWORD})
     token = reset_token(mail_app.test_client(), deliver, inbox)
@@ -233,7 +202,7 @@ def test_password_reset_sets_the_password_ends_every_session_and_verifies(
 
 
 def test_weak_password_does_not_use_the_reset_token(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     token = reset_token(client, deliver, inbox)
     assert_error(reset(client, token, "password"), 422, "WEAK_PASSWORD", "newPassword")
     mismatch = reset(client, token, confirmPassword="something else entirely")
@@ -244,21 +213,21 @@ def test_weak_password_does_not_use_the_reset_token(client, deliver, inbox, asse
 def test_reset_link_expires_after_an_hour(client, deliver, inbox, assert_error):
     start = datetime(2025, 1, 1, tzinfo=UTC)
     clock.freeze(start)
-    register(client)
+    signed_up(client)
     token = reset_token(client, deliver, inbox)
     clock.freeze(start + timedelta(hours=1))
     assert_error(reset(client, token), 400, "INVALID_TOKEN", "token")
 
 
 def test_reset_token_is_not_a_verification_token(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     token = reset_token(client, deliver, inbox)
     response = client.post("/api/auth/verify-email", json={"token": token})
     assert_error(response, 400, "INVALID_TOKEN")
 
 
 def test_reset_with_two_factor_needs_the_second_factor(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     verified = client.post(
         "/api/auth/verify-email", json={"token": verification_token(deliver, inbox)}
     )
@@ -285,7 +254,7 @@ def test_reset_request_is_limited_per_email(app_factory, smtp_server):
 
 
 def test_password_change_voids_an_outstanding_reset_link(client, deliver, inbox, assert_error):
-    register(client)
+    signed_up(client)
     token = reset_token(client, deliver, inbox)
     client.put(
         "/api/account/security",
@@ -301,17 +270,10 @@ def test_password_change_voids_an_outstanding_reset_link(client, deliver, inbox,
 # --- email change -----------------------------------------------------------------------------
 
 
-def change_email(client, new_email="ann.new@example.com", password=PASSWORD):
-    """POST an email change."""
-    return client.post(
-        "/api/account/email", json={"newEmail": new_email, "currentPassword": password}
-    )
-
-
 def test_email_change_confirms_at_the_new_address_and_tells_the_old(
     mail_app, client, deliver, inbox
 ):
-    register(client)
+    signed_up(client)
     deliver()
     response = change_email(client, "Ann.New@Example.com")
     assert (response.status_code, response.json) == (202, {"success": True})
@@ -335,30 +297,30 @@ def test_email_change_confirms_at_the_new_address_and_tells_the_old(
 
 
 def test_email_change_needs_the_current_password(client, assert_error):
-    register(client)
+    signed_up(client)
     response = change_email(client, password="wrong password")
     assert_error(response, 400, "INVALID_PASSWORD", "currentPassword")
 
 
 def test_email_change_to_a_taken_address_is_email_taken(mail_app, client, assert_error):
-    register(mail_app.test_client(), "bob@example.com", "Bob")
-    register(client)
+    signed_up(mail_app.test_client(), "bob@example.com", "Bob")
+    signed_up(client)
     assert_error(change_email(client, "bob@example.com"), 409, "EMAIL_TAKEN", "newEmail")
 
 
 def test_email_change_to_an_invalid_address_is_validation_error(client, assert_error):
-    register(client)
+    signed_up(client)
     assert_error(change_email(client, "no-at-sign"), 400, "VALIDATION_ERROR", "newEmail")
 
 
 def test_email_taken_meanwhile_is_refused_at_confirmation(
     mail_app, client, deliver, inbox, assert_error
 ):
-    register(client)
+    signed_up(client)
     change_email(client)
     deliver()
     token = link_in(inbox.only("ann.new@example.com"))["token"]
-    register(mail_app.test_client(), "ann.new@example.com", "Someone else")
+    signed_up(mail_app.test_client(), "ann.new@example.com", "Someone else")
     response = client.post("/api/account/email/confirm", json={"token": token})
     assert_error(response, 409, "EMAIL_TAKEN")
     assert client.get("/api/account").json["data"]["email"] == "ann@example.com"
@@ -371,7 +333,7 @@ def test_email_change_requests_are_rate_limited(app_factory, smtp_server):
         RATELIMIT_EMAIL_CHANGE_PER_USER="2 per hour",
     )
     client = application.test_client()
-    register(client)
+    signed_up(client)
     answers = [change_email(client, f"n{i}@example.com").status_code for i in range(3)]
     assert answers == [202, 202, 429]
 
@@ -380,7 +342,7 @@ def test_email_change_requests_are_rate_limited(app_factory, smtp_server):
 
 
 def test_password_change_and_two_factor_send_security_notices(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     client.put("/api/account", json={"preferences": {"emailNotifications": False}})
     codes = client.put(
         "/api/account/security",

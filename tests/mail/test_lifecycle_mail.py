@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ..factories import PASSWORD
-from .conftest import link_in
-from .test_email_flows import NEW_PASSWORD, change_email, register, verification_token
-
-ACTIVITY_URL = "/api/account/activity"
-
-
-@pytest.fixture
-def client(mail_app):
-    """A browser of the mailing app."""
-    return mail_app.test_client()
-
-
-def event_types(client) -> list[str]:
-    """The signed-in user's activity, newest first, as types."""
-    return [event["type"] for event in client.get(ACTIVITY_URL).json["data"]["events"]]
+from ..helpers import NEW_PASSWORD, change_email, signed_up
+from ..lifecycle_helpers import event_types
+from .conftest import link_in, verification_token
 
 
 def test_verifying_the_address_is_recorded(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     token = verification_token(deliver, inbox)
     client.post("/api/auth/verify-email", json={"token": token})
     assert event_types(client)[0] == "email_verified"
 
 
 def test_email_change_request_and_confirmation_are_recorded(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     change_email(client, "ann.new@example.com")
     assert event_types(client)[0] == "email_change_requested"
@@ -41,7 +27,7 @@ def test_email_change_request_and_confirmation_are_recorded(client, deliver, inb
 
 
 def test_password_reset_is_recorded(mail_app, client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     client.post("/api/auth/password-reset/request", json={"email": "ann@example.com"})
     deliver()
@@ -56,7 +42,7 @@ def test_password_reset_is_recorded(mail_app, client, deliver, inbox):
 
 
 def test_deleting_the_account_sends_the_goodbye_notice_and_nothing_older(client, deliver, inbox):
-    register(client)  # its verification link is still waiting in the outbox
+    signed_up(client)  # its verification link is still waiting in the outbox
     response = client.delete("/api/account", json={"currentPassword": PASSWORD})
     assert response.status_code == 200, response.json
     deliver()
@@ -66,7 +52,7 @@ def test_deleting_the_account_sends_the_goodbye_notice_and_nothing_older(client,
 
 
 def test_an_email_change_repeated_with_its_key_is_replayed_once(client, deliver, inbox):
-    register(client)
+    signed_up(client)
     deliver()
     headers = {"Idempotency-Key": "change-to-new-1"}
     body = {"newEmail": "ann.new@example.com", "currentPassword": PASSWORD}

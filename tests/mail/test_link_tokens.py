@@ -12,8 +12,8 @@ from smartcv_account.extensions import db
 from smartcv_account.mail import outbox
 from smartcv_account.models import EmailToken, OutboxMessage
 
+from ..helpers import change_email, signed_up
 from .conftest import link_in
-from .test_email_flows import change_email, register
 
 
 def rows_holding(text: str) -> list[tuple[str, tuple]]:
@@ -44,7 +44,7 @@ def ask_for_a_link(client, kind: str) -> str:
 @pytest.mark.parametrize("kind", ["verify-email", "reset-password", "confirm-email"])
 def test_no_table_holds_a_sent_links_token(mail_app, deliver, inbox, kind):
     client = mail_app.test_client()
-    register(client)
+    signed_up(client)
     deliver()
     address = ask_for_a_link(client, kind)
     deliver()
@@ -59,7 +59,7 @@ def test_no_table_holds_a_sent_links_token(mail_app, deliver, inbox, kind):
 def test_a_message_retried_keeps_its_link_until_it_is_sent(mail_app, deliver, inbox):
     client = mail_app.test_client()
     clock.freeze(clock.now())
-    register(client)
+    signed_up(client)
     inbox.replies.append("451 4.3.0 try again later")
     assert deliver().retried == 1
 
@@ -71,7 +71,7 @@ def test_a_message_retried_keeps_its_link_until_it_is_sent(mail_app, deliver, in
 
 
 def test_a_message_given_up_keeps_only_the_slot_of_its_token(mail_app, deliver, inbox):
-    register(mail_app.test_client())
+    signed_up(mail_app.test_client())
     inbox.replies.append("550 5.1.1 no such mailbox")
     assert deliver().failed == 1
 

@@ -8,8 +8,8 @@ from smartcv_account.extensions import db
 from smartcv_account.models import OutboxMessage
 
 from ..factories import PASSWORD
+from ..helpers import change_email, signed_up
 from .conftest import link_in
-from .test_email_flows import change_email, register
 
 NAME = "Annabel Quux"
 
@@ -28,7 +28,7 @@ def delete_account(client) -> None:
 
 def test_deletion_erases_a_pending_confirmation_to_the_new_address(mail_app, deliver):
     client = mail_app.test_client()
-    register(client, name=NAME)
+    signed_up(client, name=NAME)
     deliver()  # the verification link is sent; the confirmation below stays queued
     assert change_email(client, "annabel.new@example.com").status_code == 202
 
@@ -42,7 +42,7 @@ def test_deletion_erases_a_pending_confirmation_to_the_new_address(mail_app, del
 
 def test_deletion_erases_the_notice_sent_to_an_address_given_up(mail_app, deliver, inbox):
     client = mail_app.test_client()
-    register(client, name=NAME)
+    signed_up(client, name=NAME)
     change_email(client, "annabel.new@example.com")
     deliver()
     token = link_in(inbox.only("annabel.new@example.com"))["token"]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from smartcv_account.mail.names import MAX_LENGTH, NEUTRAL_NAME, third_party_name
 
+from ..helpers import change_email, signed_up
 from .conftest import link_in
-from .test_email_flows import change_email, register
 
 # What links are made of, mixed into arbitrary text so the examples look like links often.
 LINK_PARTS = st.sampled_from(
@@ -71,7 +71,7 @@ def test_names_for_another_address(name, shown):
 
 def test_the_confirmation_to_a_new_address_shows_the_name_made_safe(mail_app, deliver, inbox):
     client = mail_app.test_client()
-    register(client, name="Win at evil.example/prize " + "x" * 60)
+    signed_up(client, name="Win at evil.example/prize " + "x" * 60)
     assert change_email(client, "ann.new@example.com").status_code == 202
     deliver()
     message = inbox.only("ann.new@example.com")
@@ -83,7 +83,7 @@ def test_the_confirmation_to_a_new_address_shows_the_name_made_safe(mail_app, de
 
 def test_mail_to_the_verified_address_keeps_the_name(mail_app, deliver, inbox):
     client = mail_app.test_client()
-    register(client, name="Dr. Ann")
+    signed_up(client, name="Dr. Ann")
     deliver()
     token = link_in(inbox.only("ann@example.com"))["token"]
     assert client.post("/api/auth/verify-email", json={"token": token}).status_code == 200

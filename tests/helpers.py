@@ -1,0 +1,123 @@
+"""Helpers the test modules share: sign-ups, sign-ins and a subscribed user in one call.
+
+`register` and `login` send the request and return the response, for tests of those endpoints;
+`signed_up`, `signed_in`, `subscribed` and `subscriber` are preconditions: they assert that the
+step succeeded, so a test reads as its scenario.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from smartcv_account.extensions import db
+from smartcv_account.models import User
+
+from .billing_helpers import subscribe
+from .factories import PASSWORD, UserFactory
+
+# Passwords zxcvbn rates strong: for sign-ups whose password is not the factories' PASSWORD,
+# and for a password change or reset.
+STRONG = "violet tugboat climbs seventeen ladders"
+NEW_PASSWORD = "marigold submarine whistles at dawn"
+# The bearer token of the internal API in the tests' configuration (conftest.TEST_CONFIG).
+INTERNAL_TOKEN = "test-internal-token"
+
+
+def register(client, email="new@example.com", password=STRONG, name="Zhang San", **request):
+    """POST /api/auth/register; `address` and `headers` in `request` as in `send`."""
+    body = {"email": email, "password": password, "name": name}
+    return send(client, "/api/auth/register", body, **request)
+
+
+def signed_up(client, email="ann@example.com", name="Ann", password=PASSWORD) -> dict:
+    """Sign up over the API (the client is then signed in); return the new account."""
+    response = register(client, email, password, name)
+    assert response.status_code == 201, response.json
+    return response.json["data"]
+
+
+def login(client, email, password=PASSWORD, code=None, **request):
+    """POST /api/auth/login, with a second-factor code when given; `request` as in `send`."""
+    body = {"email": email, "password": password}
+    if code is not None:
+        body["twoFactorCode"] = code
+    return send(client, "/api/auth/login", body, **request)
+
+
+def send(client, path: str, body: dict, address: str | None = None, headers=None):
+    """POST `body` to `path`, from client address `address` when given (rate limits count it)."""
+    environ = {"REMOTE_ADDR": address} if address is not None else {}
+    return client.post(path, json=body, environ_base=environ, headers=headers)
+
+
+def signed_in(app: Flask, email: str, address: str = "127.0.0.1", agent: str = "pytest", **body):
+    """A new client (browser) signed in as `email` from `address` with user agent `agent`."""
+    client: FlaskClient = app.test_client()
+    client.environ_base.update({"REMOTE_ADDR": address, "HTTP_USER_AGENT": agent})
+    response = client.post("/api/auth/login", json={"email": email, "password": PASSWORD, **body})
+    assert response.status_code == 200, response.json
+    return client
+
+
+def subscribed(client, plan_id="plan_premium_monthly", payment_method="pm_card_visa", **extra):
+    """Subscribe the signed-in client (a paid, live subscription); return the subscription."""
+    response = subscribe(client, plan_id, payment_method, **extra)
+    assert response.status_code == 201, response.json
+    return response.json["data"]
+
+
+def subscriber(app: Flask, plan_id="plan_premium_monthly", **user_fields) -> FlaskClient:
+    """A new user with a paid subscription to `plan_id`: the client signed in as them.
+
+    The plans must be seeded (the `plans` fixture).
+    """
+    client = signed_in(app, UserFactory(**user_fields).email)
+    subscribed(client, plan_id)
+    return client
+
+
+def change_password(client, new=NEW_PASSWORD, confirm=None, current=PASSWORD):
+    """PUT /api/account/security with a new password (confirmed as `new` unless given)."""
+    body = {
+        "currentPassword": current,
+        "newPassword": new,
+        "confirmPassword": new if confirm is None else confirm,
+    }
+    return client.put("/api/account/security", json=body)
+
+
+def change_email(client, new_email="ann.new@example.com", password=PASSWORD):
+    """POST /api/account/email: ask to move the account to `new_email`."""
+    return client.post(
+        "/api/account/email", json={"newEmail": new_email, "currentPassword": password}
+    )
+
+
+def reset(client, token, password=NEW_PASSWORD, **extra):
+    """POST a password reset with an emailed link's token."""
+    body = {"token": token, "newPassword": password, "confirmPassword": password, **extra}
+    return client.post("/api/auth/password-reset", json=body)
+
+
+def post_usage(client, public_id, body, token=INTERNAL_TOKEN, headers=None, **request):
+    """POST a usage change the way another SmartCV service would (`token` None: no bearer)."""
+    sent = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.post(
+        f"/api/internal/users/{public_id}/usage",
+        json=body,
+        headers={**sent, **(headers or {})},
+        **request,
+    )
+
+
+def stored(public_id) -> tuple[int, int, int]:
+    """Read the three usage counters straight from the database, as committed."""
+    db.session.rollback()  # start afresh so commits made by other connections are visible
+    row = db.session.execute(
+        sa.select(User.resumes_created, User.api_requests_used, User.storage_used).where(
+            User.public_id == public_id
+        )
+    ).one()
+    return tuple(row)
