@@ -62,19 +62,16 @@ def signed_in(app: Flask, email: str, address: str = "127.0.0.1", agent: str = "
 
 
 def subscribed(client, plan_id="plan_premium_monthly", payment_method="pm_card_visa", **extra):
-    """Subscribe the signed-in client (a paid, live subscription); return the subscription."""
+    """Subscribe the signed-in client, asserting the 201; return the created subscription."""
     response = subscribe(client, plan_id, payment_method, **extra)
     assert response.status_code == 201, response.json
     return response.json["data"]
 
 
-def subscriber(app: Flask, plan_id="plan_premium_monthly", **user_fields) -> FlaskClient:
-    """A new user with a paid subscription to `plan_id`: the client signed in as them.
-
-    The plans must be seeded (the `plans` fixture).
-    """
-    client = signed_in(app, UserFactory(**user_fields).email)
-    subscribed(client, plan_id)
+def subscriber(app: Flask, plan_id="plan_premium_monthly", payment_method="pm_card_visa"):
+    """A new user subscribed to `plan_id`: the client signed in as them (plans seeded)."""
+    client = signed_in(app, UserFactory().email)
+    subscribed(client, plan_id, payment_method)
     return client
 
 

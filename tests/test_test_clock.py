@@ -14,9 +14,10 @@ from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import Subscription
 
-from .billing_helpers import SUBSCRIPTION_URL, paid_invoices, subscribe
+from .billing_helpers import SUBSCRIPTION_URL, paid_invoices
 from .factories import PASSWORD, UserFactory
 from .gunicorn_helpers import ROOT
+from .helpers import signed_in, subscribed, subscriber
 
 
 @pytest.fixture
@@ -149,9 +150,8 @@ def test_sessions_age_with_the_clock(clock_app):
 
 def test_advance_renews_what_fell_due(clock_app, plans):
     user = UserFactory()
-    client = clock_app.test_client()
-    client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-    assert subscribe(client).status_code == 201
+    client = signed_in(clock_app, user.email)
+    subscribed(client)
     first_end = client.get(SUBSCRIPTION_URL).json["data"]["currentPeriodEnd"]
     run(clock_app, "advance", "20d")
     assert len(paid_invoices()) == 1
@@ -166,13 +166,10 @@ def test_advance_renews_what_fell_due(clock_app, plans):
 
 
 def test_advance_records_expiries_and_period_ends(clock_app, plans):
-    clients = []
-    for payment_method in ("pm_card_authenticationRequired", "pm_card_visa"):
-        user = UserFactory()
-        client = clock_app.test_client()
-        client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
-        assert subscribe(client, payment_method=payment_method).status_code == 201
-        clients.append(client)
+    clients = [
+        subscriber(clock_app, payment_method=payment_method)
+        for payment_method in ("pm_card_authenticationRequired", "pm_card_visa")
+    ]
     assert clients[1].put(SUBSCRIPTION_URL, json={"action": "cancel"}).status_code == 200
     run(clock_app, "advance", "1d")
     statuses = db.session.scalars(sa.select(Subscription.status).order_by(Subscription.id))

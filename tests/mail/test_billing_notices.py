@@ -11,6 +11,7 @@ from smartcv_account.services import notices
 
 from ..billing_helpers import at, change, subscribe
 from ..factories import PASSWORD
+from ..helpers import subscribed
 
 EMAIL = "ann@example.com"
 
@@ -40,7 +41,7 @@ def notifications(client, on: bool) -> None:
 
 
 def test_failed_renewal_sends_payment_failed(client, deliver, inbox):
-    subscribe(client)
+    subscribed(client)
     change(client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     at(2025, 2, 1)
     assert client.get("/api/account/subscription").json["data"]["status"] == "PAST_DUE"
@@ -49,7 +50,7 @@ def test_failed_renewal_sends_payment_failed(client, deliver, inbox):
 
 def test_no_billing_notice_without_email_notifications(client, deliver, inbox):
     notifications(client, False)
-    subscribe(client)
+    subscribed(client)
     change(client, "update_payment_method", paymentMethodId="pm_card_chargeCustomerFail")
     at(2025, 3, 1)
     assert client.get("/api/account").json["data"]["subscriptionStatus"] == "CANCELED"
@@ -57,7 +58,7 @@ def test_no_billing_notice_without_email_notifications(client, deliver, inbox):
 
 
 def test_subscription_ending_sends_subscription_canceled(client, deliver, inbox):
-    subscribe(client)
+    subscribed(client)
     change(client, "cancel")
     assert subjects(deliver, inbox) == []  # a pending cancel has not ended anything yet
     at(2025, 2, 1)
@@ -71,7 +72,7 @@ def test_payment_needing_authentication_sends_a_notice(client, deliver, inbox):
 
 
 def test_yearly_renewal_reminder_goes_once_a_week_ahead(client, deliver, inbox, mail_app):
-    subscribe(client, plan_id="plan_premium_yearly")
+    subscribed(client, "plan_premium_yearly")
     end = datetime.fromisoformat(
         client.get("/api/account/subscription").json["data"]["currentPeriodEnd"]
     )
@@ -89,6 +90,6 @@ def test_yearly_renewal_reminder_goes_once_a_week_ahead(client, deliver, inbox, 
 
 
 def test_monthly_plans_get_no_renewal_reminder(client, mail_app):
-    subscribe(client)
+    subscribed(client)
     clock.freeze(datetime(2025, 1, 28, tzinfo=UTC))
     assert notices.remind_yearly_renewals() == 0
