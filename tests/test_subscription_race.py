@@ -6,7 +6,6 @@ PostgreSQL database of DATABASE_URL, migrated with `flask --app wsgi db upgrade`
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
@@ -23,25 +22,12 @@ RACERS = 8
 REPEATS = 3
 
 
-@pytest.fixture(scope="module")
-def migrated_url(tmp_path_factory) -> str:
-    """The database gunicorn uses, migrated and seeded once by the operator's CLI."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql")):
-        url = f"sqlite:///{tmp_path_factory.mktemp('race') / 'race.db'}"
-    flask_cli(service_env(url), "db", "upgrade")
-    return url
-
-
 @pytest.fixture
-def service(request, migrated_url):
+def service(served_database):
     """A gunicorn with 2 workers on the seeded database; yields (base URL, database engine)."""
-    if not migrated_url.startswith("sqlite"):
-        # The suite's app_factory empties every table at teardown once it has made an app.
-        request.getfixturevalue("app_factory")()
-    env = service_env(migrated_url)
+    env = service_env(served_database)
     flask_cli(env, "seed-plans")
-    engine = sa.create_engine(migrated_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = sa.create_engine(served_database.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with gunicorns(env, workers=2) as (instance,):
             yield instance.url, engine
@@ -147,10 +133,11 @@ def test_mixed_concurrent_changes_leave_our_row_equal_to_the_providers_books(ser
     for _ in range(REPEATS):
         client = _subscriber(base_url, "plan_premium_monthly")
         answers = _race(base_url, client.cookies, bodies)
-        assert all(answer.status_code in (200, 409) for answer in answers), [
+        # Each change applies in turn: a cancel at period end leaves the plan open to change.
+        assert [answer.status_code for answer in answers] == [200] * len(bodies), [
             a.text for a in answers
         ]
         sub_id = client.get(base_url + "/api/account/subscription", timeout=10).json()["data"]
         books = _books(engine, sub_id["id"])
         assert books["ours"] == books["theirs"]
-        assert books["update_invoices"] <= 1
+        assert books["update_invoices"] == 1

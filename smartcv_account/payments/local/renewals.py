@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from ... import clock
 from ...extensions import db
 from ...models import Plan
+from ...rules.entitlement import INCOMPLETE_EXPIRY
 from ..base import ProviderSubscription
 from .cards import charge
 from .invoices import add_invoice, latest_invoice, line, pay, pending_items, void
@@ -17,8 +18,6 @@ from .models import LocalInvoice, LocalSubscription
 from .periods import period_end
 from .views import get_subscription, show
 
-# As Stripe does: a first payment not completed within 23 hours expires the subscription.
-INCOMPLETE_EXPIRY = timedelta(hours=23)
 # Local dunning: a failed renewal is charged again this long after it failed; when the last
 # retry fails the subscription is canceled (Stripe's "Smart Retries" pick their own times).
 RETRY_DELAYS = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
