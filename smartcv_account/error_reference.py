@@ -1,8 +1,8 @@
 """The reference's account of each error code: an example answer and the shape of `details`.
 
-`openapi.py` builds the ErrorEnvelope component and each error answer's examples from these
-tables; `tests/test_openapi.py` checks that every code of `errors.ERRORS` is here and that each
-example validates against the envelope.
+`openapi/document.py` builds the ErrorEnvelope component from these tables and
+`openapi/postprocess.py` each error answer's examples; `tests/test_openapi.py` checks that every
+code of `errors.ERRORS` is here and that each example validates against the envelope.
 """
 
 from __future__ import annotations

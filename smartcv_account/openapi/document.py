@@ -1,43 +1,30 @@
-"""The OpenAPI 3.1 document, generated from the routes and what each view declares.
+"""The route walker: the OpenAPI 3.1 document of every route and what its view declares.
 
-A view declares its request schema, response schema and error codes once, with `endpoint`:
-
-    @bp.post("/register")
-    @endpoint(body=register_schema, response=account_schema, status=201,
-              errors=("EMAIL_TAKEN",), security=None)
-    def register(fields): ...
-
-The declaration is also what runs: `body=` loads and validates the JSON body with that schema
-and passes the result to the view as its first argument (`query=` does the same for the query
-string). `build_spec` walks `app.url_map`, reads each view's declaration and adds what every
+`build_spec` walks `app.url_map`, reads each view's `@endpoint` declaration and adds what every
 endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 500/503 for all);
 statuses come from the one table in `errors.py`. The summary is the view's docstring's first
 line and its description the rest of the docstring, the operation id its function name, the tag
-its blueprint. `tests/test_openapi.py` fails for a route without a declaration.
-
-Then the document is completed: fields of schemas only responses use are marked `required`
-(unless their metadata says `x-omittedWhen`), and every JSON body gets an example built from its
-fields' examples (`schemas.base.about`), each error answer one per code (`error_reference.py`).
-Views wrapped by `idempotency.idempotent` document the `Idempotency-Key` header.
+its blueprint. Views wrapped by `idempotency.idempotent` document the `Idempotency-Key` header.
+`postprocess.py` then completes the document (required fields, examples).
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, request
-from marshmallow import Schema, fields
+from flask import Flask
+from marshmallow import fields
 
-from .error_reference import error_envelope_schema, error_example
-from .errors import ERRORS
-from .schemas.base import Money, Timestamp, load_body, load_query
+from ..error_reference import error_envelope_schema
+from ..errors import ERRORS
+from ..schemas.base import Money, Timestamp
+from .endpoint import Operation, declaration
+from .postprocess import add_examples, mark_response_fields_required
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"
@@ -61,65 +48,6 @@ SECURITY_SCHEMES = {
         "description": "INTERNAL_API_TOKEN, for other SmartCV services only.",
     },
 }
-
-
-@dataclass(frozen=True)
-class Operation:
-    """What one view declares about itself.
-
-    `response` is the schema of the success envelope's `data` (a marshmallow schema, or a raw
-    JSON Schema dict), or None when the envelope carries no data. With `envelope=False` the
-    response is the body itself (health check, this document).
-    """
-
-    response: Schema | type[Schema] | dict[str, Any] | None
-    body: Schema | None = None
-    query: Schema | None = None
-    status: int = 200
-    errors: tuple[str, ...] = ()
-    security: str | None = "session"
-    envelope: bool = True
-    message: bool = False  # the success envelope also carries a `message` string
-    # A body that is not JSON (the reference page and its assets), with an example of it.
-    media_type: str = "application/json"
-    example: Any = None
-
-
-def endpoint(
-    response: Schema | type[Schema] | dict[str, Any] | None = None, **declared: Any
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a view's schemas and error codes; load its body (or query) with the schema.
-
-    Place it directly under the route decorator. Keywords are `Operation`'s fields.
-    """
-    operation = Operation(response, **declared)
-    for code in operation.errors:
-        ERRORS[code]  # noqa: B018 - an unknown code fails at import, not in production
-
-    def declare(view: Callable[..., Any]) -> Callable[..., Any]:
-        """Attach the declaration, and pass the loaded input when there is one to load."""
-        if operation.body is None and operation.query is None:
-            view.openapi = operation  # type: ignore[attr-defined]
-            return view
-
-        @functools.wraps(view)
-        def loading(*args: Any, **kwargs: Any) -> Any:
-            """Load the request's input with the declared schema, then run the view."""
-            if operation.body is not None:
-                loaded = load_body(operation.body)
-            else:
-                loaded = load_query(operation.query, request.args)
-            return view(loaded, *args, **kwargs)
-
-        loading.openapi = operation  # type: ignore[attr-defined]
-        return loading
-
-    return declare
-
-
-def declaration(view: Callable[..., Any]) -> Operation | None:
-    """Return what `view` declared with `endpoint`, or None."""
-    return getattr(view, "openapi", None)
 
 
 def spec_for(app: Flask) -> dict[str, Any]:
@@ -352,117 +280,3 @@ def _success_response(
     if honours_idempotency_key(view):
         response["headers"] = REPLAYED_HEADER
     return response
-
-
-def _operations(document: dict[str, Any]):
-    """Yield every operation object of the document."""
-    for item in document["paths"].values():
-        for method, operation in item.items():
-            if method != "parameters":
-                yield operation
-
-
-def _bodies(operation: dict[str, Any]):
-    """Yield (kind, media type object) for the operation's JSON request and response bodies."""
-    if "requestBody" in operation:
-        yield "request", operation["requestBody"]["content"]["application/json"]
-    for status, response in operation["responses"].items():
-        media = response.get("content", {}).get("application/json")
-        if media is not None:
-            yield ("error" if int(status) >= 400 else "response"), media
-
-
-def _refs(schema: Any, components: dict[str, Any], seen: set[str]) -> set[str]:
-    """Return the names of the components `schema` reaches, transitively."""
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if ref is not None:
-            name = ref.rsplit("/", 1)[-1]
-            if name not in seen:
-                seen.add(name)
-                _refs(components[name], components, seen)
-        for value in schema.values():
-            _refs(value, components, seen)
-    elif isinstance(schema, list):
-        for value in schema:
-            _refs(value, components, seen)
-    return seen
-
-
-def mark_response_fields_required(document: dict[str, Any]) -> None:
-    """Mark every field of a schema only responses use as `required`: a response always
-    carries every field of its schema (null where it has no value), never omits one."""
-    components = document["components"]["schemas"]
-    used_by: dict[str, set[str]] = {"request": set(), "response": set()}
-    for operation in _operations(document):
-        for kind, media in _bodies(operation):
-            if kind != "error":
-                _refs(media["schema"], components, used_by[kind])
-    for name in used_by["response"] - used_by["request"]:
-        schema = components[name]
-        schema["required"] = [
-            key
-            for key, value in schema["properties"].items()
-            if not value.get("writeOnly") and "x-omittedWhen" not in value
-        ]
-
-
-class MissingExample(ValueError):
-    """A schema property has neither an example nor a closed set of values to take one from."""
-
-
-def example_of(
-    schema: dict[str, Any], components: dict[str, Any], kind: str = "response", path: str = ""
-) -> Any:
-    """Build an example value of `schema` from the examples of its properties.
-
-    A request example leaves out read-only properties, a response example write-only ones.
-    """
-    if "example" in schema:
-        return schema["example"]
-    if "$ref" in schema:
-        component = components[schema["$ref"].rsplit("/", 1)[-1]]
-        return example_of(component, components, kind, path)
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            branches = [branch for branch in schema[key] if branch.get("type") != "null"]
-            return example_of(branches[0], components, kind, path)
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind_of = schema.get("type")
-    types = kind_of if isinstance(kind_of, list) else [kind_of]
-    if "object" in types and "properties" in schema:
-        hidden = "readOnly" if kind == "request" else "writeOnly"
-        return {
-            key: example_of(value, components, kind, f"{path}.{key}")
-            for key, value in schema["properties"].items()
-            if not value.get(hidden)
-        }
-    if "array" in types:
-        return [example_of(schema.get("items", {}), components, kind, f"{path}[]")]
-    if "boolean" in types:
-        return True
-    if "null" in types:
-        return None
-    raise MissingExample(f"no example for {path or 'the body'}")
-
-
-def add_examples(document: dict[str, Any]) -> None:
-    """Give every JSON request and success body an example built from its fields' examples,
-    and every error answer one example per code it may carry."""
-    components = document["components"]["schemas"]
-    for operation in _operations(document):
-        for kind, media in _bodies(operation):
-            if "example" in media or "examples" in media:
-                continue
-            if kind == "error":
-                continue  # filled in below, per code
-            media["example"] = example_of(media["schema"], components, kind)
-        for status, response in operation["responses"].items():
-            if int(status) >= 400:
-                response["content"]["application/json"]["examples"] = {
-                    code: {"summary": code, "value": error_example(code)}
-                    for code in response["description"].split(", ")
-                }

@@ -1,0 +1,21 @@
+"""The OpenAPI 3.1 document, generated from the routes and what each view declares.
+
+- `endpoint.py`: `@endpoint`, a view's one declaration (response and request schemas, status,
+  error codes, security), and the loading of its input with its schema.
+- `document.py`: the route walker that turns every declared route into an operation.
+- `postprocess.py`: what is completed once the routes are walked (required response fields,
+  examples of every body and error code).
+"""
+
+from .document import build_spec, flask_path, honours_idempotency_key, spec_for
+from .endpoint import Operation, declaration, endpoint
+
+__all__ = [
+    "Operation",
+    "build_spec",
+    "declaration",
+    "endpoint",
+    "flask_path",
+    "honours_idempotency_key",
+    "spec_for",
+]
