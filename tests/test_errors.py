@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from .factories import PASSWORD
+from smartcv_account import clock
+from smartcv_account.errors import ERRORS
+from smartcv_account.services import usage
+
+from .billing_helpers import at, change, subscribe
+from .factories import PASSWORD, UserFactory
 
 MIB = 1024 * 1024
 PROTECTED = [
@@ -195,6 +205,10 @@ def exploding_client(app_factory):
     def boom():
         raise RuntimeError("database password is hunter2")
 
+    @exploding.get("/down")
+    def down():
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
     return exploding.test_client()
 
 
@@ -218,10 +232,10 @@ def test_unexpected_exception_is_logged(exploding_client, caplog):
 
 
 def test_an_error_takes_its_status_from_the_one_table():
-    from smartcv_account.errors import ERRORS, ApiError
+    from smartcv_account.errors import ApiError
 
-    for code, status in ERRORS.items():
-        assert ApiError(code, "message").status == status
+    for code, error in ERRORS.items():
+        assert ApiError(code, "message").status == error.status
 
 
 def test_an_error_names_its_code_only():
@@ -231,3 +245,209 @@ def test_an_error_names_its_code_only():
         ApiError("NOT_FOUND", "message", 404)
     with pytest.raises(KeyError):
         ApiError("NO_SUCH_CODE", "message")
+
+
+# --- each code's example is an answer the service really gives ---------------------------------
+
+INTERNAL = {"Authorization": "Bearer test-internal-token"}
+
+
+def _usage(client, user_id: str, delta: int = 1, **headers):
+    """Record `delta` resumes for `user_id` through the internal API."""
+    return client.post(
+        f"/api/internal/users/{user_id}/usage",
+        json={"metric": "resumes", "delta": delta},
+        headers={**INTERNAL, **headers},
+    )
+
+
+def _login(app, email: str, **body):
+    """A new client that has sent a login for `email` with PASSWORD, and the answer it got."""
+    client = app.test_client()
+    response = client.post("/api/auth/login", json={"email": email, "password": PASSWORD, **body})
+    return client, response
+
+
+def _limit_exceeded(request):
+    client, user = request.getfixturevalue("client"), request.getfixturevalue("user")
+    assert _usage(client, user.public_id, 5).status_code == 200
+    return _usage(client, user.public_id, 1)
+
+
+def _two_factor_login(code: str | None):
+    def answer(request):
+        request.getfixturevalue("two_factor")
+        app, user = request.getfixturevalue("app"), request.getfixturevalue("user")
+        return _login(app, user.email, **({} if code is None else {"twoFactorCode": code}))[1]
+
+    return answer
+
+
+def _coupon_used_before(request):
+    request.getfixturevalue("frozen_clock")
+    app, user = request.getfixturevalue("app"), request.getfixturevalue("user")
+    client, _ = _login(app, user.email)
+    assert subscribe(client, couponCode="WELCOME20").status_code == 201
+    assert change(client, "cancel").status_code == 200
+    at(2025, 3, 1)  # past the paid period: the subscription has ended
+    client, _ = _login(app, user.email)  # the first session has expired meanwhile
+    return subscribe(client, couponCode="WELCOME20")
+
+
+def _subscribed(call: Callable):
+    """The answer `call` gets from a client with a paid Premium Monthly subscription."""
+
+    def answer(request):
+        client = request.getfixturevalue("auth_client")
+        assert subscribe(client).status_code == 201
+        return call(client)
+
+    return answer
+
+
+def _already_verified(request):
+    app = request.getfixturevalue("app")
+    client, _ = _login(app, UserFactory(email_verified_at=clock.now()).email)
+    return client.post("/api/auth/verify-email/request")
+
+
+def _rate_limited(request):
+    app = request.getfixturevalue("app_factory")(
+        RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_PER_ADDRESS="1 per minute"
+    )
+    client = app.test_client()
+    body = {"email": "nobody@example.com", "password": "wrong"}
+    client.post("/api/auth/login", json=body)
+    return client.post("/api/auth/login", json=body)
+
+
+def _key_reused(request):
+    client, user = request.getfixturevalue("client"), request.getfixturevalue("user")
+    _usage(client, user.public_id, 1, **{"Idempotency-Key": "k"})
+    return _usage(client, user.public_id, 2, **{"Idempotency-Key": "k"})
+
+
+def _key_in_use(request):
+    app, user = request.getfixturevalue("app"), request.getfixturevalue("user")
+    started, release = threading.Event(), threading.Event()
+    record = usage.record_usage
+
+    def held(*args, **kwargs):
+        started.set()
+        assert release.wait(20)
+        return record(*args, **kwargs)
+
+    request.getfixturevalue("monkeypatch").setattr(usage, "record_usage", held)
+    key = {"Idempotency-Key": "slow"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_usage, app.test_client(), user.public_id, 1, **key)
+        assert started.wait(20)
+        try:
+            repeat = _usage(app.test_client(), user.public_id, 1, **key)
+        finally:
+            release.set()
+        assert first.result().status_code == 200
+    return repeat
+
+
+def _with(fixture: str, call: Callable):
+    """The answer `call` gets with the fixture `fixture` (a client)."""
+    return lambda request: call(request.getfixturevalue(fixture))
+
+
+# code -> a request the service answers with that code (given pytest's `request`).
+REAL_ANSWERS: dict[str, Callable] = {
+    "USER_NOT_FOUND": _with("client", lambda client: _usage(client, "user_nobody")),
+    "INVALID_PASSWORD": _with(
+        "auth_client",
+        lambda client: client.put("/api/account/security", json={"currentPassword": "wrong"}),
+    ),
+    "WEAK_PASSWORD": _with(
+        "client",
+        lambda client: client.post(
+            "/api/auth/register",
+            json={"email": "weak@example.com", "password": "password", "name": "Weak"},
+        ),
+    ),
+    "SUBSCRIPTION_NOT_FOUND": _with("auth_client", lambda client: change(client, "cancel")),
+    "PAYMENT_FAILED": _with(
+        "auth_client",
+        lambda client: subscribe(client, payment_method="pm_card_chargeDeclinedInsufficientFunds"),
+    ),
+    "PLAN_NOT_FOUND": _with("auth_client", lambda client: subscribe(client, plan_id="gold")),
+    "SUBSCRIPTION_LIMIT_EXCEEDED": _limit_exceeded,
+    "VALIDATION_ERROR": _with(
+        "auth_client", lambda client: client.put("/api/account", json={"name": ""})
+    ),
+    "INVALID_JSON": _with(
+        "auth_client",
+        lambda client: client.put("/api/account", data="{", content_type="application/json"),
+    ),
+    "UNAUTHORIZED": _with("client", lambda client: client.get("/api/account")),
+    "INVALID_CREDENTIALS": _with(
+        "client",
+        lambda client: client.post(
+            "/api/auth/login", json={"email": "nobody@example.com", "password": "wrong"}
+        ),
+    ),
+    "TWO_FACTOR_REQUIRED": _two_factor_login(None),
+    "INVALID_TWO_FACTOR_CODE": _two_factor_login("00000000"),
+    "FORBIDDEN": _with(
+        "client",
+        lambda client: client.post(
+            "/api/auth/logout", headers={"Origin": "https://elsewhere.example"}
+        ),
+    ),
+    "NOT_FOUND": _with("client", lambda client: client.get("/api/nope")),
+    "METHOD_NOT_ALLOWED": _with("client", lambda client: client.patch("/api/account")),
+    "EMAIL_TAKEN": lambda request: request.getfixturevalue("client").post(
+        "/api/auth/register",
+        json={"email": request.getfixturevalue("user").email, "password": PASSWORD, "name": "X"},
+    ),
+    "SUBSCRIPTION_ALREADY_EXISTS": _subscribed(subscribe),
+    "INVALID_PLAN_CHANGE": _subscribed(
+        lambda client: change(client, "upgrade", planId="plan_premium_monthly")
+    ),
+    "INVALID_COUPON": _coupon_used_before,
+    "PAYLOAD_TOO_LARGE": _with(
+        "auth_client",
+        lambda client: client.put(
+            "/api/account", data=json.dumps({"name": "x" * MIB}), content_type="application/json"
+        ),
+    ),
+    "UNSUPPORTED_MEDIA_TYPE": _with(
+        "auth_client",
+        lambda client: client.put("/api/account", data="{}", content_type="text/plain"),
+    ),
+    "RATE_LIMITED": _rate_limited,
+    "INVALID_SIGNATURE": _with(
+        "client", lambda client: client.post("/api/webhooks/stripe", json={"id": "evt_1"})
+    ),
+    "INTERNAL_ERROR": _with("exploding_client", lambda client: client.post("/boom", json={})),
+    "SERVICE_UNAVAILABLE": _with("exploding_client", lambda client: client.get("/down")),
+    "INVALID_TOKEN": _with(
+        "client", lambda client: client.post("/api/auth/verify-email", json={"token": "nope"})
+    ),
+    "EMAIL_ALREADY_VERIFIED": _already_verified,
+    "SESSION_NOT_FOUND": _with(
+        "auth_client", lambda client: client.delete("/api/account/sessions/ses_nope")
+    ),
+    "IDEMPOTENCY_KEY_REUSED": _key_reused,
+    "IDEMPOTENCY_KEY_IN_USE": _key_in_use,
+}
+
+
+def test_every_code_has_a_request_that_gets_it():
+    assert list(REAL_ANSWERS) == list(ERRORS)
+
+
+@pytest.mark.parametrize("code", list(REAL_ANSWERS))
+def test_each_example_is_an_answer_the_service_gives(code, request, plans):
+    response = REAL_ANSWERS[code](request)
+    answer = response.get_json()
+    assert response.status_code == ERRORS[code].status, answer
+    if code == "RATE_LIMITED":  # the seconds to wait depend on when the test runs
+        seconds = answer["details"]["retryAfter"]
+        answer["error"] = re.sub(rf"\b{seconds} seconds?\b", "42 seconds", answer["error"])
+        answer["details"]["retryAfter"] = 42
+    assert answer == ERRORS[code].example_answer(code)

@@ -265,7 +265,8 @@ def test_closed_sets_are_enums(spec):
     for (component, prop), values in expected.items():
         assert schemas[component]["properties"][prop]["enum"] == values, (component, prop)
     metric = schemas["ErrorEnvelope"]["properties"]["details"]["properties"]["metric"]
-    assert metric["enum"] == list(METRICS)
+    assert metric["$ref"] == "#/components/schemas/UsageMetric"
+    assert schemas["UsageMetric"]["enum"] == list(METRICS)
 
 
 def test_every_body_has_an_example_that_validates(spec):
@@ -297,24 +298,28 @@ def test_each_error_answer_has_an_example_per_code(spec):
 
 
 def test_error_details_are_documented_per_code(spec):
-    from smartcv_account.error_reference import ERROR_EXAMPLES
-
-    assert set(ERROR_EXAMPLES) == set(ERRORS)
     details = spec["components"]["schemas"]["ErrorEnvelope"]["properties"]["details"]
-    for key in ("declineCode", "feedback", "metric", "limit", "used", "retryAfter"):
+    for code, error in ERRORS.items():
+        for key in error.details:
+            assert code in details["properties"][key]["description"], (code, key)
+        if error.details:
+            listed = ", ".join(f"`{key}`" for key in error.details)
+            assert f"- {code}: {listed}" in details["description"], code
+    for key in ("declineCode", "feedback", "metric", "limit", "used", "retryAfter", "reason"):
         assert key in details["properties"], key
-    for key in ("fields", "field", "reason"):
-        assert key in details["properties"], key
-    for code in (
-        "PAYMENT_FAILED",
-        "WEAK_PASSWORD",
-        "SUBSCRIPTION_LIMIT_EXCEEDED",
-        "RATE_LIMITED",
-        "VALIDATION_ERROR",
-        "INVALID_COUPON",
-    ):
-        assert code in details["description"], code
-    assert details["properties"]["feedback"]["required"] == ["warning", "suggestions"]
+    assert details["properties"]["feedback"]["required"] == ["warning", "suggestions", "score"]
+    assert all("example" not in schema for schema in details["properties"].values())
+
+
+def test_each_error_example_is_the_one_of_its_code(spec):
+    for path, method, operation in _operations(spec):
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            examples = response["content"]["application/json"]["examples"]
+            for code, example in examples.items():
+                assert ERRORS[code].status == int(status), (path, method, code)
+                assert example["value"] == ERRORS[code].example_answer(code)
 
 
 def _data_component(spec: dict, path: str, method: str, status: str = "200") -> dict:

@@ -2,9 +2,10 @@
 
 `build_spec` walks `app.url_map`, reads each view's `@endpoint` declaration and adds what every
 endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 500/503 for all);
-statuses come from the one table in `errors.py`. The summary is the view's docstring's first
-line and its description the rest of the docstring, the operation id its function name, the tag
-its blueprint. Views wrapped by `idempotency.idempotent` document the `Idempotency-Key` header.
+statuses, examples and `details` come from the one table in `errors.py`. The summary is the
+view's docstring's first line and its description the rest of the docstring, the operation id
+its function name, the tag its blueprint. Views wrapped by `idempotency.idempotent` document
+the `Idempotency-Key` header.
 `postprocess.py` then completes the document (required fields, examples).
 """
 
@@ -20,9 +21,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import fields
 
-from ..error_reference import error_envelope_schema
 from ..errors import ERRORS
 from ..schemas.base import Money, Timestamp
+from ..schemas.usage import METRIC_NAMES
 from .endpoint import Operation, declaration
 from .postprocess import add_examples, mark_response_fields_required
 
@@ -73,6 +74,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     schemes["session"]["name"] = app.config.get("SESSION_COOKIE_NAME", "smartcv_session")
     for name, scheme in schemes.items():
         spec.components.security_scheme(name, scheme)
+    spec.components.schema("UsageMetric", METRIC_NAMES)
     spec.components.schema("ErrorEnvelope", error_envelope_schema())
 
     paths: dict[str, dict[str, Any]] = {}
@@ -198,7 +200,7 @@ def _error_responses(operation: Operation, method: str) -> dict[str, Any]:
         codes += SECURITY_ERRORS[operation.security]
     by_status: dict[int, list[str]] = {}
     for code in dict.fromkeys(codes):  # de-duplicated, in order
-        by_status.setdefault(ERRORS[code], []).append(code)
+        by_status.setdefault(ERRORS[code].status, []).append(code)
     return {
         str(status): {
             "description": ", ".join(by_status[status]),
@@ -219,6 +221,53 @@ def _retry_after() -> dict[str, Any]:
             "schema": {"type": "integer"},
             "required": True,
         }
+    }
+
+
+def error_envelope_schema() -> dict[str, Any]:
+    """The contract's error body: `success` false, a sentence, a code and its details.
+
+    The `details` properties are those the codes of `errors.ERRORS` declare; each says which
+    codes carry it.
+    """
+    properties: dict[str, dict[str, Any]] = {}
+    carriers: dict[str, list[str]] = {}
+    for code, error in ERRORS.items():
+        for key, schema in error.details.items():
+            shape = {name: value for name, value in schema.items() if name != "example"}
+            if properties.setdefault(key, shape) != shape:
+                raise ValueError(f"details.{key} of {code} is not the one other codes declare")
+            carriers.setdefault(key, []).append(code)
+    for key, codes in carriers.items():
+        properties[key]["description"] += f" Carried by {', '.join(codes)}."
+    by_code = "\n".join(
+        f"- {code}: " + ", ".join(f"`{key}`" for key in error.details)
+        for code, error in ERRORS.items()
+        if error.details
+    )
+    return {
+        "type": "object",
+        "description": "Every error answer: the same four fields whatever the status.",
+        "required": ["success", "error", "code", "details"],
+        "additionalProperties": False,
+        "properties": {
+            "success": {"const": False, "description": "Always false on an error."},
+            "error": {
+                "type": "string",
+                "description": "A sentence for a person, saying what went wrong and what to do.",
+            },
+            "code": {
+                "type": "string",
+                "enum": list(ERRORS),
+                "description": "A stable code for programs; the HTTP status follows from it.",
+            },
+            "details": {
+                "type": "object",
+                "description": "More about the error, by code (`{}` for the codes not listed; "
+                "a key may be absent where it does not apply):\n\n" + by_code,
+                "properties": properties,
+            },
+        },
     }
 
 

@@ -3,7 +3,7 @@
 Fields of schemas only responses use are marked `required` (unless their metadata says
 `x-omittedWhen`): a response always carries every field of its schema. Every JSON body gets an
 example built from its fields' examples (`schemas.base.about`), and each error answer one
-example per code it may carry, from `error_reference.py`.
+example per code it may carry, from `errors.ERRORS`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..error_reference import error_example
+from ..errors import ERRORS
 
 
 def operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -121,6 +121,6 @@ def add_examples(document: dict[str, Any]) -> None:
         for status, response in operation["responses"].items():
             if int(status) >= 400:
                 response["content"]["application/json"]["examples"] = {
-                    code: {"summary": code, "value": error_example(code)}
+                    code: {"summary": code, "value": ERRORS[code].example_answer(code)}
                     for code in response["description"].split(", ")
                 }

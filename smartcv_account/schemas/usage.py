@@ -10,6 +10,9 @@ from .base import BaseSchema, StrictInteger, Timestamp, about
 # JavaScript's largest exact integer: a bigger delta is a client bug, and it keeps the
 # BIGINT counters far from overflowing.
 MAX_DELTA = 2**53 - 1
+# The metric names as a JSON Schema: the document's UsageMetric component, which the `metric`
+# of a SUBSCRIPTION_LIMIT_EXCEEDED answer refers to.
+METRIC_NAMES = {"type": "string", "enum": list(METRICS), "description": "A usage counter."}
 
 
 class UsageChangeSchema(BaseSchema):
