@@ -30,7 +30,7 @@ def _fail(*_args, **_kwargs):
 
 @pytest.mark.parametrize("key", [None, "with-a-key"], ids=["plain", "idempotent"])
 def test_usage(client, user, monkeypatch, assert_error, key):
-    monkeypatch.setattr(internal_api, "usage_schema", FailingDump())
+    monkeypatch.setattr(internal_api.usage_schema, "dump", _fail)
     headers = {"Idempotency-Key": key} if key else {}
     response = client.post(
         f"/api/internal/users/{user.public_id}/usage",
@@ -45,7 +45,7 @@ def test_usage(client, user, monkeypatch, assert_error, key):
 
 @pytest.mark.parametrize("key", [None, "with-a-key"], ids=["plain", "idempotent"])
 def test_subscription_create(auth_client, plans, monkeypatch, assert_error, key):
-    monkeypatch.setattr(subscription_api, "subscription_created_schema", FailingDump())
+    monkeypatch.setattr(subscription_api.subscription_created_schema, "dump", _fail)
     headers = {"Idempotency-Key": key} if key else {}
     response = auth_client.post(
         SUBSCRIPTION_URL,
@@ -59,7 +59,7 @@ def test_subscription_create(auth_client, plans, monkeypatch, assert_error, key)
 
 
 def test_subscription_change(premium_client, monkeypatch, assert_error):
-    monkeypatch.setattr(subscription_api, "subscription_changed_schema", FailingDump())
+    monkeypatch.setattr(subscription_api.subscription_changed_schema, "dump", _fail)
     response = premium_client.put(SUBSCRIPTION_URL, json={"action": "cancel"})
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     db.session.rollback()
@@ -68,7 +68,7 @@ def test_subscription_change(premium_client, monkeypatch, assert_error):
 
 def test_account_update(auth_client, user, monkeypatch, assert_error):
     before = user.name
-    monkeypatch.setattr(account_api, "dump_account", _fail)
+    monkeypatch.setattr(account_api.account_schema, "dump", _fail)
     response = auth_client.put("/api/account", json={"name": "Changed"})
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     db.session.rollback()

@@ -496,3 +496,11 @@ def test_real_changes_and_refusals_match_the_documented_schemas(spec, app, plans
     assert statuses == [201, 200, 200, 200, 201, 200, 200, 200, 409, 400, 200, 200, 200, 401]
     for path, method, response in answers:
         assert _conforms(spec, path, method, response) == [], (path, method, response.json)
+
+
+def test_a_view_without_response_data_must_return_none():
+    from smartcv_account.openapi.endpoint import Operation, body_of
+
+    assert body_of(Operation(None), None) == {"success": True}
+    with pytest.raises(TypeError, match="declares no response data"):
+        body_of(Operation(None), {"surprise": True})

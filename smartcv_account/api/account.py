@@ -7,13 +7,12 @@ from ..openapi import endpoint
 from ..schemas.account import (
     account_schema,
     account_update_schema,
-    dump_account,
     security_result_schema,
     security_update_schema,
 )
 from ..services import accounts
-from ..session_cookie import set_session_cookie, signed_in
-from . import ok
+from ..session_cookie import signed_in
+from . import signing_in
 
 bp = Blueprint("account", __name__)
 
@@ -28,7 +27,7 @@ def get_account():
     the plan type and status whose limits apply now, the usage counters with their limits (`-1`
     is unlimited) and all five preferences.
     """
-    return ok(dump_account(accounts.account_view(signed_in())))
+    return accounts.account_view(signed_in())
 
 
 @bp.put("")
@@ -42,7 +41,7 @@ def update_account(changes):
     host (it is stored normalised) or null to remove it. Returns the whole account as it is
     after the change.
     """
-    return ok(dump_account(accounts.update_account(signed_in(), changes)))
+    return accounts.update_account(signed_in(), changes)
 
 
 def user_key() -> str:
@@ -62,7 +61,7 @@ def user_key() -> str:
         "INVALID_TWO_FACTOR_CODE",
         "RATE_LIMITED",
     ),
-    message=True,
+    message="Security settings updated successfully",
 )
 def update_security(changes):
     """Change the password and/or turn two-factor authentication on or off.
@@ -76,9 +75,6 @@ def update_security(changes):
     off ends every other session.
     """
     change = accounts.update_security(signed_in(), changes)
-    response = ok(
-        security_result_schema.dump(change.result), message="Security settings updated successfully"
-    )
     if change.session_token is not None:
-        set_session_cookie(response, change.session_token)
-    return response
+        return signing_in(change.result, change.session_token)
+    return change.result

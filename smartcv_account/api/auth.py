@@ -6,10 +6,10 @@ from flask import Blueprint, current_app, request
 
 from ..extensions import limiter
 from ..openapi import endpoint
-from ..schemas.account import account_schema, dump_account, login_schema, register_schema
+from ..schemas.account import account_schema, login_schema, register_schema
 from ..services import accounts
-from ..session_cookie import clear_session_cookie, cookie_token, set_session_cookie
-from . import ok
+from ..session_cookie import cookie_token
+from . import signing_in, signing_out
 
 bp = Blueprint("auth", __name__)
 
@@ -46,11 +46,6 @@ def _limit(name: str) -> str:
     return current_app.config[name]
 
 
-def _started(sign_in: accounts.SignIn, status: int = 200):
-    """Answer with the account and put the new session's token in a fresh cookie."""
-    return set_session_cookie(ok(dump_account(sign_in.account), status), sign_in.token)
-
-
 @bp.post("/register")
 @limiter.limit(lambda: _limit("RATELIMIT_REGISTER_PER_ADDRESS"))
 @limiter.limit(lambda: _limit("RATELIMIT_REGISTER_PER_EMAIL"), key_func=email_key)
@@ -69,7 +64,8 @@ def register(fields):
     signs in: the answer sets the session cookie. A verification link is emailed. Returns the
     new account.
     """
-    return _started(accounts.register(fields["email"], fields["password"], fields["name"]), 201)
+    sign_in = accounts.register(fields["email"], fields["password"], fields["name"])
+    return signing_in(sign_in.account, sign_in.token)
 
 
 @bp.post("/login")
@@ -103,7 +99,7 @@ def login(fields):
     sign_in = accounts.login(
         fields["email"], fields["password"], fields.get("two_factor_code"), cookie_token()
     )
-    return _started(sign_in)
+    return signing_in(sign_in.account, sign_in.token)
 
 
 @bp.post("/logout")
@@ -118,4 +114,4 @@ def logout():
     token = cookie_token()
     if token is not None:
         accounts.logout(token)
-    return clear_session_cookie(ok())
+    return signing_out()

@@ -8,7 +8,7 @@ Every asset is served by this service, so the page loads nothing from another ho
 from importlib.resources import files
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, send_from_directory
+from flask import Blueprint, current_app, send_from_directory
 
 from ..openapi import endpoint, spec_for
 
@@ -43,7 +43,7 @@ def openapi_document():
     Anyone may read it; it changes nothing. It is generated from the views' own declarations,
     so it always matches what the running service accepts and answers.
     """
-    return jsonify(spec_for(current_app))
+    return spec_for(current_app)
 
 
 def _asset(directory: Path, name: str, mimetype: str):

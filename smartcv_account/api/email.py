@@ -6,7 +6,7 @@ from flask_login import login_required
 from ..extensions import limiter
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
 from ..openapi import endpoint
-from ..schemas.account import account_schema, dump_account
+from ..schemas.account import account_schema
 from ..schemas.email import (
     email_change_schema,
     password_reset_request_schema,
@@ -15,7 +15,6 @@ from ..schemas.email import (
 )
 from ..services import accounts, recovery
 from ..session_cookie import signed_in
-from . import ok
 from .account import user_key
 from .auth import email_key
 
@@ -39,7 +38,6 @@ def request_verification():
     to verify.
     """
     recovery.request_verification(signed_in())
-    return ok(status=202)
 
 
 @bp.post("/auth/verify-email")
@@ -50,7 +48,7 @@ def verify_email(fields):
     No session needed: the token is the proof. Marks the address verified and spends the token
     (a token works once and expires). Returns the account.
     """
-    return ok(dump_account(accounts.account_view(recovery.verify_email(fields["token"]))))
+    return accounts.account_view(recovery.verify_email(fields["token"]))
 
 
 @bp.post("/auth/password-reset/request")
@@ -66,7 +64,6 @@ def request_password_reset(fields):
     the answer is the same 202 either way, so it never tells whether an account exists.
     """
     recovery.request_password_reset(fields["email"])
-    return ok(status=202)
 
 
 @bp.post("/auth/password-reset")
@@ -84,7 +81,6 @@ def reset_password(fields):
     the user; sign in again afterwards.
     """
     recovery.reset_password(fields["token"], fields["new_password"], fields.get("two_factor_code"))
-    return ok()
 
 
 @bp.post("/account/email")
@@ -105,7 +101,6 @@ def request_email_change(fields):
     `Idempotency-Key`.
     """
     recovery.request_email_change(signed_in(), fields["new_email"], fields["current_password"])
-    return ok(status=202)
 
 
 @bp.post("/account/email/confirm")
@@ -117,5 +112,4 @@ def confirm_email_change(fields):
     since the link reached it) unless another account has taken it meanwhile. Returns the
     account.
     """
-    user = recovery.confirm_email_change(fields["token"])
-    return ok(dump_account(accounts.account_view(user)))
+    return accounts.account_view(recovery.confirm_email_change(fields["token"]))

@@ -1,7 +1,7 @@
 """Liveness and readiness."""
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from ..errors import ApiError
 from ..extensions import db
@@ -32,4 +32,4 @@ def healthz():
     except Exception:  # noqa: BLE001 - any failure to reach the database is "not ready"
         db.session.rollback()
         raise ApiError("SERVICE_UNAVAILABLE", "The database is not answering.") from None
-    return jsonify({"status": "ok"})
+    return {"status": "ok"}

@@ -11,7 +11,6 @@ from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, token_caller
 from ..openapi import endpoint
 from ..schemas.usage import usage_change_schema, usage_schema
 from ..services import usage
-from . import ok
 
 bp = Blueprint("internal", __name__)
 
@@ -51,5 +50,4 @@ def record_usage(change, user_id: str):
     refused with SUBSCRIPTION_LIMIT_EXCEEDED (naming the plan that lifts it) and changes
     nothing. Honours `Idempotency-Key`. Returns the usage after the change.
     """
-    result = usage.record_usage(user_id, change["metric"], change["delta"])
-    return ok(usage_schema.dump(result))
+    return usage.record_usage(user_id, change["metric"], change["delta"])

@@ -15,8 +15,8 @@ from ..schemas.lifecycle import (
     sessions_schema,
 )
 from ..services import account_deletion, activity, lifecycle
-from ..session_cookie import clear_session_cookie, signed_in
-from . import ok
+from ..session_cookie import signed_in
+from . import signing_out
 from .account import user_key
 
 bp = Blueprint("lifecycle", __name__)
@@ -32,7 +32,7 @@ def list_sessions():
     from where it was used; `current` marks the one making the request.
     """
     principal = signed_in()
-    return ok(sessions_schema.dump(lifecycle.list_sessions(principal, principal.session_id)))
+    return lifecycle.list_sessions(principal, principal.session_id)
 
 
 @bp.delete("/sessions/<session_id>")
@@ -46,8 +46,8 @@ def revoke_session(session_id: str):
     """
     principal = signed_in()
     if lifecycle.revoke_session(principal, session_id, principal.session_id):
-        return clear_session_cookie(ok())
-    return ok()
+        return signing_out()
+    return None
 
 
 @bp.delete("/sessions")
@@ -60,8 +60,7 @@ def revoke_other_sessions():
     returns how many were ended; this one stays.
     """
     principal = signed_in()
-    count = lifecycle.revoke_other_sessions(principal, principal.session_id)
-    return ok(revoked_schema.dump({"revoked": count}))
+    return {"revoked": lifecycle.revoke_other_sessions(principal, principal.session_id)}
 
 
 @bp.get("/activity")
@@ -73,8 +72,7 @@ def list_activity(query):
     Needs a session. Changes nothing. Sign-ins, security changes, email and subscription events,
     newest first; pass `nextCursor` as `before` for older events.
     """
-    found = activity.page(signed_in().id, query["limit"], query.get("before"))
-    return ok(activity_page_schema.dump(found))
+    return activity.page(signed_in().id, query["limit"], query.get("before"))
 
 
 @bp.get("/export")
@@ -89,7 +87,7 @@ def export_data():
     log.
     """
     principal = signed_in()
-    return ok(export_schema.dump(lifecycle.export(principal, principal.session_id)))
+    return lifecycle.export(principal, principal.session_id)
 
 
 @bp.delete("")
@@ -116,4 +114,4 @@ def delete_account(fields):
     account_deletion.delete_account(
         signed_in(), fields["current_password"], fields.get("two_factor_code")
     )
-    return clear_session_cookie(ok())
+    return signing_out()

@@ -5,7 +5,6 @@ from flask import Blueprint
 from ..openapi import endpoint
 from ..schemas.subscription import public_plans_schema
 from ..services.plans import public_plans
-from . import ok
 
 bp = Blueprint("plans", __name__)
 
@@ -18,4 +17,4 @@ def list_plans():
     Anyone may call it. Changes nothing. Each plan a user can be on or subscribe to, with its
     price, interval, features and usage limits.
     """
-    return ok(public_plans_schema.dump(public_plans()))
+    return public_plans()

@@ -6,7 +6,6 @@ from flask_login import login_required
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
 from ..openapi import endpoint
 from ..schemas.subscription import (
-    dump_subscription,
     preview_query_schema,
     preview_schema,
     subscription_changed_schema,
@@ -17,7 +16,6 @@ from ..schemas.subscription import (
 )
 from ..services import billing
 from ..session_cookie import signed_in
-from . import ok
 
 bp = Blueprint("subscription", __name__)
 
@@ -32,8 +30,7 @@ def get_subscription():
     none), its period, plan, usage against the limits, card on file, next bill and any change
     waiting for payment authentication.
     """
-    view = billing.subscription_view(signed_in())
-    return ok(dump_subscription(view))
+    return billing.subscription_view(signed_in())
 
 
 @bp.post("")
@@ -60,13 +57,9 @@ def create_subscription(fields):
     authenticated. A declined card is PAYMENT_FAILED with its `declineCode` and changes nothing.
     Honours `Idempotency-Key`.
     """
-    subscription = billing.create_subscription(
-        signed_in(),
-        fields["plan_id"],
-        fields["payment_method_id"],
-        fields.get("coupon_code"),
+    return billing.create_subscription(
+        signed_in(), fields["plan_id"], fields["payment_method_id"], fields.get("coupon_code")
     )
-    return ok(subscription_created_schema.dump(subscription), 201)
 
 
 @bp.put("")
@@ -92,8 +85,7 @@ def update_subscription(fields):
     INCOMPLETE subscription). Returns what was billed and when it takes effect. Honours
     `Idempotency-Key`.
     """
-    result = billing.change_subscription(signed_in(), **fields)
-    return ok(subscription_changed_schema.dump(result))
+    return billing.change_subscription(signed_in(), **fields)
 
 
 @bp.get("/preview")
@@ -109,4 +101,4 @@ def preview_change(fields):
     Needs a session and a subscription. Changes nothing and charges nothing: computes what
     `upgrade` or `downgrade` to `planId` would charge now and on the next invoice.
     """
-    return ok(preview_schema.dump(billing.preview_change(signed_in(), **fields)))
+    return billing.preview_change(signed_in(), **fields)

@@ -5,7 +5,6 @@ from flask import Blueprint, request
 from ..openapi import endpoint
 from ..schemas.subscription import webhook_receipt_schema
 from ..services import billing
-from . import ok
 
 bp = Blueprint("webhooks", __name__)
 
@@ -23,4 +22,4 @@ def stripe_webhook():
     processed = billing.handle_webhook(
         request.get_data(cache=False), request.headers.get("Stripe-Signature")
     )
-    return ok(webhook_receipt_schema.dump({"received": True, "duplicate": not processed}))
+    return {"received": True, "duplicate": not processed}

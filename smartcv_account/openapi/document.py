@@ -168,11 +168,11 @@ def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str
         return data or {}
     properties: dict[str, Any] = {"success": {"const": True, "description": "Always true."}}
     required = ["success"]
-    if operation.message:
+    if operation.message is not None:
         properties["message"] = {
             "type": "string",
             "description": "A sentence saying what was done.",
-            "example": "Security settings updated successfully",
+            "example": operation.message,
         }
         required.append("message")
     if data is not None:
