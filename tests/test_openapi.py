@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
+import typing
+from pathlib import Path
+
 import pytest
 from jsonschema import Draft202012Validator
+from marshmallow import fields
 from openapi_spec_validator import validate
 
 from smartcv_account.errors import ERRORS
 from smartcv_account.openapi import declaration, flask_path, spec_for
 from smartcv_account.schemas import account as account_schemas
+from smartcv_account.schemas import lifecycle as lifecycle_schemas
+from smartcv_account.schemas import subscription as subscription_schemas
 from smartcv_account.schemas.base import BaseSchema
 
+ROOT = Path(__file__).resolve().parents[1]
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
+# Redocly's linter, pinned; `npx` fetches it from the npm registry the first time.
+REDOCLY = "@redocly/cli@2.77.0"
 
 
 @pytest.fixture
@@ -142,7 +155,26 @@ def test_session_and_internal_security_schemes(spec):
     assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": "smartcv_session"}
     assert schemes["internal"]["scheme"] == "bearer"
     assert spec["paths"]["/api/account"]["get"]["security"] == [{"session": []}]
-    assert "security" not in spec["paths"]["/api/auth/login"]["post"]
+    assert spec["paths"]["/api/auth/login"]["post"]["security"] == []
+
+
+def test_public_operations_say_they_need_no_credentials(app, spec):
+    public = [
+        (flask_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if declaration(app.view_functions[rule.endpoint]).security is None
+        for method in rule.methods - IGNORED_METHODS
+    ]
+    assert len(public) >= 10
+    for path, method in public:
+        assert spec["paths"][path][method]["security"] == [], (path, method)
+
+
+def test_the_document_names_its_server_and_licence(spec):
+    assert spec["servers"] == [
+        {"url": "/", "description": "The service that serves this document."}
+    ]
+    assert spec["info"]["license"] == {"name": "Proprietary"}
 
 
 def test_every_operation_has_a_unique_id(spec):
@@ -498,9 +530,195 @@ def test_real_changes_and_refusals_match_the_documented_schemas(spec, app, plans
         assert _conforms(spec, path, method, response) == [], (path, method, response.json)
 
 
+# --- what other tools read: nullability, patterns, links, lint ---------------------------------
+
+
+def _nullable(schema: dict) -> bool:
+    """Whether a property's schema admits null."""
+    kind = schema.get("type")
+    if isinstance(kind, list) and "null" in kind:
+        return True
+    return any(branch.get("type") == "null" for branch in schema.get("anyOf", []))
+
+
+def _may_be_none(source: type, attribute: str) -> bool | None:
+    """Whether `source` (a model or a dataclass) lets `attribute` be None; None if it has none."""
+    table = getattr(source, "__table__", None)
+    if table is not None:
+        column = table.columns.get(attribute)
+        return None if column is None else column.nullable
+    hint = typing.get_type_hints(source).get(attribute)
+    return None if hint is None else type(None) in typing.get_args(hint)
+
+
+def _returned(function) -> type:
+    """The type a service function returns (the element type of a list)."""
+    returned = typing.get_type_hints(function)["return"]
+    if typing.get_origin(returned) is list:
+        return typing.get_args(returned)[0]
+    return next((arg for arg in typing.get_args(returned) if arg is not type(None)), returned)
+
+
+def test_response_fields_admit_null_only_where_their_source_may_be_none(spec):
+    from smartcv_account.models import ActivityEvent, Subscription
+    from smartcv_account.services import accounts, billing, lifecycle, plans
+
+    sources = {
+        account_schemas.AccountSchema: _returned(accounts.account_view),
+        subscription_schemas.SubscriptionSchema: _returned(billing.subscription_view),
+        subscription_schemas.SubscriptionCreatedSchema: _returned(billing.create_subscription),
+        subscription_schemas.SubscriptionChangedSchema: _returned(billing.change_subscription),
+        subscription_schemas.InvoiceSchema: _returned(billing.list_invoices),
+        subscription_schemas.PlanSchema: _returned(plans.plan_for_display),
+        lifecycle_schemas.SessionRecordSchema: _returned(lifecycle.list_sessions),
+        lifecycle_schemas.SubscriptionRecordSchema: Subscription,
+        lifecycle_schemas.ActivityEventSchema: ActivityEvent,
+    }
+    scalar = (fields.String, fields.Number, fields.Boolean, fields.DateTime, fields.Dict)
+    checked = []
+    for schema_class, source in sources.items():
+        component = spec["components"]["schemas"][schema_class.__name__.removesuffix("Schema")]
+        for name, field in schema_class().dump_fields.items():
+            may_be_none = _may_be_none(source, field.attribute or name)
+            if not isinstance(field, scalar) or may_be_none is None:
+                continue
+            documented = _nullable(component["properties"][field.data_key or name])
+            assert documented == may_be_none, (schema_class.__name__, name, source)
+            checked.append(name)
+    assert len(checked) > 60
+    assert "createdAt" not in [
+        key
+        for key, value in spec["components"]["schemas"]["Account"]["properties"].items()
+        if _nullable(value)
+    ]
+
+
+def _patterns(schema) -> list[str]:
+    """Every `pattern` in a part of the document."""
+    if isinstance(schema, dict):
+        found = [schema["pattern"]] if isinstance(schema.get("pattern"), str) else []
+        return found + [pattern for value in schema.values() for pattern in _patterns(value)]
+    if isinstance(schema, list):
+        return [pattern for value in schema for pattern in _patterns(value)]
+    return []
+
+
+# Python-only regular expression syntax: \A \Z, named groups (?P…), lookbehind, atomic groups,
+# possessive quantifiers and inline flags.
+PYTHON_ONLY = re.compile(r"\\[AZ]|\(\?P|\(\?<[=!]|\(\?>|[*+?}]\+|\(\?[aiLmsux]+[):]")
+
+
+def test_patterns_are_javascript_ones(spec):
+    patterns = _patterns(spec)
+    assert len(patterns) >= 3
+    assert [pattern for pattern in patterns if PYTHON_ONLY.search(pattern)] == []
+    if shutil.which("node") is None:
+        return
+    script = "for (const p of JSON.parse(process.argv[1])) new RegExp(p, 'u');"
+    result = subprocess.run(
+        ["node", "-e", script, json.dumps(sorted(set(patterns)))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _links(spec: dict) -> set[tuple[str, str]]:
+    """(source operation id, target operation id) of every link of the document."""
+    return {
+        (operation["operationId"], link["operationId"])
+        for _, _, operation in _operations(spec)
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+
+
+def test_the_main_chains_are_linked(spec):
+    assert {
+        ("register", "getAccount"),
+        ("getAccount", "updateAccount"),
+        ("createSubscription", "getSubscription"),
+        ("getSubscription", "updateSubscription"),
+        ("listSessions", "revokeSession"),
+    } <= _links(spec)
+
+
+def test_each_link_sets_parameters_its_target_has(spec):
+    by_id = {
+        operation["operationId"]: (path, operation) for path, _, operation in _operations(spec)
+    }
+    for _, _, operation in _operations(spec):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                path, target = by_id[link["operationId"]]
+                names = {
+                    f"{parameter['in']}.{parameter['name']}"
+                    for parameter in [
+                        *spec["paths"][path].get("parameters", []),
+                        *target.get("parameters", []),
+                    ]
+                }
+                assert set(link.get("parameters", {})) <= names, link
+                if "requestBody" in link:
+                    body = _component(
+                        spec, target["requestBody"]["content"]["application/json"]["schema"]
+                    )
+                    assert set(link["requestBody"]) <= set(body["properties"]), link
+
+
+def test_a_link_to_an_unknown_operation_fails_the_document(app_factory):
+    from smartcv_account.openapi import Link, endpoint
+
+    app = app_factory()
+
+    @app.get("/api/linked")
+    @endpoint(None, security=None, links=(Link("no_such_view", "Nowhere."),))
+    def linked():
+        """Link nowhere.
+
+        A route of this test only.
+        """
+
+    with pytest.raises(LookupError, match="noSuchView"):
+        spec_for(app)
+
+
+def test_cross_site_navigation_refusal_is_documented_where_it_happens(spec, auth_client):
+    """A page load started on another site is refused (403) exactly where the document says."""
+    navigation = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    checked = 0
+    for path, method, operation in _operations(spec):
+        if method != "get" or "{" in path:
+            continue
+        with auth_client.get(path, headers=navigation) as response:
+            refused = response.status_code == 403
+        assert refused == ("403" in operation["responses"]), path
+        checked += 1
+    assert checked >= 10
+
+
 def test_a_view_without_response_data_must_return_none():
     from smartcv_account.openapi.endpoint import Operation, body_of
 
     assert body_of(Operation(None), None) == {"success": True}
     with pytest.raises(TypeError, match="declares no response data"):
         body_of(Operation(None), {"surprise": True})
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("npx") is None, reason="Redocly's linter runs under Node (npx)")
+def test_redocly_lint_with_the_recommended_rules_is_clean(spec, tmp_path):
+    """Redocly's recommended rules pass, but for the exceptions redocly.yaml explains."""
+    document = tmp_path / "openapi.json"
+    document.write_text(json.dumps(spec))
+    result = subprocess.run(
+        ["npx", "--yes", REDOCLY, "lint", "--config", str(ROOT / "redocly.yaml"), str(document)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "Your API description is valid" in output, output[-6000:]
+    assert "warning" not in output.lower().replace("deprecation warning", ""), output[-6000:]

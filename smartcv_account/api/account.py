@@ -3,7 +3,7 @@
 from flask import Blueprint
 from flask_login import current_user, login_required
 
-from ..openapi import endpoint
+from ..openapi import Link, endpoint
 from ..schemas.account import (
     account_schema,
     account_update_schema,
@@ -17,9 +17,16 @@ from . import signing_in
 bp = Blueprint("account", __name__)
 
 
+# PUT takes back what GET shows: the account's name, avatar and preferences.
+EDITABLE = {key: f"$response.body#/data/{key}" for key in ("name", "avatar", "preferences")}
+
+
 @bp.get("")
 @login_required
-@endpoint(account_schema)
+@endpoint(
+    account_schema,
+    links=(Link("update_account", "Change the account as read.", body=EDITABLE),),
+)
 def get_account():
     """Return the signed-in user's account.
 

@@ -5,7 +5,7 @@ import hashlib
 from flask import Blueprint, current_app, request
 
 from ..extensions import limiter
-from ..openapi import endpoint
+from ..openapi import Link, endpoint
 from ..schemas.account import account_schema, login_schema, register_schema
 from ..services import accounts
 from ..session_cookie import cookie_token
@@ -55,6 +55,14 @@ def _limit(name: str) -> str:
     status=201,
     errors=("EMAIL_TAKEN", "WEAK_PASSWORD", "RATE_LIMITED"),
     security=None,
+    links=(
+        Link("get_account", "Read the new account with the session this answer starts."),
+        Link(
+            "record_usage",
+            "Record the new user's usage (internal API).",
+            parameters={"path.user_id": "$response.body#/data/id"},
+        ),
+    ),
 )
 def register(fields):
     """Create an account and sign in.

@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from ..extensions import limiter
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
-from ..openapi import endpoint
+from ..openapi import Link, endpoint
 from ..schemas.lifecycle import (
     account_delete_schema,
     activity_page_schema,
@@ -24,7 +24,16 @@ bp = Blueprint("lifecycle", __name__)
 
 @bp.get("/sessions")
 @login_required
-@endpoint(sessions_schema)
+@endpoint(
+    sessions_schema,
+    links=(
+        Link(
+            "revoke_session",
+            "Revoke the newest session listed.",
+            parameters={"path.session_id": "$response.body#/data/0/id"},
+        ),
+    ),
+)
 def list_sessions():
     """List the user's live sessions, newest first.
 

@@ -4,7 +4,7 @@ from flask import Blueprint
 from flask_login import login_required
 
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
-from ..openapi import endpoint
+from ..openapi import Link, endpoint
 from ..schemas.subscription import (
     preview_query_schema,
     preview_schema,
@@ -22,7 +22,21 @@ bp = Blueprint("subscription", __name__)
 
 @bp.get("")
 @login_required
-@endpoint(subscription_schema)
+@endpoint(
+    subscription_schema,
+    links=(
+        Link(
+            "update_subscription",
+            "Change the subscription as read (its plan is the one named).",
+            body={"planId": "$response.body#/data/plan/id"},
+        ),
+        Link(
+            "preview_change",
+            "Preview a move from the plan read.",
+            parameters={"query.planId": "$response.body#/data/plan/id"},
+        ),
+    ),
+)
 def get_subscription():
     """Return the subscription, its plan, usage, card and next bill.
 
@@ -47,6 +61,7 @@ def get_subscription():
         "SUBSCRIPTION_ALREADY_EXISTS",
         *IDEMPOTENCY_ERRORS,
     ),
+    links=(Link("get_subscription", "Read the subscription just created."),),
 )
 def create_subscription(fields):
     """Subscribe to a plan and pay the first invoice.

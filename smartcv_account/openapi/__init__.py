@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document, generated from the routes and what each view declares.
 
 - `endpoint.py`: `@endpoint`, a view's one declaration (response and request schemas, status,
-  error codes, security), and what follows from it at run time: the input loaded with
+  error codes, security, links), and what follows from it at run time: the input loaded with
   its schema, the view's result dumped into the success envelope.
 - `document.py`: the route walker that turns every declared route into an operation.
 - `postprocess.py`: what is completed once the routes are walked (required response fields,
@@ -9,9 +9,10 @@
 """
 
 from .document import build_spec, flask_path, honours_idempotency_key, spec_for
-from .endpoint import Operation, Reply, declaration, endpoint
+from .endpoint import Link, Operation, Reply, declaration, endpoint
 
 __all__ = [
+    "Link",
     "Operation",
     "Reply",
     "build_spec",

@@ -1,11 +1,12 @@
 """The route walker: the OpenAPI 3.1 document of every route and what its view declares.
 
 `build_spec` walks `app.url_map`, reads each view's `@endpoint` declaration and adds what every
-endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 500/503 for all);
-statuses, examples and `details` come from the one table in `errors.py`. The summary is the
-view's docstring's first line and its description the rest of the docstring, the operation id
-its function name, the tag its blueprint. Views wrapped by `idempotency.idempotent` document
-the `Idempotency-Key` header.
+endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 403 for a page load
+started on another site, 500/503 for all); statuses, examples and `details` come from the one
+table in `errors.py`. The summary is the view's docstring's first line and its description the
+rest of the docstring, the operation id its function name, the tag its blueprint. Public
+operations say so with `security: []`; views wrapped by `idempotency.idempotent` document the
+`Idempotency-Key` header; declared links point at the operations a client may call next.
 `postprocess.py` then completes the document (required fields, examples).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from apispec import APISpec
@@ -22,15 +23,22 @@ from flask import Flask
 from marshmallow import fields
 
 from ..errors import ERRORS
+from ..http import NAVIGABLE_PREFIXES
 from ..schemas.base import Money, Timestamp
 from ..schemas.usage import METRIC_NAMES
-from .endpoint import Operation, declaration
+from .endpoint import Link, Operation, declaration
 from .postprocess import add_examples, mark_response_fields_required
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"
 EXTENSION_KEY = "smartcv_openapi"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+INFO = {
+    "description": "Accounts, security settings and subscriptions of SmartCV.",
+    "license": {"name": "Proprietary"},
+}
+# Relative: the API is served by the host that serves this document, whatever its name.
+SERVERS = [{"url": "/", "description": "The service that serves this document."}]
 
 # Codes any endpoint can answer with, by what the endpoint is.
 ALWAYS = ("INTERNAL_ERROR", "SERVICE_UNAVAILABLE")
@@ -67,7 +75,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
         version=API_VERSION,
         openapi_version=OPENAPI_VERSION,
         plugins=[plugin],
-        info={"description": "Accounts, security settings and subscriptions of SmartCV."},
+        info=INFO,
+        servers=SERVERS,
     )
     _teach_custom_fields(plugin)
     schemes = {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()}
@@ -78,15 +87,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.schema("ErrorEnvelope", error_envelope_schema())
 
     paths: dict[str, dict[str, Any]] = {}
-    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
-        view = app.view_functions[rule.endpoint]
-        operation = declaration(view)
-        if operation is None:
-            continue
-        for method in sorted(rule.methods - IGNORED_METHODS):
-            paths.setdefault(flask_path(rule.rule), {})[method.lower()] = _operation(
-                plugin, operation, view, rule.endpoint, method.lower()
-            )
+    for path, method, view, operation, name in _declared_routes(app):
+        paths.setdefault(path, {})[method] = _operation(plugin, operation, view, name, path, method)
+    _check_links(paths)
     for path, methods in paths.items():
         spec.path(path=path, operations=methods, parameters=_path_parameters(path))
     document = spec.to_dict()
@@ -95,42 +98,57 @@ def build_spec(app: Flask) -> dict[str, Any]:
     return document
 
 
+def _declared_routes(app: Flask) -> Iterator[tuple[str, str, Callable, Operation, str]]:
+    """Yield (path, method, view, declaration, endpoint name) for each declared route, in order."""
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        operation = declaration(view)
+        if operation is None:
+            continue
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            yield flask_path(rule.rule), method.lower(), view, operation, rule.endpoint
+
+
 def _teach_custom_fields(plugin: MarshmallowPlugin) -> None:
     """Describe the contract's own field types, which apispec cannot infer."""
 
     def custom_types(converter, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
-        """Return the JSON Schema type of a Timestamp or Money field."""
-        # Both render None as null, and the schemas do not say which ones may be None.
+        """Return the JSON Schema type of a Timestamp or Money field (null only if allowed)."""
         if isinstance(field, Timestamp):
-            pattern = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
-            example = field.metadata.get("example", "2026-01-15T10:00:00Z")
             return {
-                "type": ["string", "null"],
+                "type": ["string", "null"] if field.allow_none else "string",
                 "format": "date-time",
-                "pattern": pattern,
-                "example": example,
+                "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+                "example": field.metadata.get("example", "2026-01-15T10:00:00Z"),
             }
         if isinstance(field, Money):
-            return {"type": ["number", "null"]}
+            return {"type": ["number", "null"] if field.allow_none else "number"}
         return {}
 
     plugin.converter.add_attribute_function(custom_types)
 
 
 def _operation(
-    plugin: MarshmallowPlugin, operation: Operation, view: Callable, name: str, method: str
+    plugin: MarshmallowPlugin,
+    operation: Operation,
+    view: Callable,
+    endpoint: str,
+    path: str,
+    method: str,
 ) -> dict[str, Any]:
     """Build one OpenAPI operation object."""
-    summary, _, description = inspect.cleandoc(view.__doc__ or name).partition("\n")
+    summary, _, description = inspect.cleandoc(view.__doc__ or endpoint).partition("\n")
     result: dict[str, Any] = {
         "summary": summary,
         "description": description.strip(),
         "operationId": _camel(view.__name__),
-        "tags": [name.partition(".")[0]],
+        "tags": [endpoint.partition(".")[0]],
         "responses": {
             str(operation.status): _success_response(plugin, operation, view, summary),
-            **_error_responses(operation, method),
+            **_error_responses(operation, path, method),
         },
+        # No scheme is an empty list: the operation is public, not left unsaid.
+        "security": [{operation.security: []}] if operation.security is not None else [],
     }
     if operation.body is not None:
         result["requestBody"] = {
@@ -148,8 +166,6 @@ def _operation(
         parameters.append(IDEMPOTENCY_KEY_PARAMETER)
     if parameters:
         result["parameters"] = parameters
-    if operation.security is not None:
-        result["security"] = [{operation.security: []}]
     return result
 
 
@@ -187,11 +203,13 @@ def _success_schema(plugin: MarshmallowPlugin, operation: Operation) -> dict[str
     }
 
 
-def _error_responses(operation: Operation, method: str) -> dict[str, Any]:
+def _error_responses(operation: Operation, path: str, method: str) -> dict[str, Any]:
     """One error-envelope response per status the operation's codes map to."""
     codes = [*operation.errors, *ALWAYS]
     if method in ("post", "put", "patch", "delete"):
         codes += BODY_METHOD_ERRORS
+    if path.startswith("/api/") and not path.startswith(NAVIGABLE_PREFIXES):
+        codes.append("FORBIDDEN")  # http.refuse_cross_site_navigation
     if operation.body is not None:
         codes += JSON_BODY_ERRORS
     if operation.query is not None:
@@ -271,6 +289,36 @@ def error_envelope_schema() -> dict[str, Any]:
     }
 
 
+def _links(links: tuple[Link, ...]) -> dict[str, Any]:
+    """The OpenAPI links of a success answer, named by the operation each leads to."""
+    result = {}
+    for link in links:
+        definition: dict[str, Any] = {
+            "operationId": _camel(link.view),
+            "description": link.description,
+        }
+        if link.parameters:
+            definition["parameters"] = link.parameters
+        if link.body is not None:
+            definition["requestBody"] = link.body
+        result[_camel(link.view)] = definition
+    return result
+
+
+def _check_links(paths: dict[str, dict[str, Any]]) -> None:
+    """Refuse a link to an operation the document does not have (a misspelt view name)."""
+    operations = [operation for item in paths.values() for operation in item.values()]
+    known = {operation["operationId"] for operation in operations}
+    for operation in operations:
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                if link["operationId"] not in known:
+                    raise LookupError(
+                        f"{operation['operationId']} links to {link['operationId']}, "
+                        "which no view declares"
+                    )
+
+
 _PATH_PARAMETER = re.compile(r"{([^{}]+)}")
 
 
@@ -318,7 +366,8 @@ REPLAYED_HEADER = {
 def _success_response(
     plugin: MarshmallowPlugin, operation: Operation, view: Callable, summary: str
 ) -> dict[str, Any]:
-    """The documented success answer: its body, and the replay header where keys are honoured."""
+    """The documented success answer: its body, the replay header where keys are honoured,
+    and the links to what a client may call next."""
     media: dict[str, Any] = {"schema": _success_schema(plugin, operation)}
     if operation.example is not None:
         media["example"] = operation.example
@@ -328,4 +377,6 @@ def _success_response(
     }
     if honours_idempotency_key(view):
         response["headers"] = REPLAYED_HEADER
+    if operation.links:
+        response["links"] = _links(operation.links)
     return response

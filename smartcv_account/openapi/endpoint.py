@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -29,6 +29,21 @@ from ..errors import ERRORS
 from ..schemas.base import load_body, load_query
 
 JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a client may call next with values from this answer (an OpenAPI link).
+
+    `view` is the function name of the view it leads to; `parameters` map that operation's
+    parameters to runtime expressions (`$response.body#/data/id`); `body` is a request body
+    whose string values may be such expressions.
+    """
+
+    view: str
+    description: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class Operation:
     security: str | None = "session"
     envelope: bool = True
     message: str | None = None
+    links: tuple[Link, ...] = ()
     # A body that is not JSON (the reference page and its assets), with an example of it.
     media_type: str = JSON
     example: Any = None

@@ -96,7 +96,9 @@ class AccountSchema(BaseSchema):
         data_key="emailVerified", metadata=about("Whether the email address is verified.", True)
     )
     email_verified_at = Timestamp(
-        data_key="emailVerifiedAt", metadata=about("When it was verified, or null.")
+        data_key="emailVerifiedAt",
+        allow_none=True,
+        metadata=about("When it was verified, or null."),
     )
     subscription_type = fields.String(
         data_key="subscriptionType",
@@ -110,6 +112,7 @@ class AccountSchema(BaseSchema):
     )
     subscription_expires_at = Timestamp(
         data_key="subscriptionExpiresAt",
+        allow_none=True,
         metadata=about("The end of the paid period, or null on the free plan."),
     )
     resumes_created = fields.Integer(
@@ -140,7 +143,9 @@ class AccountSchema(BaseSchema):
         data_key="updatedAt", metadata=about("When the account was last changed.")
     )
     last_login_at = Timestamp(
-        data_key="lastLoginAt", metadata=about("When the user last signed in, or null.")
+        data_key="lastLoginAt",
+        allow_none=True,
+        metadata=about("When the user last signed in, or null."),
     )
 
 
@@ -220,7 +225,10 @@ class RegisterSchema(BaseSchema):
     email = Trimmed(
         required=True,
         validate=EMAIL_ADDRESS,
-        metadata=about("The email address to sign in with.", "ada@example.com"),
+        metadata={
+            **about("The email address to sign in with.", "ada@example.com"),
+            "format": "email",
+        },
     )
     password = fields.String(
         required=True,

@@ -35,7 +35,7 @@ class PasswordResetRequestSchema(BaseSchema):
         required=True,
         validate=EMAIL,
         load_only=True,
-        metadata=about("The account's email address.", "ada@example.com"),
+        metadata={**about("The account's email address.", "ada@example.com"), "format": "email"},
     )
 
 
@@ -87,7 +87,10 @@ class EmailChangeSchema(BaseSchema):
         required=True,
         validate=EMAIL_ADDRESS,
         load_only=True,
-        metadata=about("The address to move to; a link is sent there.", "ada@newmail.example"),
+        metadata={
+            **about("The address to move to; a link is sent there.", "ada@newmail.example"),
+            "format": "email",
+        },
     )
     current_password = fields.String(
         data_key="currentPassword",

@@ -38,7 +38,9 @@ class SessionRecordSchema(SessionSchema):
 
     expires_at = Timestamp(data_key="expiresAt", metadata=about("When it expires or expired."))
     revoked_at = Timestamp(
-        data_key="revokedAt", metadata=about("When it was signed out or revoked, or null.")
+        data_key="revokedAt",
+        allow_none=True,
+        metadata=about("When it was signed out or revoked, or null."),
     )
 
 
@@ -57,8 +59,10 @@ class ActivityQuerySchema(BaseSchema):
         metadata=about("How many events to return (1-100, default 50).", 50),
     )
     before = Trimmed(
+        # `$` would also match before a final newline, but Trimmed has removed any by now;
+        # the pattern stays one that JavaScript (the document's readers) understands.
         validate=validate.Regexp(
-            r"evt_[0-9a-f]{24}\Z", error="Unknown cursor: pass a nextCursor as given."
+            r"^evt_[0-9a-f]{24}$", error="Unknown cursor: pass a nextCursor as given."
         ),
         metadata=about(
             "The nextCursor of the previous page: events older than it.",
@@ -135,16 +139,24 @@ class SubscriptionRecordSchema(BaseSchema):
         metadata=about("Its status.", "CANCELED"),
     )
     current_period_start = Timestamp(
-        data_key="currentPeriodStart", metadata=about("The last paid period's start.")
+        data_key="currentPeriodStart",
+        allow_none=True,
+        metadata=about("The last paid period's start, or null if it never had one."),
     )
     current_period_end = Timestamp(
-        data_key="currentPeriodEnd", metadata=about("The last paid period's end.")
+        data_key="currentPeriodEnd",
+        allow_none=True,
+        metadata=about("The last paid period's end, or null if it never had one."),
     )
     cancel_at_period_end = fields.Boolean(
         data_key="cancelAtPeriodEnd", metadata=about("Whether it was set to end then.", False)
     )
-    canceled_at = Timestamp(data_key="canceledAt", metadata=about("When it ended, or null."))
-    trial_end = Timestamp(data_key="trialEnd", metadata=about("When its trial ended, or null."))
+    canceled_at = Timestamp(
+        data_key="canceledAt", allow_none=True, metadata=about("When it ended, or null.")
+    )
+    trial_end = Timestamp(
+        data_key="trialEnd", allow_none=True, metadata=about("When its trial ended, or null.")
+    )
     coupon_code = fields.String(
         data_key="couponCode",
         allow_none=True,

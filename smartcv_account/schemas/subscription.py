@@ -33,7 +33,11 @@ class PlanSchema(BaseSchema):
     id = fields.String(metadata=about("The plan's id.", "plan_premium_monthly"))
     name = fields.String(metadata=about("The plan's name.", "Premium Monthly"))
     price = Money(
-        attribute="price_cents", metadata=about("The price per interval, in major units.", 29.99)
+        attribute="price_cents",
+        allow_none=True,
+        metadata=about(
+            "The price per interval, in major units; null for a plan arranged with sales.", 29.99
+        ),
     )
     currency = fields.String(metadata=about(CURRENCY, "USD"))
     interval = fields.String(
@@ -78,7 +82,9 @@ class PendingChangeSchema(BaseSchema):
         data_key="planId", metadata=about("The plan the change is to.", "plan_premium_yearly")
     )
     expires_at = Timestamp(
-        data_key="expiresAt", metadata=about("When the change lapses if not authenticated.")
+        data_key="expiresAt",
+        allow_none=True,
+        metadata=about("When the change lapses if not authenticated, or null if unknown."),
     )
 
 
@@ -98,16 +104,22 @@ class SubscriptionSchema(BaseSchema):
         metadata=about("The subscription's status.", "ACTIVE"),
     )
     current_period_start = Timestamp(
-        data_key="currentPeriodStart", metadata=about("When the paid period began, or null.")
+        data_key="currentPeriodStart",
+        allow_none=True,
+        metadata=about("When the paid period began, or null."),
     )
     current_period_end = Timestamp(
-        data_key="currentPeriodEnd", metadata=about("When the paid period ends, or null.")
+        data_key="currentPeriodEnd",
+        allow_none=True,
+        metadata=about("When the paid period ends, or null."),
     )
     cancel_at_period_end = fields.Boolean(
         data_key="cancelAtPeriodEnd",
         metadata=about("Whether it ends at currentPeriodEnd instead of renewing.", False),
     )
-    trial_end = Timestamp(data_key="trialEnd", metadata=about("When the trial ends, or null."))
+    trial_end = Timestamp(
+        data_key="trialEnd", allow_none=True, metadata=about("When the trial ends, or null.")
+    )
     plan = fields.Nested(PlanSchema, metadata=about("The plan subscribed to."))
     usage = fields.Nested(UsageSchema, metadata=about("Usage counters and the plan's limits."))
     payment_method = fields.Nested(
@@ -232,7 +244,9 @@ class SubscriptionChangedSchema(BaseSchema):
         data_key="amountDueNow", metadata=about("What is charged now, in major units.", 12.5)
     )
     effective_date = Timestamp(
-        data_key="effectiveDate", metadata=about("When the change takes effect.")
+        data_key="effectiveDate",
+        allow_none=True,
+        metadata=about("When the change takes effect, or null when there is no date to give."),
     )
     requires_action = fields.Boolean(
         data_key="requiresAction", metadata=about(REQUIRES_ACTION, False)
@@ -248,6 +262,10 @@ class PublicPlanSchema(PlanSchema):
 
     type = fields.String(
         validate=validate.OneOf(PLAN_TYPE_ORDER), metadata=about("The plan's type.", "PREMIUM")
+    )
+    # Only plans with a price are listed (free and self-serve).
+    price = Money(
+        attribute="price_cents", metadata=about("The price per interval, in major units.", 29.99)
     )
     limits = fields.Function(
         lambda plan: limits_for(plan.type),
@@ -280,8 +298,14 @@ class InvoiceSchema(BaseSchema):
     discount = Money(metadata=about("The discount applied, in major units.", 0))
     currency = fields.String(metadata=about(CURRENCY, "USD"))
     created_at = Timestamp(data_key="createdAt", metadata=about("When it was issued."))
-    period_start = Timestamp(data_key="periodStart", metadata=about("The billed period's start."))
-    period_end = Timestamp(data_key="periodEnd", metadata=about("The billed period's end."))
+    period_start = Timestamp(
+        data_key="periodStart",
+        allow_none=True,
+        metadata=about("The billed period's start, or null."),
+    )
+    period_end = Timestamp(
+        data_key="periodEnd", allow_none=True, metadata=about("The billed period's end, or null.")
+    )
     plan_id = fields.String(
         data_key="planId",
         allow_none=True,
@@ -320,8 +344,8 @@ class PreviewQuerySchema(BaseSchema):
 class PreviewBillingSchema(BaseSchema):
     """The next invoice after the previewed change."""
 
-    date = Timestamp(attribute="next_billing_date")
-    amount = Money(attribute="next_billing_cents")
+    date = Timestamp(attribute="next_billing_date", allow_none=True)
+    amount = Money(attribute="next_billing_cents", allow_none=True)
 
 
 class PreviewSchema(BaseSchema):
@@ -348,12 +372,16 @@ class PreviewSchema(BaseSchema):
             "required": ["date", "amount"],
             "properties": {
                 "date": {
-                    "type": "string",
+                    "type": ["string", "null"],
                     "format": "date-time",
-                    "description": "When it is charged.",
+                    "description": "When it is charged, or null when the provider does not say.",
                     "example": "2026-02-15T10:00:00Z",
                 },
-                "amount": {"type": "number", "description": "What it charges.", "example": 49.99},
+                "amount": {
+                    "type": ["number", "null"],
+                    "description": "What it charges, or null when the provider does not say.",
+                    "example": 49.99,
+                },
             },
             **about("The next invoice after the change."),
         },
