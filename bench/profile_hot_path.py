@@ -1,14 +1,16 @@
 """Where the time of one request goes: the WSGI apps called in-process, without the network.
 
-    .venv/bin/python bench/profile_hot_path.py           # CPU µs per request, service vs ceiling
+    .venv/bin/python bench/profile_hot_path.py           # CPU µs: service, floor, ceiling
     .venv/bin/python bench/profile_hot_path.py --pyinstrument "GET /api/account"   # a call tree
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/smartcv_profile \
         .venv/bin/python bench/profile_hot_path.py      # the same on PostgreSQL (db recreated)
 
 It seeds a throwaway database, signs a user in, and calls `app.wsgi_app` in a loop with a
 prepared environ, timing the process's CPU (so other load on the machine barely moves the
-numbers). The difference between the service and the ceiling is what the service adds to
-Flask; gunicorn, the socket and the load generator come on top of both alike.
+numbers). The difference between the service and the floor (bench/floor_app.py: the same
+database work in a bare Flask app) is what the service adds to its database work, and between
+the service and the ceiling what it adds to Flask; gunicorn, the socket and the load generator
+come on top of all three alike.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TOKEN = "profile-internal-token"
+# The requests that bench/floor_app.py answers (the others have no floor).
+FLOORED = ("GET /api/account", "GET /api/account/subscription", "POST usage")
 PASSWORD = "bench Correct Horse Battery Staple 42"
 
 
 def build_apps(database_url: str):
-    """Return (service app, ceiling app, cookie, public id) on a freshly seeded database."""
+    """Return (service app, floor app, ceiling app, cookie, public id) on a freshly seeded
+    database."""
     import flask_migrate
 
+    from bench import floor_app
     from bench.ceiling_app import app as ceiling
     from smartcv_account import catalogue, create_app
     from smartcv_account.config import _engine_options
@@ -63,7 +69,7 @@ def build_apps(database_url: str):
     assert response.status_code == 200, response.json
     public_id = response.json["data"]["id"]
     cookie = response.headers["Set-Cookie"].split(";", 1)[0]
-    return app, ceiling, cookie, public_id
+    return app, floor_app.create_app(database_url), ceiling, cookie, public_id
 
 
 def requests_for(cookie: str, public_id: str) -> dict[str, dict]:
@@ -112,19 +118,20 @@ def call_loop(wsgi, spec: dict, cookie: str, count: int) -> float:
     return elapsed / count * 1e6
 
 
-def interleaved(app, ceiling, spec: dict, cookie: str, count: int) -> tuple[float, float]:
-    """CPU µs per request of the service and of the ceiling, measured in alternating batches
-    of five, so that a change in the machine's speed during the run moves both alike."""
-    service = ceiling_total = 0.0
-    for _ in range(max(count // 5, 1)):
-        service += call_loop(app.wsgi_app, spec, cookie, 5)
-        ceiling_total += call_loop(ceiling.wsgi_app, spec, cookie, 5)
+def interleaved(apps: dict, spec: dict, cookie: str, count: int) -> dict[str, float]:
+    """CPU µs per request of each app, measured in alternating batches of five, so that a
+    change in the machine's speed during the run moves all of them alike."""
+    totals = dict.fromkeys(apps, 0.0)
     rounds = max(count // 5, 1)
-    return service / rounds, ceiling_total / rounds
+    for _ in range(rounds):
+        for name, app in apps.items():
+            totals[name] += call_loop(app.wsgi_app, spec, cookie, 5)
+    return {name: total / rounds for name, total in totals.items()}
 
 
 def main() -> int:
-    """Print CPU µs per request for each endpoint and the ceiling, or one pyinstrument tree."""
+    """Print CPU µs per request of each endpoint, its floor and the ceiling, or one
+    pyinstrument tree."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--pyinstrument", metavar="ENDPOINT", help='e.g. "GET /api/account"')
@@ -140,7 +147,7 @@ def main() -> int:
             _fresh_postgres(url)
             atexit.register(_drop_postgres, url)
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        app, ceiling, cookie, public_id = build_apps(url)
+        app, floor, ceiling, cookie, public_id = build_apps(url)
         # Alembic's logging configuration (run by the migration above) gives the root logger a
         # handler that gunicorn's workers do not have; it would format every line twice.
         logging.getLogger().handlers.clear()
@@ -159,17 +166,27 @@ def main() -> int:
             sys.__stdout__.write(profiler.output_text(unicode=True, show_all=show_all))
             return 0
         if args.breakdown:
-            breakdown(app, ceiling, cookie, specs["GET /api/account"], args.count)
+            breakdown(app, floor, ceiling, cookie, specs["GET /api/account"], args.count)
             return 0
         results = {}
         for label, spec in specs.items():
-            call_loop(app.wsgi_app, spec, cookie, 200)  # warm
-            call_loop(ceiling.wsgi_app, spec, cookie, 200)
-            service_us, ceiling_us = interleaved(app, ceiling, spec, cookie, args.count)
-            results[label] = {"service_us": round(service_us), "ceiling_us": round(ceiling_us)}
+            apps = {"service": app, "floor": floor, "ceiling": ceiling}
+            if label not in FLOORED:
+                del apps["floor"]
+            for each in apps.values():
+                call_loop(each.wsgi_app, spec, cookie, 200)  # warm
+            micros = interleaved(apps, spec, cookie, args.count)
+            results[label] = {f"{name}_us": round(value) for name, value in micros.items()}
+            floor_part = ""
+            if "floor" in micros:
+                floor_part = (
+                    f"floor {micros['floor']:6.1f} µs  "
+                    f"service/floor {micros['service'] / micros['floor']:5.2f}  "
+                )
             print(
-                f"{label:32s} service {service_us:7.1f} µs  ceiling {ceiling_us:6.1f} µs  "
-                f"service/ceiling {service_us / ceiling_us:5.2f}",
+                f"{label:32s} service {micros['service']:7.1f} µs  {floor_part}"
+                f"ceiling {micros['ceiling']:6.1f} µs  "
+                f"service/ceiling {micros['service'] / micros['ceiling']:5.2f}",
                 file=sys.stdout,
             )
         print(json.dumps(results), file=sys.stdout)
@@ -190,8 +207,9 @@ def per_call(function, count: int) -> float:
     return sorted(rounds)[1]
 
 
-def breakdown(app, ceiling, cookie: str, spec: dict, count: int) -> None:
-    """Print what GET /api/account costs on top of the ceiling, and its main pieces."""
+def breakdown(app, floor, ceiling, cookie: str, spec: dict, count: int) -> None:
+    """Print what GET /api/account costs on top of the floor and the ceiling, and its main
+    pieces."""
     from werkzeug.test import EnvironBuilder
 
     from smartcv_account import clock, principal
@@ -202,7 +220,11 @@ def breakdown(app, ceiling, cookie: str, spec: dict, count: int) -> None:
     def whole(wsgi):
         return per_call(lambda: call_loop(wsgi, spec, cookie, 1), count)
 
-    rows = {"ceiling (bare Flask)": whole(ceiling.wsgi_app), "service": whole(app.wsgi_app)}
+    rows = {
+        "ceiling (bare Flask)": whole(ceiling.wsgi_app),
+        "floor (bare Flask, the hash and one SELECT)": whole(floor.wsgi_app),
+        "service": whole(app.wsgi_app),
+    }
     request_log = logging.getLogger("smartcv_account.requests")
     request_log.disabled = True
     rows["service without its request log line"] = whole(app.wsgi_app)

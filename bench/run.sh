@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark's one command: install what it needs, then run bench/run.py (arguments pass on).
-#   bench/run.sh                      # the full measurement: SQLite and PostgreSQL, 3 A/B pairs
+#   bench/run.sh                      # the full measurement: SQLite and PostgreSQL, 3 rounds
 #   bench/run.sh --duration 2 --pairs 1 --databases sqlite     # a quick look
 # Needs: Python 3.11+, and for the PostgreSQL half a server at BENCH_PG_URL
 # (default postgresql://postgres@127.0.0.1:5432/smartcv_bench; the script creates and drops
