@@ -24,6 +24,8 @@ from .extensions import db
 
 def commit_request(response: Response) -> Response:
     """Commit the request's change once its answer is made; roll back behind an error."""
+    if not db.session.registry.has():
+        return response  # no session was made: a read that ran on the session check alone
     session = db.session()
     if not session.in_transaction():
         return response

@@ -49,7 +49,9 @@ def status_at_sql(
     row = Subscription.__table__.c
     return sa.case(
         (
-            sa.or_(row.status.not_in(LIVE_STATUSES), row.provider_subscription_id.is_(None)),
+            sa.or_(
+                sa.not_(_one_of(row.status, LIVE_STATUSES)), row.provider_subscription_id.is_(None)
+            ),
             row.status,
         ),
         (
@@ -63,6 +65,12 @@ def status_at_sql(
         (sa.and_(row.status == "INCOMPLETE", row.created_at <= incomplete_before), "CANCELED"),
         else_=row.status,
     )
+
+
+def _one_of(value: sa.ColumnElement[str], choices: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """`value IN (choices)` written as equalities: an expanding IN list would make SQLAlchemy
+    rewrite the statement on every execution of the usage call."""
+    return sa.or_(*(value == choice for choice in choices))
 
 
 def parameters(now: datetime) -> dict[str, datetime]:
@@ -96,7 +104,7 @@ def plan_type_sql(
         sa.select(subscriptions.c.plan_id)
         .where(
             subscriptions.c.id == User.__table__.c.current_subscription_id,
-            status_at_sql(now, incomplete_before).in_(ENTITLED_STATUSES),
+            _one_of(status_at_sql(now, incomplete_before), ENTITLED_STATUSES),
         )
         .correlate_except(subscriptions)  # the users row is the enclosing statement's
         .scalar_subquery()
