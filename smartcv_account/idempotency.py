@@ -110,7 +110,8 @@ def idempotent(caller: Callable[[], str]) -> Callable:
                     return _replay(row)
                 return _run(view, row.id, owner, args, kwargs)
 
-        # Read by the openapi package to document the header; functools.wraps carries it to outer wrappers.
+        # Read by the openapi package to document the header; functools.wraps carries it to
+        # outer wrappers.
         wrapper.honours_idempotency_key = True  # type: ignore[attr-defined]
         return wrapper
 
