@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark's one command: install what it needs, then run bench/run.py (arguments pass on).
+# The benchmark's one command: install what it needs, then run bench/run.py as `python -m bench.run` (arguments pass on).
 #   bench/run.sh                      # the full measurement: SQLite and PostgreSQL, 3 rounds
 #   bench/run.sh --duration 2 --pairs 1 --databases sqlite     # a quick look
 # Needs: Python 3.11+, and for the PostgreSQL half a server at BENCH_PG_URL
@@ -21,4 +21,4 @@ if ! command -v wrk >/dev/null 2>&1; then
         sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null || true
     fi
 fi
-exec python bench/run.py "$@"
+exec python -m bench.run "$@"
