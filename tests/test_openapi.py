@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 from smartcv_account.errors import ERRORS
 from smartcv_account.openapi import declaration, flask_path, spec_for
 from smartcv_account.schemas import account as account_schemas
+from smartcv_account.schemas import invoices as invoice_schemas
 from smartcv_account.schemas import lifecycle as lifecycle_schemas
 from smartcv_account.schemas import subscription as subscription_schemas
 from smartcv_account.schemas.base import BaseSchema
@@ -568,7 +569,7 @@ def test_response_fields_admit_null_only_where_their_source_may_be_none(spec):
         subscription_schemas.SubscriptionSchema: _returned(billing.subscription_view),
         subscription_schemas.SubscriptionCreatedSchema: _returned(billing.create_subscription),
         subscription_schemas.SubscriptionChangedSchema: _returned(billing.change_subscription),
-        subscription_schemas.InvoiceSchema: _returned(billing.list_invoices),
+        invoice_schemas.InvoiceSchema: _returned(billing.list_invoices),
         subscription_schemas.PlanSchema: _returned(plans.plan_for_display),
         lifecycle_schemas.SessionRecordSchema: _returned(lifecycle.list_sessions),
         lifecycle_schemas.SubscriptionRecordSchema: Subscription,

@@ -4,7 +4,7 @@ from flask import Blueprint
 from flask_login import login_required
 
 from ..openapi import endpoint
-from ..schemas.subscription import invoices_schema
+from ..schemas.invoices import invoices_schema
 from ..services import billing
 from ..session_cookie import signed_in
 

@@ -7,7 +7,8 @@ from marshmallow import fields, validate
 from ..models import ACTIVITY_TYPES
 from .account import SUBSCRIPTION_STATUSES, AccountSchema
 from .base import BaseSchema, Timestamp, Trimmed, about
-from .subscription import InvoiceSchema, PaymentMethodSchema, SubscriptionSchema
+from .invoices import InvoiceSchema
+from .subscription import PaymentMethodSchema, SubscriptionSchema
 
 MAX_ACTIVITY_PAGE = 100
 DEFAULT_ACTIVITY_PAGE = 50

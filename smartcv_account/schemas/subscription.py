@@ -12,8 +12,6 @@ from .base import BaseSchema, Money, Timestamp, Trimmed, about
 from .usage import UsageSchema
 
 ID_LENGTH = validate.Length(min=1, max=100)
-# Invoices as Stripe keeps them (drafts are not listed).
-INVOICE_STATUSES = ("paid", "open", "void", "uncollectible")
 CURRENCY = "The ISO 4217 currency code, upper case."
 CLIENT_SECRET = (
     "The PaymentIntent's client secret for Stripe.js to authenticate the payment (3-D Secure) "
@@ -279,47 +277,6 @@ class PublicPlanSchema(PlanSchema):
     )
 
 
-class InvoiceSchema(BaseSchema):
-    """An invoice as GET /api/account/invoices lists it (Stripe's meanings of the amounts)."""
-
-    id = fields.String(metadata=about("The invoice's id.", "in_1Q2w3E4r5T6y7U8i"))
-    number = fields.String(
-        allow_none=True, metadata=about("The invoice number, or null.", "A1B2C3D4-0001")
-    )
-    status = fields.String(
-        validate=validate.OneOf(INVOICE_STATUSES), metadata=about("The invoice's status.", "paid")
-    )
-    total = Money(metadata=about("The total after discounts, in major units.", 29.99))
-    amount_due = Money(
-        data_key="amountDue", metadata=about("What was to be paid after credit balance.", 29.99)
-    )
-    amount_paid = Money(data_key="amountPaid", metadata=about("What was paid.", 29.99))
-    amount_remaining = Money(data_key="amountRemaining", metadata=about("What is still owed.", 0))
-    discount = Money(metadata=about("The discount applied, in major units.", 0))
-    currency = fields.String(metadata=about(CURRENCY, "USD"))
-    created_at = Timestamp(data_key="createdAt", metadata=about("When it was issued."))
-    period_start = Timestamp(
-        data_key="periodStart",
-        allow_none=True,
-        metadata=about("The billed period's start, or null."),
-    )
-    period_end = Timestamp(
-        data_key="periodEnd", allow_none=True, metadata=about("The billed period's end, or null.")
-    )
-    plan_id = fields.String(
-        data_key="planId",
-        allow_none=True,
-        metadata=about("The plan billed, or null.", "plan_premium_monthly"),
-    )
-    hosted_invoice_url = fields.String(
-        data_key="hostedInvoiceUrl",
-        allow_none=True,
-        metadata=about(
-            "Stripe's page for the invoice, or null.", "https://invoice.stripe.com/i/acct_1/inv_1"
-        ),
-    )
-
-
 class PreviewQuerySchema(BaseSchema):
     """The query of GET /api/account/subscription/preview."""
 
@@ -405,6 +362,5 @@ subscription_created_schema = SubscriptionCreatedSchema()
 subscription_update_schema = SubscriptionUpdateSchema()
 subscription_changed_schema = SubscriptionChangedSchema()
 public_plans_schema = PublicPlanSchema(many=True)
-invoices_schema = InvoiceSchema(many=True)
 preview_query_schema = PreviewQuerySchema()
 preview_schema = PreviewSchema()
