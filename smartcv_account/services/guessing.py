@@ -8,7 +8,7 @@ that starts with the first answer counted. Once the budget is spent every furthe
 
 The count lives on the user's row (`secret_attempts`, `secret_attempts_since`), so it is exact
 across workers and instances whatever the rate limiter's storage. The caller holds the row
-locked (`accounts.lock_*`) for the whole check: concurrent answers for one account are judged
+locked (`locking.lock_*`) for the whole check: concurrent answers for one account are judged
 one after another, never two on the same count. An answer is counted *before* it is judged
 (`reserve`); a right answer gives its count back (`accept`), a wrong one keeps it and is
 recorded in the activity, committed on its own (`refuse`). A try refused for any other reason

@@ -90,7 +90,7 @@ def invalid_token():
 def redeem(token: str, kind: str) -> tuple[EmailToken, User]:
     """Return the live token of `kind` and its user, both locked for this transaction, or raise.
 
-    The user's row is locked first (`accounts.lock_user_where`), then the token is read again
+    The user's row is locked first (`locking.lock_user_where`), then the token is read again
     under it: every writer takes the user's lock before anything else, so a link racing a
     deletion or a password change waits for it or is waited for, and never deadlocks with it.
     """
