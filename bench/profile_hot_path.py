@@ -214,7 +214,7 @@ def breakdown(app, floor, ceiling, cookie: str, spec: dict, count: int) -> None:
 
     from smartcv_account import clock, principal
     from smartcv_account.extensions import db
-    from smartcv_account.schemas.account import dump_account
+    from smartcv_account.schemas.account import account_schema
     from smartcv_account.services import accounts
 
     def whole(wsgi):
@@ -245,7 +245,9 @@ def breakdown(app, floor, ceiling, cookie: str, spec: dict, count: int) -> None:
             lambda: accounts.account_view(user), count
         )
         view = accounts.account_view(user)
-        rows["  dump_account (marshmallow)"] = per_call(lambda: dump_account(view), count)
+        rows["  account_schema.dump (marshmallow)"] = per_call(
+            lambda: account_schema.dump(view), count
+        )
     for label, micros in rows.items():
         print(f"{label:60s} {micros:8.1f} µs", file=sys.stdout)
     print(json.dumps({k.strip(): round(v, 1) for k, v in rows.items()}), file=sys.stdout)

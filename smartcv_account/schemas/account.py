@@ -355,7 +355,6 @@ class SecurityResultSchema(BaseSchema):
 
 
 account_schema = AccountSchema()
-dump_account = account_schema.dump
 account_update_schema = AccountUpdateSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()

@@ -355,7 +355,6 @@ class WebhookReceiptSchema(BaseSchema):
 
 
 subscription_schema = SubscriptionSchema()
-dump_subscription = subscription_schema.dump
 webhook_receipt_schema = WebhookReceiptSchema()
 subscription_create_schema = SubscriptionCreateSchema()
 subscription_created_schema = SubscriptionCreatedSchema()
