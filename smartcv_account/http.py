@@ -96,7 +96,14 @@ def log_request(response: Response) -> Response:
     if status >= 400:
         fields["code"] = g.get("error_code")
     level = logging.WARNING if status >= 500 else logging.INFO
-    request_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
+    if request_log.isEnabledFor(level):
+        # `Logger.log` less its search of the stack for the caller's file and line, which are
+        # always this function's and are not written.
+        arguments = (fields["method"], fields["path"], status)
+        line = request_log.makeRecord(
+            REQUEST_LOGGER, level, __file__, 0, "%s %s %s", arguments, None, extra=fields
+        )
+        request_log.handle(line)
     return response
 
 

@@ -182,10 +182,9 @@ class RedactingFilter(logging.Filter):
         values: set[str] | frozenset[str] = self.configured
         if has_request_context():
             record.request_id = request_id()
-            # The request line is made of method, path, status and timings, never of headers
-            # or body: the request's own secrets cannot be in it, so they are not gathered.
-            if record.name != REQUEST_LOGGER:
-                values = self.configured | request_secrets()
+            if record.name == REQUEST_LOGGER:
+                return self._request_line(record)
+            values = self.configured | request_secrets()
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not break the caller
@@ -202,6 +201,17 @@ class RedactingFilter(logging.Filter):
             value = getattr(record, key)
             masked = REDACTED if SENSITIVE_KEY.search(key) else _redact_values(value, values)
             setattr(record, key, masked)
+        return True
+
+    def _request_line(self, record: logging.LogRecord) -> bool:
+        """Mask the request line, which `http.log_request` makes of the method, the path, the
+        status, timings, the client's address and an error code: the path, the address and the
+        request id are the only text a client chose, and no header or body is in it, so the
+        request's own secrets are not gathered and the other fields not walked (every request
+        writes this line)."""
+        record.msg, record.args = redact(record.getMessage(), self.configured), None
+        for field in ("path", "remote_addr", "request_id"):
+            setattr(record, field, redact(getattr(record, field), self.configured))
         return True
 
 
