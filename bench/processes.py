@@ -25,6 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 TARGETS = {
     "service": "wsgi:app",
     "floor": "bench.floor_app:create_app()",
+    "stack": "bench.stack_app:create_app()",
     "ceiling": "bench.ceiling_app:app",
 }
 

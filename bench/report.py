@@ -34,6 +34,9 @@ def round_summary(rounds: list[dict]) -> dict:
             "floor_p50_ms": median("floor", "p50_ms"),
             "floor_p99_ms": median("floor", "p99_ms"),
             "floor_ratio": statistics.median(r["floor_ratio"] for r in rounds),
+            "stack_rps": median("stack", "rps"),
+            "stack_ratio": statistics.median(r["stack_ratio"] for r in rounds),
+            "stack_floor_ratio": statistics.median(r["stack_floor_ratio"] for r in rounds),
         }
     return summary
 
@@ -57,6 +60,8 @@ def verdicts(report: dict) -> list[dict]:
                     "floor_ratio": m["floor_ratio"],
                     "floor_ratio_budget": budget["floor_ratio"],
                     "floor_ratio_met": ratio_met,
+                    # The most this stack allows: the stack floor's own ratio to the floor.
+                    "stack_floor_ratio": m["stack_floor_ratio"],
                     "p99_ms": m["p99_ms"],
                     "p99_ms_budget": budget["p99_ms"],
                     "p99_met": p99_met,
@@ -70,15 +75,17 @@ def print_table(report: dict) -> None:
     print("\nMedians of", report["config"]["rounds"], "rounds,", report["config"]["load"])
     print(
         f"{'database':10s} {'endpoint':38s} {'rps':>6s} {'p50 ms':>7s} {'p99 ms':>7s} "
-        f"{'floor':>5s} {'floor rps':>9s} {'/floor':>6s} {'ceiling rps':>11s} {'/ceiling':>8s}"
+        f"{'floor':>5s} {'floor rps':>9s} {'/floor':>6s} {'/stack':>6s} {'stack/floor':>11s} "
+        f"{'ceiling rps':>11s} {'/ceiling':>8s}"
     )
     for kind, results in report["results"].items():
         for label, result in results.items():
             m = result["median"]
             floor = (
-                f"{result['floor']:>5s} {m['floor_rps']:9.0f} {m['floor_ratio']:6.3f}"
+                f"{result['floor']:>5s} {m['floor_rps']:9.0f} {m['floor_ratio']:6.3f} "
+                f"{m['stack_ratio']:6.3f} {m['stack_floor_ratio']:11.3f}"
                 if result["floor"]
-                else f"{'-':>5s} {'-':>9s} {'-':>6s}"
+                else f"{'-':>5s} {'-':>9s} {'-':>6s} {'-':>6s} {'-':>11s}"
             )
             print(
                 f"{kind:10s} {label:38s} {m['rps']:6.0f} {m['p50_ms']:7.2f} {m['p99_ms']:7.2f} "
@@ -89,7 +96,8 @@ def print_table(report: dict) -> None:
             f"budget {v['endpoint']} on {v['database']}: {v['floor']} floor ratio "
             f"{v['floor_ratio']:.3f} >= {v['floor_ratio_budget']}: "
             f"{'met' if v['floor_ratio_met'] else 'NOT MET'}; p99 {v['p99_ms']:.2f} ms "
-            f"< {v['p99_ms_budget']}: {'met' if v['p99_met'] else 'NOT MET'}"
+            f"< {v['p99_ms_budget']}: {'met' if v['p99_met'] else 'NOT MET'} "
+            f"(the stack floor reaches {v['stack_floor_ratio']:.3f})"
         )
 
 

@@ -84,6 +84,8 @@ def measure_round(
     result["ratio"] = measured["service"].rps / measured["ceiling"].rps
     if "floor" in measured:
         result["floor_ratio"] = measured["service"].rps / measured["floor"].rps
+        result["stack_ratio"] = measured["service"].rps / measured["stack"].rps
+        result["stack_floor_ratio"] = measured["stack"].rps / measured["floor"].rps
     return result
 
 
@@ -116,7 +118,7 @@ def bench_database(kind: str, database_url: str, args: argparse.Namespace, workd
         began = time.perf_counter()
         users = seed_users(service, args.users)
         print(f"[{kind}] seeded in {time.perf_counter() - began:.1f} s")
-        for name in ("service", "floor"):
+        for name in ("service", "floor", "stack"):
             check_reads_rows(servers[name], users)
             check_write_counts(servers[name], users[0])
         generator = run_wrk if args.generator == "wrk" else run_python
@@ -124,22 +126,24 @@ def bench_database(kind: str, database_url: str, args: argparse.Namespace, workd
         for endpoint in endpoints(users):
             if args.only and not any(word in endpoint.label for word in args.only):
                 continue
-            driven = {name: servers[name] for name in ("service", "floor", "ceiling")}
+            driven = {name: servers[name] for name in ("service", "floor", "stack", "ceiling")}
             if endpoint.floor is None:
-                del driven["floor"]
+                del driven["floor"], driven["stack"]
             for server in driven.values():
                 check_endpoint(server, endpoint)
                 generator(server, endpoint, args, args.warmup, workdir)  # imports, pools, caches
             rounds = []
             for number in range(args.pairs):
-                # Service, floor, ceiling, then the reverse: the service always runs next to
-                # the floor, and a steady drift weighs on each side alike.
+                # Service, floor, stack, ceiling, then the reverse: the service always runs
+                # next to the floor, and a steady drift weighs on each side alike.
                 order = list(driven) if number % 2 == 0 else list(reversed(driven))
                 rounds.append(measure_round({n: driven[n] for n in order}, endpoint, args, workdir))
             summary = round_summary(rounds)
             results[endpoint.label] = {"floor": endpoint.floor, "rounds": rounds, "median": summary}
             floor = (
                 f"floor {summary['floor_rps']:6.0f} rps  x{summary['floor_ratio']:.3f}  "
+                f"stack x{summary['stack_ratio']:.3f} (stack/floor "
+                f"x{summary['stack_floor_ratio']:.3f})  "
                 if endpoint.floor
                 else ""
             )
