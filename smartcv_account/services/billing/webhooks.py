@@ -36,6 +36,7 @@ from ...payments.base import (
     WebhookEvent,
 )
 from ..identity import new_public_id
+from ..locking import lock_user_where
 from .provider_state import PLACEHOLDER_TIMEOUT, apply_provider_state, call_gateway
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,16 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         db.session.rollback()
         return False
     if event.subscription_id:
-        # Locked: an account deletion canceling this subscription meanwhile waits, or is
-        # waited for, so neither writes over the other's provider state.
+        # Locked, its user's row first as by every write (services/locking.py): an account
+        # deletion canceling this subscription meanwhile waits, or is waited for, so neither
+        # writes over the other's provider state, and the two never deadlock.
+        owner = db.session.scalar(
+            sa.select(Subscription.user_id).where(
+                Subscription.provider_subscription_id == event.subscription_id
+            )
+        )
+        if owner is not None:
+            lock_user_where(User.id == owner)
         subscription = db.session.scalar(
             sa.select(Subscription)
             .where(Subscription.provider_subscription_id == event.subscription_id)
@@ -114,6 +123,8 @@ def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent)
         _record(event, None, None, "provider_error", None)
         return
     user = _customer_user(gateway, provider.customer_id)
+    if user is not None:
+        user = lock_user_where(User.id == user.id)  # before the subscription, as every write
     if user is None:
         _record(event, provider, None, "unknown_customer", provider.customer_id)
         return
