@@ -19,7 +19,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -30,6 +30,7 @@ from ..errors import ApiError
 STATE_COOKIE = "smartcv_oidc"
 STATE_COOKIE_PATH = "/api/auth/oidc/"
 STATE_LIFETIME_SECONDS = 600
+STATE_SALT = "smartcv-oidc-state"
 HTTP_TIMEOUT_SECONDS = 10
 ID_TOKEN_ALGORITHMS = ("RS256", "PS256", "ES256")
 MAX_RETURN_TO = 512
@@ -115,8 +116,23 @@ def safe_return_to(value: str | None) -> str:
     return value
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="smartcv-oidc-state")
+def sign(salt: str, payload: dict[str, Any]) -> str:
+    """A cookie value holding `payload` and when it was made, signed with SECRET_KEY."""
+    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return serializer.dumps({**payload, "t": int(clock.now().timestamp())})
+
+
+def unsign(salt: str, value: str | None, max_age: int) -> dict[str, Any] | None:
+    """The payload of a cookie made by `sign` less than `max_age` seconds ago, or None."""
+    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    try:
+        payload = serializer.loads(value or "")
+    except BadSignature:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("t"), int):
+        return None
+    age = clock.now().timestamp() - payload["t"]
+    return payload if 0 <= age < max_age else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +153,9 @@ def start(chosen: Provider, redirect_uri: str, return_to: str, link_user: str | 
     url, _ = client.create_authorization_url(
         endpoint, state=state, nonce=nonce, code_verifier=verifier
     )
-    cookie = _serializer().dumps(
-        {"p": chosen.name, "s": state, "n": nonce, "v": verifier, "r": return_to, "l": link_user}
+    cookie = sign(
+        STATE_SALT,
+        {"p": chosen.name, "s": state, "n": nonce, "v": verifier, "r": return_to, "l": link_user},
     )
     return Authorization(url, cookie)
 
@@ -156,12 +173,9 @@ def _client(chosen: Provider, redirect_uri: str) -> OAuth2Session:
 
 def read_state(cookie: str | None, chosen: Provider, state: str | None) -> dict[str, Any]:
     """The attempt this browser started, if `state` is its state (else SignInFailed)."""
-    try:
-        attempt = _serializer().loads(cookie or "", max_age=STATE_LIFETIME_SECONDS)
-    except BadSignature:
-        raise SignInFailed("state") from None
+    attempt = unsign(STATE_SALT, cookie, STATE_LIFETIME_SECONDS)
     if (
-        not isinstance(attempt, dict)
+        attempt is None
         or attempt.get("p") != chosen.name
         or not isinstance(state, str)
         or not hmac.compare_digest(str(attempt.get("s")), state)

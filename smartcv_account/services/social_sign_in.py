@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock
@@ -31,6 +29,7 @@ from .oidc import Claims, Provider, SignInFailed
 PENDING_COOKIE = "smartcv_second_factor"
 PENDING_COOKIE_PATH = "/api/auth/login/second-factor"
 PENDING_LIFETIME_SECONDS = 300
+PENDING_SALT = "smartcv-second-factor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,9 @@ def sign_in(chosen: Provider, claims: Claims, replaces: str | None, return_to: s
         if user is None:
             raise SignInFailed("account_deleted")
     if user.two_factor_enabled:
-        pending = _pending().dumps({"u": user.public_id, "c": user.credential_version, "m": method})
+        pending = oidc.sign(
+            PENDING_SALT, {"u": user.public_id, "c": user.credential_version, "m": method}
+        )
         target = "/signin?" + urlencode({"twoFactor": "required", "returnTo": return_to})
         return Outcome(target, pending=pending)
     return Outcome(return_to, sign_in=ways_in.finish_sign_in(user, method, replaces))
@@ -146,28 +147,22 @@ def _new_account(chosen: Provider, claims: Claims) -> User:
     return user
 
 
-def _pending() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="smartcv-second-factor")
-
-
 def complete_second_factor(
     pending: str | None, two_factor_code: str, replaces: str | None
 ) -> ways_in.SignIn:
     """Finish a social sign-in of a two-factor account with its code."""
-    try:
-        waiting = _pending().loads(pending or "", max_age=PENDING_LIFETIME_SECONDS)
-        public_id, version, method = waiting["u"], waiting["c"], waiting["m"]
-    except (BadSignature, KeyError, TypeError):
-        raise ApiError(
-            "UNAUTHORIZED", "No sign-in is waiting for a second factor; sign in again."
-        ) from None
-    user = lock_user_where(User.public_id == public_id, User.credential_version == version)
+    waiting = oidc.unsign(PENDING_SALT, pending, PENDING_LIFETIME_SECONDS) or {}
+    user = None
+    if {"u", "c", "m"} <= waiting.keys():
+        user = lock_user_where(
+            User.public_id == waiting["u"], User.credential_version == waiting["c"]
+        )
     if user is None or not user.two_factor_enabled:
         raise ApiError("UNAUTHORIZED", "No sign-in is waiting for a second factor; sign in again.")
     guessing.confirm_secrets(
         user, "social_sign_in", second_factor=True, two_factor_code=two_factor_code
     )
-    return ways_in.finish_sign_in(user, method, replaces)
+    return ways_in.finish_sign_in(user, waiting["m"], replaces)
 
 
 def list_identities(principal: Principal) -> list[LinkedIdentity]:
