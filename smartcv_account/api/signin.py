@@ -25,7 +25,6 @@ from ..schemas.signin import (
 from ..services import oidc, passkeys, social_sign_in
 from ..session_cookie import cookie_token, set_session_cookie
 from . import signing_in
-from .auth import _limit
 
 bp = Blueprint("signin", __name__)
 
@@ -38,6 +37,11 @@ REDIRECT = {
     "media_type": "text/html",
     "example": "<!doctype html>…",
 }
+
+
+def _login_limit() -> str:
+    """Sign-ins without a password are limited per address as login is."""
+    return current_app.config["RATELIMIT_LOGIN_PER_ADDRESS"]
 
 
 def _cookie(response, name: str, value: str | None, path: str, max_age: int):
@@ -145,7 +149,7 @@ def oidc_callback(query, name: str):
 
 
 @bp.post("/login/second-factor")
-@limiter.limit(lambda: _limit("RATELIMIT_LOGIN_PER_ADDRESS"))
+@limiter.limit(_login_limit)
 @endpoint(
     account_schema,
     body=second_factor_schema,
@@ -176,7 +180,7 @@ def complete_second_factor(fields):
 
 
 @bp.post("/passkey/options")
-@limiter.limit(lambda: _limit("RATELIMIT_LOGIN_PER_ADDRESS"))
+@limiter.limit(_login_limit)
 @endpoint(WEBAUTHN_OPTIONS, errors=("RATE_LIMITED",), security=None)
 def passkey_sign_in_options():
     """Start signing in with a passkey: the WebAuthn request options.
@@ -188,7 +192,7 @@ def passkey_sign_in_options():
 
 
 @bp.post("/passkey")
-@limiter.limit(lambda: _limit("RATELIMIT_LOGIN_PER_ADDRESS"))
+@limiter.limit(_login_limit)
 @endpoint(
     account_schema,
     body=passkey_sign_in_schema,

@@ -22,7 +22,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from smartcv_account.extensions import db
-from smartcv_account.models import Passkey
+from smartcv_account.models import OutboxMessage, Passkey, User
+from smartcv_account.services.second_factor import enable_two_factor
 
 PAGE = Path(__file__).with_name("passkey_page.html").read_text()
 PASSWORD = "violet tugboat climbs seventeen ladders"
@@ -125,6 +126,16 @@ def test_a_passkey_is_added_signs_in_and_refuses_replays_origins_and_clones(
             ]
             assert credential["isResidentCredential"] is True
             first.close()
+            with origins["app"].app_context():
+                user = db.session.scalar(sa.select(User))
+                kinds = db.session.scalars(
+                    sa.select(OutboxMessage.kind).where(OutboxMessage.user_id == user.id)
+                ).all()
+                assert "notice_passkey_added" in kinds
+                # A passkey verified the user: no second factor is asked even with it on.
+                enable_two_factor(user)
+                db.session.commit()
+                db.session.remove()
 
             # --- a fresh context (the passkey synced to another device) signs in -------------
             fresh = browser.new_context()
