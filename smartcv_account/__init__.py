@@ -60,17 +60,19 @@ def register_payments(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount one blueprint per endpoint group."""
-    from .api import account, auth, health, internal, subscription, webhooks
+    from .api import account, auth, health, internal, signin, subscription, ways_in, webhooks
 
     app.register_blueprint(health.bp)
     from .api import docs
 
     app.register_blueprint(docs.bp, url_prefix="/api")
     app.register_blueprint(auth.bp, url_prefix="/api/auth")
+    app.register_blueprint(signin.bp, url_prefix="/api/auth")
     app.register_blueprint(account.bp, url_prefix="/api/account")
     from .api import lifecycle
 
     app.register_blueprint(lifecycle.bp, url_prefix="/api/account")
+    app.register_blueprint(ways_in.bp, url_prefix="/api/account")
     app.register_blueprint(subscription.bp, url_prefix="/api/account/subscription")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(internal.bp, url_prefix="/api/internal")

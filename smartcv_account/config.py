@@ -110,6 +110,25 @@ def load_config(instance_path: Path) -> dict:
         "ACTIVITY_RETENTION_DAYS": _int("ACTIVITY_RETENTION_DAYS", 365),
         **_mail_config(),
     }
+    config.update(_sign_in_config())
+    return config
+
+
+def _sign_in_config() -> dict:
+    """Passkeys (WebAuthn) and OpenID Connect providers (services/passkeys.py, oidc.py).
+
+    An empty WEBAUTHN_RP_ID or WEBAUTHN_ORIGINS means APP_BASE_URL's host or origin.
+    """
+    config = {
+        "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID", ""),
+        "WEBAUTHN_RP_NAME": os.environ.get("WEBAUTHN_RP_NAME", "SmartCV"),
+        "WEBAUTHN_ORIGINS": os.environ.get("WEBAUTHN_ORIGINS", ""),
+        "OIDC_PROVIDERS": os.environ.get("OIDC_PROVIDERS", ""),
+    }
+    for name in filter(None, (n.strip() for n in config["OIDC_PROVIDERS"].split(","))):
+        prefix = f"OIDC_{name.upper()}_"
+        for key in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET", "DISPLAY_NAME"):
+            config[prefix + key] = os.environ.get(prefix + key, "")
     return config
 
 

@@ -94,14 +94,15 @@ RETRY_AFTER = {
 }
 REASON = {
     "type": "string",
-    "description": "Why a known coupon does not apply (`already_redeemed`: it is for a first "
-    "subscription only); absent when the coupon does not exist.",
+    "description": "INVALID_COUPON: why a known coupon does not apply (`already_redeemed`: it is "
+    "for a first subscription only); absent when the coupon does not exist. INVALID_PASSKEY: "
+    "what was wrong with the browser's response: `challenge` (unknown, used or expired), "
+    "`credential` (refused by the verification) or `duplicate` (the passkey is added already).",
 }
 ORIGIN = {
     "type": "string",
     "description": "The refused page origin, when the Origin check refused the request.",
 }
-
 # Every error code of the contract: the one place its status, example and details are written.
 ERRORS: dict[str, ErrorCode] = {
     "USER_NOT_FOUND": ErrorCode(404, "No user has this id."),
@@ -201,6 +202,19 @@ ERRORS: dict[str, ErrorCode] = {
         409,
         "A request with this Idempotency-Key is still running; retry it in a moment.",
         about_field("Idempotency-Key"),
+    ),
+    "INVALID_PASSKEY": ErrorCode(
+        400,
+        "The passkey could not be verified; try adding it again.",
+        {"reason": detail(REASON, "challenge")},
+    ),
+    "LAST_SIGN_IN_METHOD": ErrorCode(
+        409,
+        "This is your only way to sign in; add a passkey, link another account or set a"
+        " password (through a password reset) first.",
+    ),
+    "REAUTHENTICATION_REQUIRED": ErrorCode(
+        401, "Sign in again to confirm this change (your sign-in is over 10 minutes old)."
     ),
 }
 

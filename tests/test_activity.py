@@ -42,7 +42,7 @@ def test_login_is_recorded_with_address_and_user_agent(app, user, frozen_clock):
         "createdAt": "2025-01-01T00:00:00Z",
         "ipAddress": "203.0.113.7",
         "userAgent": "Firefox",
-        "details": {},
+        "details": {"method": "password"},
     }
 
 

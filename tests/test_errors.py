@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -18,6 +19,7 @@ from smartcv_account.services import usage
 
 from .billing_helpers import at, change, subscribe
 from .factories import PASSWORD, UserFactory
+from .signin_helpers import passwordless_user, session_client
 
 MIB = 1024 * 1024
 PROTECTED = [
@@ -350,6 +352,21 @@ def _key_in_use(request):
     return repeat
 
 
+def _last_way_in(request):
+    app = request.getfixturevalue("app")
+    user = passwordless_user()
+    client = session_client(app, user)
+    [identity] = client.get("/api/account/identities").json["data"]
+    return client.delete(f"/api/account/identities/{identity['id']}")
+
+
+def _stale_sign_in(request):
+    app, signed_in_at = request.getfixturevalue("app"), request.getfixturevalue("frozen_clock")
+    client = session_client(app, passwordless_user())
+    clock.freeze(signed_in_at + timedelta(minutes=10))
+    return client.delete("/api/account", json={})
+
+
 def _with(fixture: str, call: Callable):
     """The answer `call` gets with the fixture `fixture` (a client)."""
     return lambda request: call(request.getfixturevalue(fixture))
@@ -434,6 +451,15 @@ REAL_ANSWERS: dict[str, Callable] = {
     ),
     "IDEMPOTENCY_KEY_REUSED": _key_reused,
     "IDEMPOTENCY_KEY_IN_USE": _key_in_use,
+    "INVALID_PASSKEY": _with(
+        "auth_client",
+        lambda client: client.post(
+            "/api/account/passkeys",
+            json={"name": "Laptop", "credential": {"response": {"clientDataJSON": "e30"}}},
+        ),
+    ),
+    "LAST_SIGN_IN_METHOD": _last_way_in,
+    "REAUTHENTICATION_REQUIRED": _stale_sign_in,
 }
 
 

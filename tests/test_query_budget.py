@@ -68,13 +68,14 @@ BUDGET = {
     "GET /api/account/activity": 2,
     "GET /api/account/activity (cursor)": 3,
     # Session+user, the model, the event's INSERT, the current subscription, the backup codes
-    # count, sessions, events, subscriptions, the provider's invoices (plans come from the
-    # in-process snapshot).
-    "GET /api/account/export": 9,
+    # count, sessions, events, subscriptions, the provider's invoices, passkeys, linked
+    # identities (plans come from the in-process snapshot).
+    "GET /api/account/export": 11,
     # Session+user, the user locked, the live subscription locked, the outbox's DELETE of mail
     # to the old address and the goodbye notice's INSERT, the DELETEs of sessions, events,
-    # backup codes, emailed-link tokens and reset requests, the user's UPDATE.
-    "DELETE /api/account": 11,
+    # backup codes, emailed-link tokens, passkeys, linked identities and reset requests, the
+    # user's UPDATE.
+    "DELETE /api/account": 13,
 }
 # The hot path's limit, whatever the table above says.
 HOT_PATH_LIMIT = 2

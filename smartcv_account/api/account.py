@@ -66,6 +66,7 @@ def user_key() -> str:
         "WEAK_PASSWORD",
         "TWO_FACTOR_REQUIRED",
         "INVALID_TWO_FACTOR_CODE",
+        "REAUTHENTICATION_REQUIRED",
         "RATE_LIMITED",
     ),
     message="Security settings updated successfully",
@@ -74,7 +75,8 @@ def update_security(changes):
     """Change the password and/or turn two-factor authentication on or off.
 
     Needs a session and `currentPassword` every time (wrong answers count toward the
-    account's guessing limit, shared with every endpoint that asks for a secret). With
+    account's guessing limit, shared with every endpoint that asks for a secret); an account
+    without a password leaves it out and needs a sign-in less than 10 minutes old. With
     `newPassword` and `confirmPassword`, sets a new strong password: every other session ends
     and this browser gets a new session cookie. With `twoFactorEnabled: true`, turns two-factor
     on and returns the TOTP secret, its otpauth URI and eight backup codes, shown only this

@@ -91,7 +91,13 @@ def reset_password(fields):
     None,
     body=email_change_schema,
     status=202,
-    errors=("INVALID_PASSWORD", "EMAIL_TAKEN", "RATE_LIMITED", *IDEMPOTENCY_ERRORS),
+    errors=(
+        "INVALID_PASSWORD",
+        "EMAIL_TAKEN",
+        "REAUTHENTICATION_REQUIRED",
+        "RATE_LIMITED",
+        *IDEMPOTENCY_ERRORS,
+    ),
 )
 def request_email_change(fields):
     """Ask to move the account to a new address (confirmed by a link sent there).
@@ -100,7 +106,7 @@ def request_email_change(fields):
     notice to the current address); nothing changes until the link is used. Honours
     `Idempotency-Key`.
     """
-    recovery.request_email_change(signed_in(), fields["new_email"], fields["current_password"])
+    recovery.request_email_change(signed_in(), fields["new_email"], fields.get("current_password"))
 
 
 @bp.post("/account/email/confirm")

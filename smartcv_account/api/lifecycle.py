@@ -109,6 +109,7 @@ def export_data():
         "INVALID_PASSWORD",
         "TWO_FACTOR_REQUIRED",
         "INVALID_TWO_FACTOR_CODE",
+        "REAUTHENTICATION_REQUIRED",
         *IDEMPOTENCY_ERRORS,
     ),
 )
@@ -121,6 +122,6 @@ def delete_account(fields):
     be undone.
     """
     account_deletion.delete_account(
-        signed_in(), fields["current_password"], fields.get("two_factor_code")
+        signed_in(), fields.get("current_password"), fields.get("two_factor_code")
     )
     return signing_out()

@@ -23,6 +23,7 @@ from .mail import (
     PasswordResetRequest,
     RenewalReminder,
 )
+from .signin import LinkedIdentity, Passkey, WebAuthnChallenge
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -34,6 +35,9 @@ __all__ = [
     "Coupon",
     "CouponRedemption",
     "IdempotencyKey",
+    "LinkedIdentity",
+    "Passkey",
+    "WebAuthnChallenge",
     "EmailToken",
     "OutboxMessage",
     "PasswordResetRequest",

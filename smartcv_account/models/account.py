@@ -23,7 +23,8 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
-    password_hash: Mapped[str] = mapped_column(sa.String(100))
+    # None for an account made by social sign-in: it signs in with its provider or a passkey.
+    password_hash: Mapped[str | None] = mapped_column(sa.String(100))
     name: Mapped[str] = mapped_column(sa.String(100))
     avatar: Mapped[str | None] = mapped_column(sa.String(2048))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -32,6 +32,11 @@ ACTIVITY_TYPES = (
     "subscription_canceled",
     "payment_failed",
     "data_exported",
+    # Ways in without a password (details: passkeyId or identityId, provider).
+    "passkey_added",
+    "passkey_removed",
+    "identity_linked",
+    "identity_unlinked",
 )
 
 

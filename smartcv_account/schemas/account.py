@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 from ..catalogue import PLAN_TYPE_ORDER
 from ..models.billing import LIVE_STATUSES
 from ..services.credentials import MAX_PASSWORD_LENGTH
-from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about
+from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about, current_password_field
 
 SUPPORTED_LANGUAGES = ("en", "zh-cn")
 THEMES = ("light", "dark", "auto")
@@ -276,12 +276,7 @@ class LoginSchema(BaseSchema):
 class SecurityUpdateSchema(BaseSchema):
     """PUT /api/account/security."""
 
-    current_password = fields.String(
-        data_key="currentPassword",
-        required=True,
-        validate=validate.Length(max=1024),
-        metadata=about("The current password, always required.", "correct horse battery staple 42"),
-    )
+    current_password = current_password_field(load_only=False)
     new_password = fields.String(
         data_key="newPassword",
         metadata=about("A new strong password; send with confirmPassword.", "new tiger meadow 77"),

@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..errors import ApiError, validation_error
 
@@ -21,6 +21,20 @@ def about(description: str, example: Any = None, omitted_when: str = "") -> dict
     if omitted_when:
         metadata["x-omittedWhen"] = omitted_when
     return metadata
+
+
+def current_password_field(load_only: bool = True) -> fields.String:
+    """`currentPassword` of a guarded change: an account without a password leaves it out."""
+    return fields.String(
+        data_key="currentPassword",
+        load_only=load_only,
+        validate=validate.Length(max=1024),
+        metadata=about(
+            "The current password (an account without one: left out, and a sign-in less than"
+            " 10 minutes old).",
+            "correct horse battery staple 42",
+        ),
+    )
 
 
 class BaseSchema(Schema):

@@ -6,8 +6,9 @@ from marshmallow import fields, validate
 
 from ..models import ACTIVITY_TYPES
 from .account import SUBSCRIPTION_STATUSES, AccountSchema
-from .base import BaseSchema, Timestamp, Trimmed, about
+from .base import BaseSchema, Timestamp, Trimmed, about, current_password_field
 from .invoices import InvoiceSchema
+from .signin import IdentitySchema, PasskeySchema
 from .subscription import PaymentMethodSchema, SubscriptionSchema
 
 MAX_ACTIVITY_PAGE = 100
@@ -209,18 +210,18 @@ class ExportSchema(BaseSchema):
         metadata=about("Every subscription the user has had."),
     )
     invoices = fields.List(fields.Nested(InvoiceSchema), metadata=about("Every invoice."))
+    passkeys = fields.List(
+        fields.Nested(PasskeySchema), metadata=about("The passkeys (no key material).")
+    )
+    identities = fields.List(
+        fields.Nested(IdentitySchema), metadata=about("The linked identities at providers.")
+    )
 
 
 class AccountDeleteSchema(BaseSchema):
     """DELETE /api/account: the password, and the second factor when it is on."""
 
-    current_password = fields.String(
-        data_key="currentPassword",
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1024),
-        metadata=about("The current password.", "correct horse battery staple 42"),
-    )
+    current_password = current_password_field()
     two_factor_code = Trimmed(
         data_key="twoFactorCode",
         load_only=True,

@@ -3,7 +3,8 @@
 The user's row stays as an erased tombstone rather than being deleted: subscriptions and the
 provider's invoices refer to it (through the billing customer id), and the law requires
 keeping invoices. Everything that identifies or describes the person goes: email, name,
-avatar, preferences, password, second factor, sessions, activity and usage. The public id is
+avatar, preferences, password, second factor, passkeys, linked identities, sessions,
+activity and usage. The public id is
 replaced, so the old one is unknown everywhere (the internal usage API answers
 USER_NOT_FOUND), and the email is replaced by a value that is not an address, so it is free
 to register again and no login can ever match it.
@@ -25,13 +26,15 @@ from ..models import (
     AuthSession,
     BackupCode,
     EmailToken,
+    LinkedIdentity,
+    Passkey,
     PasswordResetRequest,
     Subscription,
     User,
 )
 from ..payments import get_gateway
 from ..payments.base import GatewayError
-from . import billing, credentials, guessing, notices
+from . import billing, credentials, notices, reauth
 from .locking import lock_user
 
 # What an erased account's preferences and counters go back to.
@@ -55,15 +58,16 @@ ERASED_VALUES = {
 }
 
 
-def delete_account(signed_in, current_password: str, two_factor_code: str | None) -> None:
+def delete_account(signed_in, current_password: str | None, two_factor_code: str | None) -> None:
     """Confirm with the password (and second factor), then cancel the subscription and erase.
 
     The provider is told first: if it cannot cancel the subscription (503) the account stays
     as it was. The erasure is then one transaction, which the goodbye notice joins.
     """
     user = lock_user(signed_in)
-    guessing.confirm_secrets(
+    reauth.confirm_owner(
         user,
+        signed_in,
         "account_deletion",
         password=current_password,
         second_factor=True,
@@ -110,7 +114,7 @@ def _live_subscription(user: User) -> Subscription | None:
 def _erase(user: User, new_public_id: str) -> None:
     """Erase everything personal about the user; keep the row for the invoices (no commit)."""
     now = clock.now()
-    for table in (AuthSession, ActivityEvent, BackupCode, EmailToken):
+    for table in (AuthSession, ActivityEvent, BackupCode, EmailToken, Passkey, LinkedIdentity):
         db.session.execute(sa.delete(table).where(table.user_id == user.id))
     db.session.execute(
         sa.delete(PasswordResetRequest).where(PasswordResetRequest.email == user.email)

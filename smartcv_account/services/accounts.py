@@ -12,9 +12,9 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..models import User
 from ..principal import Principal
-from . import activity, credentials, guessing, notices, sessions, tokens
+from . import activity, credentials, guessing, notices, reauth, sessions, tokens, ways_in
 from .account_view import AccountView, account_view
-from .identity import new_public_id, normalise_email
+from .identity import normalise_email
 from .locking import lock_user, lock_user_where
 from .recovery import send_verification_link
 from .second_factor import (
@@ -24,14 +24,7 @@ from .second_factor import (
     invalid_two_factor_code,
     two_factor_required,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SignIn:
-    """A session just started: its token (for the cookie) and the account to show."""
-
-    token: str
-    account: AccountView
+from .ways_in import SignIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +39,7 @@ def register(email: str, password: str, name: str) -> SignIn:
     """Create an account and start its first session."""
     email = normalise_email(email)
     credentials.require_strong(password, "password", credentials.personal_words(email, name))
-    now = clock.now()
-    user = User(
-        public_id=new_public_id("user"),
-        email=email,
-        password_hash=credentials.hash_password(password),
-        name=name,
-        language="en",
-        timezone="UTC",
-        theme="light",
-        email_notifications=True,
-        marketing_emails=False,
-        resumes_created=0,
-        api_requests_used=0,
-        storage_used=0,
-        two_factor_enabled=False,
-        created_at=now,
-        updated_at=now,
-        last_login_at=now,
-    )
-    db.session.add(user)
+    user = ways_in.new_user(email, name, credentials.hash_password(password))
     try:
         db.session.flush()
     except IntegrityError:
@@ -74,13 +48,7 @@ def register(email: str, password: str, name: str) -> SignIn:
             "EMAIL_TAKEN", "An account with this email already exists.", "email"
         ) from None
     send_verification_link(user)
-    return _sign_in(user)
-
-
-def _sign_in(user: User) -> SignIn:
-    """Start a session for `user`; return its token and the account to show."""
-    token = sessions.start_session(user)
-    return SignIn(token, account_view(Principal.of(user, token)))
+    return ways_in.start(user)
 
 
 def _invalid_credentials() -> ApiError:
@@ -101,6 +69,11 @@ def login(
         db.session.rollback()  # let other writers in while the dummy check burns its time
         credentials.burn_password_check(password)
         raise _invalid_credentials()
+    if user.password_hash is None:
+        # An account made by social sign-in has no password to guess: as an unknown email.
+        db.session.rollback()
+        credentials.burn_password_check(password)
+        raise _invalid_credentials()
     guessing.reserve(user)
     if not credentials.check_password(password, user.password_hash):
         guessing.refuse(user, "login_failed", {"reason": "password"}, _invalid_credentials())
@@ -113,15 +86,11 @@ def login(
                 user, "login_failed", {"reason": "twoFactorCode"}, invalid_two_factor_code()
             )
     guessing.accept(user)
-    if replaces is not None:
-        sessions.revoke_session(replaces)
     if credentials.needs_rehash(user.password_hash):
         # A changed BCRYPT_ROUNDS reaches every account at its next login, so no account's
         # login time gives away how old its hash is.
         user.password_hash = credentials.hash_password(password)
-    user.last_login_at = clock.now()
-    activity.record(user.id, "login_succeeded")
-    return _sign_in(user)
+    return ways_in.finish_sign_in(user, "password", replaces)
 
 
 def logout(token: str) -> None:
@@ -153,10 +122,11 @@ def update_security(principal: Principal, changes: dict[str, Any]) -> SecurityCh
     user = lock_user(principal)
     new_token = None
     wanted = changes.get("two_factor_enabled")
-    guessing.confirm_secrets(
+    reauth.confirm_owner(
         user,
+        principal,
         "security_change",
-        password=changes["current_password"],
+        password=changes.get("current_password"),
         second_factor=wanted is False,
         two_factor_code=changes.get("two_factor_code"),
     )

@@ -17,7 +17,15 @@ import sqlalchemy as sa
 from .. import clock
 from ..errors import ApiError
 from ..extensions import db
-from ..models import ActivityEvent, AuthSession, BackupCode, Subscription, User
+from ..models import (
+    ActivityEvent,
+    AuthSession,
+    BackupCode,
+    LinkedIdentity,
+    Passkey,
+    Subscription,
+    User,
+)
 from . import account_view, activity, billing
 from .locking import lock_user
 
@@ -126,6 +134,8 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
         "subscription": billing.subscription_view(model),
         "subscriptions": _newest_first(Subscription, model.id),
         "invoices": billing.list_invoices(model),
+        "passkeys": _oldest_first(Passkey, model.id),
+        "identities": _oldest_first(LinkedIdentity, model.id),
     }
     # Everything is flushed and the document only reads from here on: detached, its rows are
     # not expired by the commit, so dumping it reads none of them again.
@@ -141,6 +151,15 @@ def _security(user: User) -> dict[str, Any]:
         .where(BackupCode.user_id == user.id, BackupCode.used_at.is_(None))
     )
     return {"two_factor_enabled": user.two_factor_enabled, "backup_codes_remaining": unused}
+
+
+def _oldest_first(model, user_id: int) -> list:
+    """Every passkey or linked identity of the user, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(model).where(model.user_id == user_id).order_by(model.created_at, model.id)
+        )
+    )
 
 
 def _newest_first(model, user_id: int) -> list:

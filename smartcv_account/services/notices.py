@@ -53,6 +53,26 @@ def two_factor_disabled(user: User) -> None:
     _security(user, "notice_two_factor_disabled")
 
 
+def passkey_added(user: User, passkey_name: str) -> None:
+    """Tell the owner a passkey was added (it signs in without the password)."""
+    _security(user, "notice_passkey_added", passkey_name=passkey_name)
+
+
+def passkey_removed(user: User, passkey_name: str) -> None:
+    """Tell the owner a passkey was removed."""
+    _security(user, "notice_passkey_removed", passkey_name=passkey_name)
+
+
+def identity_linked(user: User, provider: str) -> None:
+    """Tell the owner an account at an identity provider now signs in to theirs."""
+    _security(user, "notice_identity_linked", provider=provider)
+
+
+def identity_unlinked(user: User, provider: str) -> None:
+    """Tell the owner an account at an identity provider no longer signs in to theirs."""
+    _security(user, "notice_identity_unlinked", provider=provider)
+
+
 def email_change_requested(user: User, new_email: str) -> None:
     """Tell the current address that a change to `new_email` waits for confirmation."""
     _security(user, "notice_email_change_requested", new_email=new_email)

@@ -15,13 +15,14 @@ from ..errors import ApiError, field_error
 from ..extensions import db
 from ..mail import outbox, quota
 from ..mail.names import third_party_name
-from ..models import PasswordResetRequest, User
+from ..models import LinkedIdentity, Passkey, PasswordResetRequest, User
 from ..principal import Principal
 from . import activity, credentials, notices, sessions, tokens
 from .credentials import personal_words, require_strong
 from .guessing import confirm_secrets
 from .identity import normalise_email
 from .locking import lock_user
+from .reauth import confirm_owner
 from .second_factor import disable_two_factor
 
 
@@ -108,7 +109,8 @@ def reset_password(token: str, new_password: str, two_factor_code: str | None) -
 
     On an account whose address was never verified, the link is the first proof of who owns
     the address: whatever was set up before it (a second factor, sessions, a pending email
-    change) may be someone else's, so no second factor is asked and all of it goes.
+    change, passkeys, linked identities) may be someone else's, so no second factor is asked
+    and all of it goes.
     """
     found, user = tokens.redeem(token, "password_reset")
     require_strong(new_password, "newPassword", personal_words(user.email, user.name))
@@ -127,6 +129,9 @@ def reset_password(token: str, new_password: str, two_factor_code: str | None) -
         if user.two_factor_enabled:
             disable_two_factor(user)
             activity.record(user.id, "two_factor_disabled")
+        # Passkeys and identities linked before the address was proved may be an attacker's.
+        for model in (Passkey, LinkedIdentity):
+            db.session.execute(sa.delete(model).where(model.user_id == user.id))
         # The link reached this address, which proves it.
         user.email_verified_at = now
     user.updated_at = now
@@ -145,10 +150,12 @@ def _taken_error(**details) -> ApiError:
     return ApiError("EMAIL_TAKEN", "An account with this email already exists.", details)
 
 
-def request_email_change(user: User | Principal, new_email: str, current_password: str) -> None:
+def request_email_change(
+    principal: Principal, new_email: str, current_password: str | None
+) -> None:
     """Send a confirmation link to the new address and a notice to the current one."""
-    user = lock_user(user)
-    confirm_secrets(user, "email_change", password=current_password)
+    user = lock_user(principal)
+    confirm_owner(user, principal, "email_change", password=current_password)
     new_email = normalise_email(new_email)
     if new_email == user.email:
         raise field_error(

@@ -6,11 +6,15 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 
 from smartcv_account import clock
+from smartcv_account.extensions import db
+from smartcv_account.models import LinkedIdentity, Passkey, User
 
 from ..factories import PASSWORD
 from ..helpers import NEW_PASSWORD, change_password, reset, signed_up
+from ..signin_helpers import add_passkey
 from .conftest import link_in
 
 VICTIM = "victim@example.com"
@@ -242,6 +246,32 @@ def test_a_reset_of_an_unverified_account_undoes_what_the_registrant_set_up(
     assert login.status_code == 200, login.json  # no second factor: it was turned off
     assert login.json["data"]["emailVerified"] is True
     assert "two_factor_disabled" in activity_types(owner)
+
+
+def test_a_reset_of_an_unverified_account_removes_its_passkeys_and_identities(
+    browser, mail_app, deliver, inbox
+):
+    hijacker = browser
+    signed_up(hijacker, VICTIM, "Vic")
+    user = db.session.scalar(sa.select(User).where(User.email == VICTIM))
+    add_passkey(user.id)
+    db.session.add(
+        LinkedIdentity(
+            public_id="idn_hijacker",
+            user_id=user.id,
+            provider="idp",
+            issuer="https://idp.example",
+            subject="hijacker",
+            created_at=clock.now(),
+        )
+    )
+    db.session.commit()
+    owner = new_browser(mail_app)
+
+    assert reset(owner, reset_link(owner, deliver, inbox)).status_code == 200
+
+    for model in (Passkey, LinkedIdentity):
+        assert db.session.scalar(sa.select(model).where(model.user_id == user.id)) is None
 
 
 def test_a_reset_of_a_verified_account_still_asks_for_the_second_factor(
