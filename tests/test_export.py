@@ -40,6 +40,7 @@ def test_export_holds_account_sessions_activity_and_subscriptions(app, user, pla
         "subscription",
         "subscriptions",
         "invoices",
+        "apiKeys",
     }
     assert document["account"] == me.get("/api/account").json["data"]
     assert document["subscription"] == me.get(SUBSCRIPTION_URL).json["data"]

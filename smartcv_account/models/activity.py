@@ -32,6 +32,8 @@ ACTIVITY_TYPES = (
     "subscription_canceled",
     "payment_failed",
     "data_exported",
+    "api_key_created",
+    "api_key_revoked",
 )
 
 

@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ..services.credentials import MAX_PASSWORD_LENGTH
 from .account import EMAIL_ADDRESS
-from .base import BaseSchema, Trimmed, about
+from .base import BaseSchema, Trimmed, about, current_password
 
 EMAIL = [
     validate.Length(max=254),
@@ -92,13 +92,7 @@ class EmailChangeSchema(BaseSchema):
             "format": "email",
         },
     )
-    current_password = fields.String(
-        data_key="currentPassword",
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1024),
-        metadata=about("The current password.", "correct horse battery staple 42"),
-    )
+    current_password = current_password()
 
 
 token_schema = TokenSchema()

@@ -6,7 +6,8 @@ from marshmallow import fields, validate
 
 from ..models import ACTIVITY_TYPES
 from .account import SUBSCRIPTION_STATUSES, AccountSchema
-from .base import BaseSchema, Timestamp, Trimmed, about
+from .api_keys import ApiKeyRecordSchema
+from .base import BaseSchema, Timestamp, Trimmed, about, current_password
 from .invoices import InvoiceSchema
 from .subscription import PaymentMethodSchema, SubscriptionSchema
 
@@ -209,18 +210,17 @@ class ExportSchema(BaseSchema):
         metadata=about("Every subscription the user has had."),
     )
     invoices = fields.List(fields.Nested(InvoiceSchema), metadata=about("Every invoice."))
+    api_keys = fields.List(
+        fields.Nested(ApiKeyRecordSchema),
+        data_key="apiKeys",
+        metadata=about("Every API key kept, revoked ones too (no secret, no hash)."),
+    )
 
 
 class AccountDeleteSchema(BaseSchema):
     """DELETE /api/account: the password, and the second factor when it is on."""
 
-    current_password = fields.String(
-        data_key="currentPassword",
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1024),
-        metadata=about("The current password.", "correct horse battery staple 42"),
-    )
+    current_password = current_password()
     two_factor_code = Trimmed(
         data_key="twoFactorCode",
         load_only=True,

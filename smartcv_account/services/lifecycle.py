@@ -18,7 +18,7 @@ from .. import clock
 from ..errors import ApiError
 from ..extensions import db
 from ..models import ActivityEvent, AuthSession, BackupCode, Subscription, User
-from . import account_view, activity, billing
+from . import account_view, activity, api_keys, billing
 from .locking import lock_user
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
@@ -126,6 +126,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
         "subscription": billing.subscription_view(model),
         "subscriptions": _newest_first(Subscription, model.id),
         "invoices": billing.list_invoices(model),
+        "api_keys": api_keys.exported(model.id),
     }
     # Everything is flushed and the document only reads from here on: detached, its rows are
     # not expired by the commit, so dumping it reads none of them again.
