@@ -10,7 +10,6 @@ key stops working at once on every instance: nothing caches keys.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +22,7 @@ from ..models import ApiKey, User
 from ..principal import Principal
 from . import activity, key_secrets, notices
 from .guessing import confirm_secrets
+from .identity import new_public_id
 from .locking import lock_user
 
 # Each scope's bit in `api_keys.scope_bits`; a new scope takes the next bit.
@@ -103,7 +103,7 @@ def create_key(
         )
     secret = key_secrets.new_secret()
     key = ApiKey(
-        public_id=f"key_{secrets.token_hex(12)}",
+        public_id=new_public_id("key"),
         user_id=user.id,
         name=name,
         scope_bits=scope_bits(scopes),
