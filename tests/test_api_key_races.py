@@ -1,6 +1,11 @@
-"""Concurrent verify calls of one key, over HTTP on two gunicorn workers, never overshoot the
-plan's monthly API requests: with 10 calls left, 40 calls released together from a barrier
-give exactly 10 successes, and the stored counter ends at the limit."""
+"""API keys served as deployed: gunicorn workers and instances over one database.
+
+- Concurrent verify calls of one key, on two workers, never overshoot the plan's monthly API
+  requests: with 10 calls left, 40 calls released together from a barrier give exactly 10
+  successes, and the stored counter ends at the limit.
+- Concurrent creates never pass 10 live keys.
+- A key revoked through one instance is refused by another at once (nothing caches keys).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import sqlalchemy as sa
 from smartcv_account.models import User
 
 from .factories import PASSWORD
-from .gunicorn_helpers import COOKIE, gunicorns, service_env, sign_up, together
+from .gunicorn_helpers import COOKIE, Account, gunicorns, service_env, sign_up, together
 
 pytestmark = pytest.mark.slow
 
@@ -33,27 +38,38 @@ def service(migrated_url):
     engine.dispose()
 
 
-def key_with_calls_left(base: str, engine: sa.Engine, left: int) -> tuple[str, str]:
-    """Sign a FREE user up with `left` API requests left this month; return (user id, secret)."""
+def verified_user(base: str, engine: sa.Engine, **values) -> Account:
+    """Sign a FREE user up over HTTP and mark their email verified (with `values` set)."""
     account = sign_up(base, "keys")
-    now = datetime.now(UTC)
     with engine.begin() as connection:
         connection.execute(
             sa.update(User)
             .where(User.public_id == account.id)
-            .values(
-                email_verified_at=now,
-                api_requests_used=FREE_LIMIT - left,
-                # Far enough ahead that no monthly reset happens during the round.
-                api_requests_reset_at=now + timedelta(days=40),
-            )
+            .values(email_verified_at=datetime.now(UTC), **values)
         )
-    response = requests.post(
+    return account
+
+
+def create(base: str, account: Account) -> requests.Response:
+    """POST a new key for `account` on its own connection."""
+    return requests.post(
         base + "/api/account/api-keys",
         json={"name": "race", "scopes": ["ai:use"], "currentPassword": PASSWORD},
-        headers={"Cookie": f"{COOKIE}={account.cookie}"},
-        timeout=30,
+        headers={"Cookie": f"{COOKIE}={account.cookie}", "Connection": "close"},
+        timeout=60,
     )
+
+
+def key_with_calls_left(base: str, engine: sa.Engine, left: int) -> tuple[str, str]:
+    """Sign a FREE user up with `left` API requests left this month; return (user id, secret)."""
+    account = verified_user(
+        base,
+        engine,
+        api_requests_used=FREE_LIMIT - left,
+        # Far enough ahead that no monthly reset happens during the round.
+        api_requests_reset_at=datetime.now(UTC) + timedelta(days=40),
+    )
+    response = create(base, account)
     assert response.status_code == 201, response.text
     return account.id, response.json()["data"]["secret"]
 
@@ -91,3 +107,35 @@ def test_40_concurrent_verifies_with_10_calls_left_give_exactly_10(service):
                 sa.select(User.api_requests_used).where(User.public_id == user_id)
             )
         assert stored == FREE_LIMIT
+
+
+def test_concurrent_creates_never_pass_ten_live_keys(service):
+    base, engine = service
+    account = verified_user(base, engine)
+    for _ in range(8):
+        assert create(base, account).status_code == 201
+    answers = together(*(partial(create, base, account) for _ in range(6)))
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {201: 2, 409: 4}, [a.text[:200] for a in answers]
+    listed = requests.get(
+        base + "/api/account/api-keys", headers={"Cookie": f"{COOKIE}={account.cookie}"}, timeout=30
+    )
+    assert len(listed.json()["data"]) == 10
+
+
+def test_a_key_revoked_on_one_instance_is_refused_by_another_at_once(served_database):
+    engine = sa.create_engine(served_database.replace("postgresql://", "postgresql+psycopg://"))
+    with gunicorns(service_env(served_database), count=2, workers=1) as (a, b):
+        account = verified_user(a.url, engine)
+        key = create(a.url, account).json()["data"]
+        assert verify(b.url, key["secret"]).status_code == 200
+        revoked = requests.delete(
+            f"{a.url}/api/account/api-keys/{key['id']}",
+            headers={"Cookie": f"{COOKIE}={account.cookie}"},
+            timeout=30,
+        )
+        assert revoked.status_code == 200
+        refused = verify(b.url, key["secret"])
+    engine.dispose()
+    assert refused.status_code == 401
+    assert refused.json()["details"] == {"reason": "revoked"}
