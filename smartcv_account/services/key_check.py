@@ -122,10 +122,6 @@ def _counting() -> sa.Update:
 @functools.cache
 def _inspection() -> sa.Select:
     """The key named by `k_hash` with its user's counters and plan type, whatever their state."""
-    plan_type = entitlement.plan_type_sql(
-        sa.bindparam("e_now", type_=UTCDateTime()),
-        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
-    )
     return (
         sa.select(
             KEYS.public_id.label("key_id"),
@@ -139,7 +135,7 @@ def _inspection() -> sa.Select:
             User.api_requests_used,
             User.storage_used,
             User.api_requests_reset_at,
-            plan_type.label("plan_type"),
+            usage.plan_type_in_sql().label("plan_type"),
         )
         .join_from(ApiKey, User, User.id == KEYS.user_id)
         .where(KEYS.secret_hash == sa.bindparam("k_hash"))

@@ -197,10 +197,7 @@ def counting_update(metric: str, limited: bool) -> sa.Update:
             else_=reset_at,
         )
     values[spec.column] = new_value
-    plan_type = entitlement.plan_type_sql(
-        sa.bindparam("e_now", type_=UTCDateTime()),
-        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
-    )
+    plan_type = plan_type_in_sql()
     statement = (
         sa.update(User)
         .values(values)
@@ -221,6 +218,15 @@ def counting_update(metric: str, limited: bool) -> sa.Update:
             sa.or_(limit == UNLIMITED, new_value <= limit), start <= headroom
         )
     return statement
+
+
+def plan_type_in_sql() -> sa.ColumnElement[str]:
+    """The plan type whose limits apply to the `users` row of the enclosing statement, from
+    rules/entitlement.py, its moments bound by `entitlement.parameters`."""
+    return entitlement.plan_type_sql(
+        sa.bindparam("e_now", type_=UTCDateTime()),
+        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
+    )
 
 
 def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
