@@ -151,15 +151,15 @@ def auth_client(app, user) -> FlaskClient:
 
 
 @pytest.fixture
-def owner(app):
+def key_owner(app):
     """A saved user whose email is verified (API keys need it)."""
     return UserFactory(email_verified_at=clock.now())
 
 
 @pytest.fixture
-def owner_client(app, owner) -> FlaskClient:
-    """A client signed in as `owner`."""
-    return signed_in(app, owner.email)
+def key_owner_client(app, key_owner) -> FlaskClient:
+    """A client signed in as `key_owner`."""
+    return signed_in(app, key_owner.email)
 
 
 @pytest.fixture

@@ -19,34 +19,34 @@ READ = "resumes:read"
 
 
 @pytest.fixture
-def key(owner_client) -> dict:
-    """A key of `owner` with the scopes resumes:read and ai:use."""
-    return api_key(owner_client, [READ, "ai:use"])
+def key(key_owner_client) -> dict:
+    """A key of `key_owner` with the scopes resumes:read and ai:use."""
+    return api_key(key_owner_client, [READ, "ai:use"])
 
 
-def api_requests(owner) -> int:
+def api_requests(key_owner) -> int:
     """The owner's stored API-request counter."""
-    return stored(owner.public_id)[1]
+    return stored(key_owner.public_id)[1]
 
 
-def set_used(owner, used: int) -> None:
+def set_used(key_owner, used: int) -> None:
     """Set the owner's API requests this month, as recorded calls would have."""
     db.session.execute(
         sa.update(User)
-        .where(User.id == owner.id)
+        .where(User.id == key_owner.id)
         .values(api_requests_used=used, api_requests_reset_at=datetime(2025, 2, 1, tzinfo=UTC))
     )
     db.session.commit()
 
 
-def test_a_good_key_is_answered_and_counted(client, owner, key, frozen_clock):
+def test_a_good_key_is_answered_and_counted(client, key_owner, key, frozen_clock):
     response = verify_key(client, key["secret"], scope=READ)
     assert response.status_code == 200, response.json
     assert response.json == {
         "success": True,
         "data": {
             "keyId": key["id"],
-            "userId": owner.public_id,
+            "userId": key_owner.public_id,
             "scopes": [READ, "ai:use"],
             "subscriptionType": "FREE",
             "usage": {
@@ -56,37 +56,37 @@ def test_a_good_key_is_answered_and_counted(client, owner, key, frozen_clock):
             },
         },
     }
-    assert api_requests(owner) == 1
+    assert api_requests(key_owner) == 1
     assert verify_key(client, key["secret"]).json["data"]["usage"]["apiRequestsUsed"] == 2
 
 
-def test_count_false_checks_without_counting(client, owner, key):
+def test_count_false_checks_without_counting(client, key_owner, key):
     verify_key(client, key["secret"])
     response = verify_key(client, key["secret"], scope="ai:use", count=False)
     assert response.status_code == 200
     assert response.json["data"]["usage"]["apiRequestsUsed"] == 1
-    assert api_requests(owner) == 1
+    assert api_requests(key_owner) == 1
 
 
-def test_the_key_shares_the_usage_calls_counter(client, owner, key):
+def test_the_key_shares_the_usage_calls_counter(client, key_owner, key):
     verify_key(client, key["secret"])
     account = client.post(
-        "/api/auth/login", json={"email": owner.email, "password": PASSWORD}
+        "/api/auth/login", json={"email": key_owner.email, "password": PASSWORD}
     ).json["data"]
     assert account["apiRequestsUsed"] == 1
 
 
 def test_a_key_without_the_scope_is_refused_and_not_counted(
-    client, owner, owner_client, assert_error
+    client, key_owner, key_owner_client, assert_error
 ):
-    key = api_key(owner_client, [READ])
+    key = api_key(key_owner_client, [READ])
     response = verify_key(client, key["secret"], scope="resumes:write")
     body = assert_error(response, 403, "INSUFFICIENT_SCOPE")
     assert body["details"] == {"required": "resumes:write", "granted": [READ]}
     assert_error(
         verify_key(client, key["secret"], scope="ai:use", count=False), 403, "INSUFFICIENT_SCOPE"
     )
-    assert api_requests(owner) == 0
+    assert api_requests(key_owner) == 0
 
 
 @pytest.mark.parametrize(
@@ -102,13 +102,13 @@ def test_a_key_without_the_scope_is_refused_and_not_counted(
         key_secrets.new_secret(),
     ],
 )
-def test_an_unknown_or_malformed_key_is_invalid(client, key, owner, secret, assert_error):
+def test_an_unknown_or_malformed_key_is_invalid(client, key, key_owner, secret, assert_error):
     body = assert_error(verify_key(client, secret), 401, "INVALID_API_KEY")
     assert body["details"] == {"reason": "unknown"}
-    assert api_requests(owner) == 0
+    assert api_requests(key_owner) == 0
 
 
-def test_a_key_with_a_broken_checksum_is_unknown(client, key, owner, assert_error):
+def test_a_key_with_a_broken_checksum_is_unknown(client, key, key_owner, assert_error):
     secret = key["secret"]
     broken = secret[:-1] + ("a" if secret[-1] != "a" else "b")
     body = assert_error(verify_key(client, broken), 401, "INVALID_API_KEY")
@@ -116,40 +116,40 @@ def test_a_key_with_a_broken_checksum_is_unknown(client, key, owner, assert_erro
 
 
 def test_an_expired_key_is_refused_and_not_counted(
-    client, owner, owner_client, frozen_clock, assert_error
+    client, key_owner, key_owner_client, frozen_clock, assert_error
 ):
-    key = api_key(owner_client, expiresInDays=1)
+    key = api_key(key_owner_client, expiresInDays=1)
     clock.freeze(frozen_clock + timedelta(days=1, seconds=-1))
     assert verify_key(client, key["secret"]).status_code == 200
     clock.freeze(frozen_clock + timedelta(days=1))
     body = assert_error(verify_key(client, key["secret"]), 401, "INVALID_API_KEY")
     assert body["details"] == {"reason": "expired"}
     assert_error(verify_key(client, key["secret"], count=False), 401, "INVALID_API_KEY")
-    assert api_requests(owner) == 1
+    assert api_requests(key_owner) == 1
 
 
-def test_a_revoked_key_is_refused_even_unchecked(client, owner_client, key, assert_error):
-    owner_client.delete(f"/api/account/api-keys/{key['id']}")
+def test_a_revoked_key_is_refused_even_unchecked(client, key_owner_client, key, assert_error):
+    key_owner_client.delete(f"/api/account/api-keys/{key['id']}")
     body = assert_error(verify_key(client, key["secret"], count=False), 401, "INVALID_API_KEY")
     assert body["details"] == {"reason": "revoked"}
 
 
 def test_the_last_call_within_the_limit_passes_and_the_next_is_refused(
-    client, owner, key, frozen_clock, assert_error
+    client, key_owner, key, frozen_clock, assert_error
 ):
-    set_used(owner, 99)
+    set_used(key_owner, 99)
     assert verify_key(client, key["secret"]).json["data"]["usage"]["apiRequestsUsed"] == 100
     body = assert_error(verify_key(client, key["secret"]), 429, "SUBSCRIPTION_LIMIT_EXCEEDED")
     assert body["details"] == {"metric": "apiRequests", "limit": 100, "used": 100}
     assert "Premium" in body["error"]
-    assert api_requests(owner) == 100
+    assert api_requests(key_owner) == 100
     # Checking without counting still answers at the limit.
     assert verify_key(client, key["secret"], count=False).status_code == 200
 
 
-def test_the_limit_follows_the_plan(client, owner, key, plans, frozen_clock, assert_error):
-    put_on_plan(owner, "plan_premium_monthly")
-    set_used(owner, 999)
+def test_the_limit_follows_the_plan(client, key_owner, key, plans, frozen_clock, assert_error):
+    put_on_plan(key_owner, "plan_premium_monthly")
+    set_used(key_owner, 999)
     answer = verify_key(client, key["secret"]).json["data"]
     assert answer["subscriptionType"] == "PREMIUM"
     assert answer["usage"]["apiRequestsLimit"] == 1000
@@ -157,9 +157,9 @@ def test_the_limit_follows_the_plan(client, owner, key, plans, frozen_clock, ass
     assert body["details"] == {"metric": "apiRequests", "limit": 1000, "used": 1000}
 
 
-def test_an_unlimited_plan_is_never_refused(client, owner, key, plans, frozen_clock):
-    put_on_plan(owner, "plan_enterprise")
-    set_used(owner, 10**9)
+def test_an_unlimited_plan_is_never_refused(client, key_owner, key, plans, frozen_clock):
+    put_on_plan(key_owner, "plan_enterprise")
+    set_used(key_owner, 10**9)
     answer = verify_key(client, key["secret"]).json["data"]
     assert answer["usage"] == {
         "apiRequestsUsed": 10**9 + 1,
@@ -168,8 +168,8 @@ def test_an_unlimited_plan_is_never_refused(client, owner, key, plans, frozen_cl
     }
 
 
-def test_a_new_month_starts_the_count_again(client, owner, key, frozen_clock):
-    set_used(owner, 100)
+def test_a_new_month_starts_the_count_again(client, key_owner, key, frozen_clock):
+    set_used(key_owner, 100)
     clock.freeze(datetime(2025, 2, 1, tzinfo=UTC))
     usage = verify_key(client, key["secret"]).json["data"]["usage"]
     assert usage == {
@@ -179,9 +179,9 @@ def test_a_new_month_starts_the_count_again(client, owner, key, frozen_clock):
     }
 
 
-def test_last_used_is_written_at_most_once_a_minute(client, owner_client, key, frozen_clock):
+def test_last_used_is_written_at_most_once_a_minute(client, key_owner_client, key, frozen_clock):
     def last_used() -> str | None:
-        return owner_client.get("/api/account/api-keys").json["data"][0]["lastUsedAt"]
+        return key_owner_client.get("/api/account/api-keys").json["data"][0]["lastUsedAt"]
 
     verify_key(client, key["secret"])
     assert last_used() == "2025-01-01T00:00:00Z"
@@ -193,20 +193,20 @@ def test_last_used_is_written_at_most_once_a_minute(client, owner_client, key, f
     assert last_used() == "2025-01-01T00:01:00Z"
 
 
-def test_a_refused_call_does_not_touch_last_used(client, owner_client, key, assert_error):
+def test_a_refused_call_does_not_touch_last_used(client, key_owner_client, key, assert_error):
     verify_key(client, key["secret"], scope="account:read")
     db.session.rollback()
     assert db.session.scalar(sa.select(ApiKey.last_used_at)) is None
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
-def test_the_internal_token_is_required(client, key, owner, token, assert_error):
+def test_the_internal_token_is_required(client, key, key_owner, token, assert_error):
     assert_error(verify_key(client, key["secret"], token=token), 401, "UNAUTHORIZED")
-    assert api_requests(owner) == 0
+    assert api_requests(key_owner) == 0
 
 
-def test_a_users_session_is_not_enough(owner_client, key, assert_error):
-    response = owner_client.post("/api/internal/api-keys/verify", json={"key": key["secret"]})
+def test_a_users_session_is_not_enough(key_owner_client, key, assert_error):
+    response = key_owner_client.post("/api/internal/api-keys/verify", json={"key": key["secret"]})
     assert_error(response, 401, "UNAUTHORIZED")
 
 
@@ -221,14 +221,14 @@ def test_a_users_session_is_not_enough(owner_client, key, assert_error):
         ({"user": "user_x"}, "user"),
     ],
 )
-def test_a_bad_verify_body_is_a_validation_error(client, key, owner, body, field, assert_error):
+def test_a_bad_verify_body_is_a_validation_error(client, key, key_owner, body, field, assert_error):
     response = client.post(
         "/api/internal/api-keys/verify",
         json={"key": key["secret"], **body},
         headers={"Authorization": "Bearer test-internal-token"},
     )
     assert_error(response, 400, "VALIDATION_ERROR", field=field)
-    assert api_requests(owner) == 0
+    assert api_requests(key_owner) == 0
 
 
 def test_a_missing_key_is_a_validation_error(client, assert_error):

@@ -353,11 +353,11 @@ def _key_in_use(request):
 
 def _key_of(request, scopes=("resumes:read",)) -> dict:
     """A key made by the signed-in owner of a verified account."""
-    return api_key(request.getfixturevalue("owner_client"), scopes)
+    return api_key(request.getfixturevalue("key_owner_client"), scopes)
 
 
 def _ten_keys(request):
-    client = request.getfixturevalue("owner_client")
+    client = request.getfixturevalue("key_owner_client")
     for _ in range(10):
         api_key(client)
     return create_api_key(client)
@@ -365,7 +365,7 @@ def _ten_keys(request):
 
 def _revoked_key(request):
     key = _key_of(request)
-    request.getfixturevalue("owner_client").delete(f"/api/account/api-keys/{key['id']}")
+    request.getfixturevalue("key_owner_client").delete(f"/api/account/api-keys/{key['id']}")
     return verify_key(request.getfixturevalue("client"), key["secret"])
 
 
@@ -461,7 +461,7 @@ REAL_ANSWERS: dict[str, Callable] = {
     "EMAIL_NOT_VERIFIED": _with("auth_client", create_api_key),
     "API_KEY_LIMIT_REACHED": _ten_keys,
     "API_KEY_NOT_FOUND": _with(
-        "owner_client", lambda client: client.delete(f"/api/account/api-keys/key_{'0' * 24}")
+        "key_owner_client", lambda client: client.delete(f"/api/account/api-keys/key_{'0' * 24}")
     ),
     "INVALID_API_KEY": _revoked_key,
     "INSUFFICIENT_SCOPE": _key_without_scope,

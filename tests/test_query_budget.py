@@ -463,9 +463,9 @@ def _verify(client, secret: str, **body):
 
 
 @pytest.fixture
-def secret(owner_client, plans) -> str:
-    """The secret of a fresh key of `owner` with the scope resumes:read."""
-    return api_key(owner_client)["secret"]
+def secret(key_owner_client, plans) -> str:
+    """The secret of a fresh key of `key_owner` with the scope resumes:read."""
+    return api_key(key_owner_client)["secret"]
 
 
 def test_verify_is_one_update_returning_then_the_commit(client, secret, sql_and_commits):
@@ -518,23 +518,23 @@ def test_verify_without_counting_is_one_select(client, secret, sql_and_commits):
     within("POST /api/internal/api-keys/verify (count=false)", len(statements), statements)
 
 
-def test_create_api_key(owner_client, count_queries):
+def test_create_api_key(key_owner_client, count_queries):
     body = {"name": "CV sync", "scopes": ["ai:use"], "currentPassword": PASSWORD}
     count, statements = issued(
-        count_queries, lambda: owner_client.post("/api/account/api-keys", json=body), 201
+        count_queries, lambda: key_owner_client.post("/api/account/api-keys", json=body), 201
     )
     within("POST /api/account/api-keys", count, statements)
 
 
-def test_list_api_keys(owner_client, secret, count_queries):
-    count, statements = issued(count_queries, lambda: owner_client.get("/api/account/api-keys"))
+def test_list_api_keys(key_owner_client, secret, count_queries):
+    count, statements = issued(count_queries, lambda: key_owner_client.get("/api/account/api-keys"))
     within("GET /api/account/api-keys", count, statements)
 
 
-def test_revoke_api_key(owner_client, count_queries):
-    key_id = api_key(owner_client)["id"]
+def test_revoke_api_key(key_owner_client, count_queries):
+    key_id = api_key(key_owner_client)["id"]
     count, statements = issued(
-        count_queries, lambda: owner_client.delete(f"/api/account/api-keys/{key_id}")
+        count_queries, lambda: key_owner_client.delete(f"/api/account/api-keys/{key_id}")
     )
     within("DELETE /api/account/api-keys/<id>", count, statements)
 
