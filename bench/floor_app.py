@@ -9,11 +9,16 @@ service's migrated database, answering the benchmark's byte-identical requests:
   fields come from the row (401 when no live session matches);
 - a write (`POST /api/internal/users/<id>/usage`): one `UPDATE users … RETURNING` of the named
   counter, in autocommit, answered with a body shaped like the usage answer (404 when no user
-  has the id).
+  has the id);
+- the verify call (`POST /api/internal/api-keys/verify`): the SHA-256 of the key, then one
+  `UPDATE users … RETURNING` adding 1 to the API-request counter of the user whose key has that
+  hash (through the unique `secret_hash` index), in autocommit, answered with a body shaped like
+  the verify answer (401 when no key matches).
 
 What it leaves out is what the service adds: Flask-Login, the subscription join, the plan and
 entitlement rules, schemas, the request log line, headers, the limit in the write's WHERE and
-the write's transaction (BEGIN and COMMIT around the UPDATE). It takes SQLAlchemy's cheapest
+the write's transaction (BEGIN and COMMIT around the UPDATE), and for the verify call the key's
+checks (revoked, expiry, scope), its other columns and its last use. It takes SQLAlchemy's cheapest
 public path: a pooled DBAPI connection (`Engine.raw_connection`, no pre-ping) and the driver's
 cursor. SQLite gets the service's pragmas, so a commit costs both the same.
 
@@ -68,6 +73,12 @@ WRITE_SQL = {
     for metric, column in COUNTER_COLUMNS.items()
 }
 
+VERIFY_SQL = (
+    "UPDATE users SET api_requests_used = api_requests_used + 1"
+    " WHERE id = (SELECT user_id FROM api_keys WHERE secret_hash = ?)"
+    " RETURNING public_id, api_requests_used, api_requests_reset_at"
+)
+
 
 def database_url() -> str:
     """Return DATABASE_URL, with PostgreSQL on the psycopg 3 driver as the service has it."""
@@ -106,6 +117,7 @@ class Database:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.read_sql = self.driver_sql(READ_SQL)
         self.write_sql = {metric: self.driver_sql(sql) for metric, sql in WRITE_SQL.items()}
+        self.verify_sql = self.driver_sql(VERIFY_SQL)
 
     def driver_sql(self, sql: str) -> str:
         """Return the statement in the driver's parameter style."""
@@ -210,5 +222,23 @@ def create_app(url: str | None = None) -> Flask:
         if row is None:
             abort(404)
         return jsonify({"success": True, "data": usage(row)})
+
+    @app.post("/api/internal/api-keys/verify")
+    def verify():
+        """Count one call for the key's user in one `UPDATE … RETURNING`; answer the usage."""
+        key = request.get_json().get("key")
+        if not isinstance(key, str):
+            abort(400)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        row = database.one(database.verify_sql, (digest,))
+        if row is None:
+            abort(401)
+        user_id, used, reset_at = row
+        usage = {
+            "apiRequestsUsed": used,
+            "apiRequestsLimit": LIMITS["apiRequestsLimit"],
+            "resetDate": timestamp(reset_at),
+        }
+        return jsonify({"success": True, "data": {"userId": user_id, "usage": usage}})
 
     return app

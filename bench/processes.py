@@ -146,18 +146,31 @@ def call(
         connection.close()
 
 
-def flask_cli(env: dict[str, str], *args: str) -> None:
-    """Run `flask --app wsgi ARGS` as an operator would."""
+def python_module(env: dict[str, str], module: str, *args: str) -> None:
+    """Run `python -m MODULE ARGS` from the checkout, failing the run if it fails."""
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        command = " ".join((module, *args))
+        raise RuntimeError(f"{command} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def flask_cli(env: dict[str, str], *args: str) -> None:
+    """Run `flask --app wsgi ARGS` as an operator would."""
+    python_module(env, "flask", "--app", "wsgi", *args)
+
+
+def seed_api_keys(env: dict[str, str], count: int, workdir: Path) -> list[str]:
+    """Write `count` users with one API key each (bench/seed_api_keys.py); return the secrets."""
+    out = workdir / "api-keys.txt"
+    python_module(env, "bench.seed_api_keys", str(count), str(out))
+    return out.read_text().split()
 
 
 def recreate_postgres(url: str) -> None:

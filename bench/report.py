@@ -10,6 +10,8 @@ from pathlib import Path
 BUDGET = {
     "read": {"floor_ratio": 0.80, "p99_ms": 15.0},
     "write": {"floor_ratio": 0.70, "p99_ms": 25.0},
+    # The API key check: against its write floor (the key's user's counter in one UPDATE).
+    "verify": {"floor_ratio": 0.65, "p99_ms": 25.0},
 }
 
 

@@ -9,15 +9,18 @@ database (SQLite, PostgreSQL) it:
    the floor (`bench/floor_app.py`: a bare Flask app doing only the endpoint's database work)
    and the ceiling (`bench/ceiling_app.py`: a bare Flask app doing no work at all);
 3. registers and logs users in over HTTP (bcrypt at the service's configured rounds) and
-   subscribes half of them to Premium through the local gateway;
+   subscribes half of them to Premium through the local gateway; then writes 2,000 users with
+   one API key each straight into the database (bench/seed_api_keys.py) for the verify call;
 4. checks that every server answers every request with a 2xx, and that the service and the
    floor read each user's own row (the email in the answer) and really change the counter
-   they write: any failure ends the run with a non-zero exit;
+   they write (the usage call's, and the verify call's for a key): any failure ends the run
+   with a non-zero exit;
 5. for each endpoint, drives the servers with byte-identical requests, interleaved in rounds
    (service, floor, ceiling, then the reverse; three rounds by default) so drift on the
    machine cancels out; a non-2xx answer during a run also ends it;
 6. prints requests/s, p50 and p99 latency, the ratio to the floor (reads against the read
-   floor, the usage call against the write floor) and to the ceiling (medians of the rounds)
+   floor, the usage call against the write floor, the verify call against its own write floor)
+   and to the ceiling (medians of the rounds)
    and the budget's verdict, writes everything as JSON and draws a PNG chart; every process
    it started is stopped on the way out, whatever happens.
 
@@ -51,6 +54,7 @@ from .processes import (
     flask_cli,
     postgres_reachable,
     recreate_postgres,
+    seed_api_keys,
     start_server,
     stop,
     stop_all,
@@ -60,6 +64,7 @@ from .workload import (
     Endpoint,
     check_endpoint,
     check_reads_rows,
+    check_verify_counts,
     check_write_counts,
     endpoints,
     seed_users,
@@ -118,12 +123,22 @@ def bench_database(kind: str, database_url: str, args: argparse.Namespace, workd
         began = time.perf_counter()
         users = seed_users(service, args.users)
         print(f"[{kind}] seeded in {time.perf_counter() - began:.1f} s")
+        began = time.perf_counter()
+        keys = seed_api_keys(env, args.keys, workdir) if args.keys else []
+        print(
+            f"[{kind}] {len(keys)} API keys of as many users seeded in"
+            f" {time.perf_counter() - began:.1f} s"
+        )
         for name in ("service", "floor", "stack"):
             check_reads_rows(servers[name], users)
             check_write_counts(servers[name], users[0])
+            if keys:
+                check_verify_counts(servers[name], keys[0])
         generator = run_wrk if args.generator == "wrk" else run_python
         results: dict[str, dict] = {}
-        for endpoint in endpoints(users):
+        for endpoint in endpoints(users, keys):
+            if not endpoint.requests:
+                continue
             if args.only and not any(word in endpoint.label for word in args.only):
                 continue
             driven = {name: servers[name] for name in ("service", "floor", "stack", "ceiling")}
@@ -171,6 +186,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=16)
+    parser.add_argument(
+        "--keys", type=int, default=2000, help="API keys (of as many users) the verify call cycles"
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn sync workers, the same for every server"
     )

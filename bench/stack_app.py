@@ -10,6 +10,9 @@ this stack, and the service's ratio to it is what the service's own code costs:
   the answer dumped by the service's `account_schema`;
 - a write: the internal token checked, the body loaded by the service's `usage_change_schema`,
   the floor's `UPDATE … RETURNING`, the answer dumped by the service's `usage_schema`;
+- the verify call: the internal token checked, the body loaded by the service's
+  `verify_schema`, the verify floor's `UPDATE … RETURNING`, the answer dumped by the service's
+  `verified_schema`;
 - each request writes one log line through the service's own handler (`logs.make_handler`).
 
 gunicorn target: `bench.stack_app:create_app()` (the database is DATABASE_URL).
@@ -32,6 +35,7 @@ from marshmallow import ValidationError
 from bench import floor_app
 from smartcv_account.logs import REQUEST_LOGGER, make_handler
 from smartcv_account.schemas.account import account_schema
+from smartcv_account.schemas.api_keys import verified_schema, verify_schema
 from smartcv_account.schemas.usage import usage_change_schema, usage_schema
 
 
@@ -153,5 +157,33 @@ def create_app(url: str | None = None) -> Flask:
             "reset_date": as_datetime(reset_at),
         }
         return jsonify({"success": True, "data": usage_schema.dump(counters)})
+
+    @app.post("/api/internal/api-keys/verify")
+    def verify():
+        """The floor's verify call behind the token check and the service's schemas."""
+        bearer = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(bearer, f"Bearer {token}"):
+            abort(401)
+        try:
+            fields = verify_schema.load(request.get_json())
+        except ValidationError:
+            abort(400)
+        digest = hashlib.sha256(fields["key"].encode()).hexdigest()
+        row = database.one(database.verify_sql, (digest,))
+        if row is None:
+            abort(401)
+        user_id, used, reset_at = row
+        answer = {
+            "key_id": None,
+            "user_id": user_id,
+            "scopes": [],
+            "subscription_type": "FREE",
+            "usage": {
+                "api_requests_used": used,
+                "api_requests_limit": floor_app.LIMITS["apiRequestsLimit"],
+                "reset_date": as_datetime(reset_at),
+            },
+        }
+        return jsonify({"success": True, "data": verified_schema.dump(answer)})
 
     return app

@@ -89,8 +89,9 @@ class Endpoint:
     floor: str | None = None
 
 
-def endpoints(users: list[BenchUser]) -> list[Endpoint]:
-    """The four endpoints, each cycling over every seeded user (free and premium)."""
+def endpoints(users: list[BenchUser], keys: list[str]) -> list[Endpoint]:
+    """The five endpoints: four cycling over every seeded user (free and premium), the verify
+    call over every seeded API key (one per user)."""
     json_type = {"Content-Type": "application/json"}
     bearer = {"Authorization": f"Bearer {INTERNAL_TOKEN}", **json_type}
     themes = ("dark", "light")
@@ -133,6 +134,19 @@ def endpoints(users: list[BenchUser]) -> list[Endpoint]:
                 for u in users
             ],
             floor="write",
+        ),
+        Endpoint(
+            "POST /api/internal/api-keys/verify",
+            [
+                RequestSpec(
+                    "POST",
+                    "/api/internal/api-keys/verify",
+                    bearer,
+                    json.dumps({"key": key, "scope": "resumes:read"}),
+                )
+                for key in keys
+            ],
+            floor="verify",
         ),
     ]
 
@@ -184,3 +198,22 @@ def check_write_counts(server: Server, user: BenchUser) -> None:
     status = call(server, "POST", nobody, headers, {"metric": "storage", "delta": 1})[0]
     if status != 404:
         raise RuntimeError(f"{server.name} answered {status}, not 404, to a usage call of no user")
+
+
+def check_verify_counts(server: Server, key: str) -> None:
+    """Insist that the verify call counts (+1 per call) and that a key of nobody is refused
+    with 401: the key is looked up and the counter written."""
+    path = "/api/internal/api-keys/verify"
+    headers = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+    seen = []
+    for _ in range(2):
+        status, _, data = call(server, "POST", path, headers, {"key": key})
+        if status != 200:
+            raise RuntimeError(f"{server.name} verify: {status} {data}")
+        seen.append(data["data"]["usage"]["apiRequestsUsed"])
+    if seen[1] != seen[0] + 1:
+        raise RuntimeError(f"{server.name} two verify calls counted {seen}")
+    nobody = key[:-8] + ("A" * 8 if not key.endswith("A" * 8) else "B" * 8)
+    status = call(server, "POST", path, headers, {"key": nobody})[0]
+    if status != 401:
+        raise RuntimeError(f"{server.name} answered {status}, not 401, to a key of nobody")

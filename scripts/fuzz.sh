@@ -94,6 +94,10 @@ print(requests.get(os.environ["FUZZ_BASE"] + "/api/openapi.json", timeout=10).te
 
 root="$PWD"
 export SCHEMATHESIS_HOOKS="$root/scripts/fuzz_hooks.py"
+# No request cache between the runs: schemathesis would replay what one pass found in the next
+# without that pass's session (a signed-in request replayed in the session-ending pass is a 401
+# that says nothing), and each run is meant to stand on its own seed.
+printf '[cache]\nenabled = false\n' >"$workdir/schemathesis.toml"
 export FUZZ_RECORD="$workdir/statuses.tsv"
 run_schemathesis() {
     # $1 names the pass, $2 is `fresh` for a session per case, $3 the cases per operation (or
@@ -114,9 +118,6 @@ run_schemathesis() {
 }
 
 cd "$workdir"  # schemathesis writes its reports under the current directory
-# No cache across runs: schemathesis would replay a request it learnt from in one pass at the
-# start of the next, outside that pass's operations and without its session.
-printf '[cache]\nenabled = false\n' >"$workdir/schemathesis.toml"
 status=0
 # The stateful phase runs first, while the account has no subscription yet, so that a scenario
 # can create one and follow the links from it; its scenarios start from the operations the

@@ -83,6 +83,9 @@ def register_blueprints(app: Flask) -> None:
     from .api import email
 
     app.register_blueprint(email.bp, url_prefix="/api")
+    from .api import api_keys
+
+    app.register_blueprint(api_keys.bp, url_prefix="/api/account/api-keys")
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import catalogue, clock, idempotency
+from . import catalogue, client, clock, idempotency
 from .config import ConfigError
 from .errors import ApiError
 from .extensions import db
@@ -23,7 +23,7 @@ from .models import User
 from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
-from .services import activity, billing, identity, renewals, sessions
+from .services import activity, api_keys, billing, identity, renewals, sessions
 from .worker import mail_status_command, mail_worker_command
 
 
@@ -31,6 +31,7 @@ def register_cli(app: Flask) -> None:
     """Attach the commands to the app."""
     for command in (
         revoke_sessions_command,
+        revoke_api_keys_command,
         seed_plans_command,
         assign_plan_command,
         advance_subscriptions_command,
@@ -108,6 +109,16 @@ def revoke_sessions_command(email: str) -> None:
     count = sessions.revoke_user_sessions(user)
     db.session.commit()
     click.echo(f"revoked {count} session(s) of {user.email}")
+
+
+@click.command("revoke-api-keys")
+@click.argument("email")
+def revoke_api_keys_command(email: str) -> None:
+    """Revoke every live API key of EMAIL (they stop working at once)."""
+    user = _user_by_email(email)
+    count = api_keys.revoke_all(user, "operator", client.NOBODY)
+    db.session.commit()
+    click.echo(f"revoked {count} API key(s) of {user.email}")
 
 
 @click.command("seed-plans")

@@ -97,12 +97,17 @@ REASON = {
     "description": "INVALID_COUPON: why a known coupon does not apply (`already_redeemed`: it is "
     "for a first subscription only); absent when the coupon does not exist. INVALID_PASSKEY: "
     "what was wrong with the browser's response: `challenge` (unknown, used or expired), "
-    "`credential` (refused by the verification) or `duplicate` (the passkey is added already).",
+    "`credential` (refused by the verification) or `duplicate` (the passkey is added already). "
+    "INVALID_API_KEY: `unknown` (also a malformed key or a deleted user's key), `revoked` or "
+    "`expired`.",
 }
 ORIGIN = {
     "type": "string",
     "description": "The refused page origin, when the Origin check refused the request.",
 }
+SCOPE = {"type": "string", "description": "The scope the call needs."}
+SCOPES = {"type": "array", "items": {"type": "string"}, "description": "The key's scopes."}
+
 # Every error code of the contract: the one place its status, example and details are written.
 ERRORS: dict[str, ErrorCode] = {
     "USER_NOT_FOUND": ErrorCode(404, "No user has this id."),
@@ -215,6 +220,21 @@ ERRORS: dict[str, ErrorCode] = {
     ),
     "REAUTHENTICATION_REQUIRED": ErrorCode(
         401, "Sign in again to confirm this change (your sign-in is over 10 minutes old)."
+    ),
+    "EMAIL_NOT_VERIFIED": ErrorCode(403, "Verify your email address before making an API key."),
+    "API_KEY_LIMIT_REACHED": ErrorCode(
+        409, "You have 10 live API keys, the most allowed; revoke one first."
+    ),
+    "API_KEY_NOT_FOUND": ErrorCode(
+        404, "You have no live API key with this id.", about_field("id")
+    ),
+    "INVALID_API_KEY": ErrorCode(
+        401, "This API key has been revoked.", {"reason": detail(REASON, "revoked")}
+    ),
+    "INSUFFICIENT_SCOPE": ErrorCode(
+        403,
+        "This API key does not have the scope ai:use.",
+        {"required": detail(SCOPE, "ai:use"), "granted": detail(SCOPES, ["resumes:read"])},
     ),
 }
 

@@ -23,7 +23,7 @@ from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
 from .gunicorn_helpers import migrated_database
-from .helpers import INTERNAL_TOKEN, subscribed
+from .helpers import INTERNAL_TOKEN, signed_in, subscribed
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -148,6 +148,18 @@ def auth_client(app, user) -> FlaskClient:
     response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200, response.json
     return client
+
+
+@pytest.fixture
+def key_owner(app):
+    """A saved user whose email is verified (API keys need it)."""
+    return UserFactory(email_verified_at=clock.now())
+
+
+@pytest.fixture
+def key_owner_client(app, key_owner) -> FlaskClient:
+    """A client signed in as `key_owner`."""
+    return signed_in(app, key_owner.email)
 
 
 @pytest.fixture

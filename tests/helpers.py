@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from smartcv_account.extensions import db
 from smartcv_account.models import User
+from smartcv_account.services import billing
 
 from .billing_helpers import subscribe
 from .factories import PASSWORD, UserFactory
@@ -118,3 +119,27 @@ def stored(public_id) -> tuple[int, int, int]:
         )
     ).one()
     return tuple(row)
+
+
+def put_on_plan(user, plan_id: str) -> None:
+    """Put `user` on a plan as the operator's `assign-plan` does (no billing)."""
+    billing.assign_plan(db.session.get(User, user.id), plan_id)
+
+
+def create_api_key(client, scopes=("resumes:read",), password=PASSWORD, **fields):
+    """POST /api/account/api-keys with `scopes` and the current password (`fields` added)."""
+    body = {"name": "CV sync", "scopes": list(scopes), "currentPassword": password, **fields}
+    return client.post("/api/account/api-keys", json=body)
+
+
+def api_key(client, scopes=("resumes:read",), **fields) -> dict:
+    """Make an API key as the signed-in client, asserting the 201; return the new key."""
+    response = create_api_key(client, scopes, **fields)
+    assert response.status_code == 201, response.json
+    return response.json["data"]
+
+
+def verify_key(client, key: str, token=INTERNAL_TOKEN, **body):
+    """POST /api/internal/api-keys/verify as another SmartCV service (`token` None: no bearer)."""
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.post("/api/internal/api-keys/verify", json={"key": key, **body}, headers=headers)

@@ -19,6 +19,7 @@ from smartcv_account.services import usage
 
 from .billing_helpers import at, change, subscribe
 from .factories import PASSWORD, UserFactory
+from .helpers import api_key, create_api_key, verify_key
 from .signin_helpers import passwordless_user, session_client
 
 MIB = 1024 * 1024
@@ -367,6 +368,29 @@ def _stale_sign_in(request):
     return client.delete("/api/account", json={})
 
 
+def _key_of(request, scopes=("resumes:read",)) -> dict:
+    """A key made by the signed-in owner of a verified account."""
+    return api_key(request.getfixturevalue("key_owner_client"), scopes)
+
+
+def _ten_keys(request):
+    client = request.getfixturevalue("key_owner_client")
+    for _ in range(10):
+        api_key(client)
+    return create_api_key(client)
+
+
+def _revoked_key(request):
+    key = _key_of(request)
+    request.getfixturevalue("key_owner_client").delete(f"/api/account/api-keys/{key['id']}")
+    return verify_key(request.getfixturevalue("client"), key["secret"])
+
+
+def _key_without_scope(request):
+    key = _key_of(request)
+    return verify_key(request.getfixturevalue("client"), key["secret"], scope="ai:use")
+
+
 def _with(fixture: str, call: Callable):
     """The answer `call` gets with the fixture `fixture` (a client)."""
     return lambda request: call(request.getfixturevalue(fixture))
@@ -460,6 +484,13 @@ REAL_ANSWERS: dict[str, Callable] = {
     ),
     "LAST_SIGN_IN_METHOD": _last_way_in,
     "REAUTHENTICATION_REQUIRED": _stale_sign_in,
+    "EMAIL_NOT_VERIFIED": _with("auth_client", create_api_key),
+    "API_KEY_LIMIT_REACHED": _ten_keys,
+    "API_KEY_NOT_FOUND": _with(
+        "key_owner_client", lambda client: client.delete(f"/api/account/api-keys/key_{'0' * 24}")
+    ),
+    "INVALID_API_KEY": _revoked_key,
+    "INSUFFICIENT_SCOPE": _key_without_scope,
 }
 
 

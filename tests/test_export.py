@@ -42,6 +42,7 @@ def test_export_holds_account_sessions_activity_and_subscriptions(app, user, pla
         "invoices",
         "passkeys",
         "identities",
+        "apiKeys",
     }
     assert document["passkeys"] == document["identities"] == []
     assert document["account"] == me.get("/api/account").json["data"]

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import bcrypt
 import pytest
 import sqlalchemy as sa
 
-from smartcv_account import principal
+from smartcv_account import clock, principal
 from smartcv_account.extensions import db
 from smartcv_account.models import OutboxMessage
 from smartcv_account.principal import SessionCheck
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
 from .factories import PASSWORD
-from .helpers import subscribed
+from .helpers import api_key, subscribed
 
 INTERNAL = {"Authorization": "Bearer test-internal-token"}
 NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
@@ -37,6 +38,20 @@ BUDGET = {
     "PUT /api/account": 4,
     # The conditional UPDATE … RETURNING (the limit is in its WHERE), then the COMMIT.
     "POST /api/internal/users/<id>/usage": 1,
+    # The usage call's UPDATE … RETURNING, finding the user through the live key with the scope
+    # (by the secret's hash) in its WHERE, then the COMMIT; once a minute per key one more
+    # UPDATE of the key's last use. A refusal: the UPDATE, then one SELECT saying why.
+    "POST /api/internal/api-keys/verify": 1,
+    "POST /api/internal/api-keys/verify (first use)": 2,
+    "POST /api/internal/api-keys/verify (refused)": 2,
+    "POST /api/internal/api-keys/verify (count=false)": 1,
+    # Session+user, the user locked, the live keys counted, the guessing count's UPDATE, the
+    # key's INSERT, the activity event's INSERT, the notice's outbox INSERT.
+    "POST /api/account/api-keys": 7,
+    # Session+user, the live keys.
+    "GET /api/account/api-keys": 2,
+    # Session+user, the user locked, the key, its revocation's UPDATE, the activity event.
+    "DELETE /api/account/api-keys/<id>": 5,
     # Session+user, the model, the UPDATE of the hash (and credential version), the revocation
     # of every session, the bumped version read back, the new session's INSERT, the DELETE of
     # outstanding reset links, the notice's outbox INSERT, the activity event's INSERT.
@@ -69,13 +84,13 @@ BUDGET = {
     "GET /api/account/activity (cursor)": 3,
     # Session+user, the model, the event's INSERT, the current subscription, the backup codes
     # count, sessions, events, subscriptions, the provider's invoices, passkeys, linked
-    # identities (plans come from the in-process snapshot).
-    "GET /api/account/export": 11,
+    # identities, the API keys (plans come from the in-process snapshot).
+    "GET /api/account/export": 12,
     # Session+user, the user locked, the live subscription locked, the outbox's DELETE of mail
     # to the old address and the goodbye notice's INSERT, the DELETEs of sessions, events,
-    # backup codes, emailed-link tokens, passkeys, linked identities and reset requests, the
-    # user's UPDATE.
-    "DELETE /api/account": 13,
+    # API keys, backup codes, emailed-link tokens, passkeys, linked identities and reset
+    # requests, the user's UPDATE.
+    "DELETE /api/account": 14,
 }
 # The hot path's limit, whatever the table above says.
 HOT_PATH_LIMIT = 2
@@ -437,3 +452,94 @@ def test_a_link_answers_from_what_it_read_before_its_commit(
         response = auth_client.post(url, json={"token": token})
     assert response.status_code == 200, response.json
     assert events[-1] == "COMMIT", events
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+def _verify(client, secret: str, **body):
+    return client.post(
+        "/api/internal/api-keys/verify", json={"key": secret, **body}, headers=INTERNAL
+    )
+
+
+@pytest.fixture
+def secret(key_owner_client, plans) -> str:
+    """The secret of a fresh key of `key_owner` with the scope resumes:read."""
+    return api_key(key_owner_client)["secret"]
+
+
+def test_verify_is_one_update_returning_then_the_commit(client, secret, sql_and_commits):
+    assert _verify(client, secret).status_code == 200  # the key's first use is recorded
+    with sql_and_commits() as events:
+        response = _verify(client, secret, scope="resumes:read")
+    assert response.status_code == 200, response.json
+    assert [event.split()[0] for event in events] == ["UPDATE", "COMMIT"], events
+    assert "RETURNING" in events[0] and "api_keys" in events[0]
+    within("POST /api/internal/api-keys/verify", len(events) - 1, events)
+    assert len(events) - 1 <= HOT_PATH_LIMIT
+
+
+def test_verify_writes_last_use_once_a_minute(client, secret, sql_and_commits, frozen_clock):
+    for moment, expected in [
+        (frozen_clock, ["UPDATE", "UPDATE", "COMMIT"]),
+        (frozen_clock + timedelta(seconds=59), ["UPDATE", "COMMIT"]),
+        (frozen_clock + timedelta(seconds=60), ["UPDATE", "UPDATE", "COMMIT"]),
+    ]:
+        clock.freeze(moment)
+        with sql_and_commits() as events:
+            assert _verify(client, secret).status_code == 200
+        assert [event.split()[0] for event in events] == expected, events
+    within("POST /api/internal/api-keys/verify (first use)", len(events) - 1, events)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"scope": "ai:use"}, 403), ({"key": "scv_" + "A" * 49}, 401)],
+)
+def test_a_refused_verify_is_the_update_and_one_select_then_no_commit(
+    client, secret, sql_and_commits, body, status
+):
+    with sql_and_commits() as events:
+        response = _verify(client, secret, **body)
+    assert response.status_code == status, response.json
+    if status == 401:  # a malformed key costs no statement
+        assert events == []
+        return
+    assert [event.split()[0] for event in events] == ["UPDATE", "SELECT"], events
+    within("POST /api/internal/api-keys/verify (refused)", len(events), events)
+
+
+def test_verify_without_counting_is_one_select(client, secret, sql_and_commits):
+    _verify(client, secret)
+    with sql_and_commits() as events:
+        assert _verify(client, secret, count=False).status_code == 200
+    statements = [event for event in events if event != "COMMIT"]
+    assert [event.split()[0] for event in statements] == ["SELECT"], events
+    within("POST /api/internal/api-keys/verify (count=false)", len(statements), statements)
+
+
+def test_create_api_key(key_owner_client, count_queries):
+    body = {"name": "CV sync", "scopes": ["ai:use"], "currentPassword": PASSWORD}
+    count, statements = issued(
+        count_queries, lambda: key_owner_client.post("/api/account/api-keys", json=body), 201
+    )
+    within("POST /api/account/api-keys", count, statements)
+
+
+def test_list_api_keys(key_owner_client, secret, count_queries):
+    count, statements = issued(count_queries, lambda: key_owner_client.get("/api/account/api-keys"))
+    within("GET /api/account/api-keys", count, statements)
+
+
+def test_revoke_api_key(key_owner_client, count_queries):
+    key_id = api_key(key_owner_client)["id"]
+    count, statements = issued(
+        count_queries, lambda: key_owner_client.delete(f"/api/account/api-keys/{key_id}")
+    )
+    within("DELETE /api/account/api-keys/<id>", count, statements)
+
+
+def test_verify_never_runs_bcrypt(client, secret, bcrypt_calls):
+    assert _verify(client, secret).status_code == 200
+    assert bcrypt_calls == []

@@ -11,20 +11,12 @@ import pytest
 
 from smartcv_account import clock
 from smartcv_account.extensions import db
-from smartcv_account.models import User
 from smartcv_account.services import usage
 
 from .factories import UserFactory
-from .helpers import INTERNAL_TOKEN, post_usage, stored
+from .helpers import INTERNAL_TOKEN, post_usage, put_on_plan, stored
 
 FREE_STORAGE = 10485760
-
-
-def put_on_plan(user, plan_id: str) -> None:
-    """Put `user` on a plan as the operator's `assign-plan` does (no billing)."""
-    from smartcv_account.services import billing
-
-    billing.assign_plan(db.session.get(User, user.id), plan_id)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from flask import Blueprint, current_app, request
 from ..errors import ApiError
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, token_caller
 from ..openapi import endpoint
+from ..schemas.api_keys import verified_schema, verify_schema
 from ..schemas.usage import usage_change_schema, usage_schema
-from ..services import usage
+from ..services import key_check, usage
 
 bp = Blueprint("internal", __name__)
 
@@ -51,3 +52,22 @@ def record_usage(change, user_id: str):
     nothing. Honours `Idempotency-Key`. Returns the usage after the change.
     """
     return usage.record_usage(user_id, change["metric"], change["delta"])
+
+
+@bp.post("/api-keys/verify")
+@endpoint(
+    verified_schema,
+    body=verify_schema,
+    errors=("INVALID_API_KEY", "INSUFFICIENT_SCOPE", "SUBSCRIPTION_LIMIT_EXCEEDED"),
+    security="internal",
+)
+def verify_api_key(fields):
+    """Check an API key and its scope, and count the call against the plan's monthly limit.
+
+    For other SmartCV services only, with `Authorization: Bearer <INTERNAL_API_TOKEN>`. An
+    unknown, malformed, revoked or expired key is INVALID_API_KEY (`details.reason`); a key
+    without `scope` is INSUFFICIENT_SCOPE; a call past the plan's monthly API requests is
+    SUBSCRIPTION_LIMIT_EXCEEDED. With `count` (the default) the call is recorded in the same
+    step, atomically, and `usage.apiRequestsUsed` includes it; a refused call is never counted.
+    """
+    return key_check.verify(fields["key"], fields.get("scope"), fields["count"])

@@ -92,8 +92,8 @@ def export_data():
     """Return everything the service holds about the user, as one JSON document.
 
     Needs a session; rate limited. Returns the account, security settings (no secret), sessions,
-    activity, subscriptions and invoices in one document, and records the export in the activity
-    log.
+    activity, subscriptions, invoices and API keys (no secret) in one document, and records the
+    export in the activity log.
     """
     principal = signed_in()
     return lifecycle.export(principal, principal.session_id)

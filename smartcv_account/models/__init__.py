@@ -6,6 +6,7 @@ declares them (`payments.register_payments`).
 
 from .account import AuthSession, BackupCode, User
 from .activity import ACTIVITY_TYPES, ActivityEvent
+from .api_key import ApiKey
 from .billing import (
     LIVE_STATUSES,
     Coupon,
@@ -28,6 +29,7 @@ from .signin import LinkedIdentity, Passkey, WebAuthnChallenge
 __all__ = [
     "ACTIVITY_TYPES",
     "ActivityEvent",
+    "ApiKey",
     "LIVE_STATUSES",
     "AuthSession",
     "BackupCode",

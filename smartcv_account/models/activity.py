@@ -37,6 +37,8 @@ ACTIVITY_TYPES = (
     "passkey_removed",
     "identity_linked",
     "identity_unlinked",
+    "api_key_created",
+    "api_key_revoked",
 )
 
 

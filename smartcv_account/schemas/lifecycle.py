@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from ..models import ACTIVITY_TYPES
 from .account import SUBSCRIPTION_STATUSES, AccountSchema
+from .api_keys import ApiKeyRecordSchema
 from .base import BaseSchema, Timestamp, Trimmed, about, current_password_field
 from .invoices import InvoiceSchema
 from .signin import IdentitySchema, PasskeySchema
@@ -215,6 +216,11 @@ class ExportSchema(BaseSchema):
     )
     identities = fields.List(
         fields.Nested(IdentitySchema), metadata=about("The linked identities at providers.")
+    )
+    api_keys = fields.List(
+        fields.Nested(ApiKeyRecordSchema),
+        data_key="apiKeys",
+        metadata=about("Every API key kept, revoked ones too (no secret, no hash)."),
     )
 
 

@@ -3,8 +3,8 @@
 The user's row stays as an erased tombstone rather than being deleted: subscriptions and the
 provider's invoices refer to it (through the billing customer id), and the law requires
 keeping invoices. Everything that identifies or describes the person goes: email, name,
-avatar, preferences, password, second factor, passkeys, linked identities, sessions,
-activity and usage. The public id is
+avatar, preferences, password, second factor, passkeys, linked identities, sessions, API
+keys, activity and usage. The public id is
 replaced, so the old one is unknown everywhere (the internal usage API answers
 USER_NOT_FOUND), and the email is replaced by a value that is not an address, so it is free
 to register again and no login can ever match it.
@@ -23,6 +23,7 @@ from ..mail import outbox
 from ..models import (
     LIVE_STATUSES,
     ActivityEvent,
+    ApiKey,
     AuthSession,
     BackupCode,
     EmailToken,
@@ -114,7 +115,15 @@ def _live_subscription(user: User) -> Subscription | None:
 def _erase(user: User, new_public_id: str) -> None:
     """Erase everything personal about the user; keep the row for the invoices (no commit)."""
     now = clock.now()
-    for table in (AuthSession, ActivityEvent, BackupCode, EmailToken, Passkey, LinkedIdentity):
+    for table in (
+        AuthSession,
+        ActivityEvent,
+        ApiKey,
+        BackupCode,
+        EmailToken,
+        Passkey,
+        LinkedIdentity,
+    ):
         db.session.execute(sa.delete(table).where(table.user_id == user.id))
     db.session.execute(
         sa.delete(PasswordResetRequest).where(PasswordResetRequest.email == user.email)

@@ -26,7 +26,7 @@ from ..models import (
     Subscription,
     User,
 )
-from . import account_view, activity, billing
+from . import account_view, activity, api_keys, billing
 from .locking import lock_user
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
@@ -136,6 +136,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
         "invoices": billing.list_invoices(model),
         "passkeys": _oldest_first(Passkey, model.id),
         "identities": _oldest_first(LinkedIdentity, model.id),
+        "api_keys": api_keys.exported(model.id),
     }
     # Everything is flushed and the document only reads from here on: detached, its rows are
     # not expired by the commit, so dumping it reads none of them again.

@@ -73,6 +73,13 @@ def identity_unlinked(user: User, provider: str) -> None:
     _security(user, "notice_identity_unlinked", provider=provider)
 
 
+def api_key_created(user: User, key_name: str, prefix: str, scopes: list[str]) -> None:
+    """Tell the owner an API key was made (its name, prefix and scopes; never the secret)."""
+    _security(
+        user, "notice_api_key_created", key_name=key_name, prefix=prefix, scopes=", ".join(scopes)
+    )
+
+
 def email_change_requested(user: User, new_email: str) -> None:
     """Tell the current address that a change to `new_email` waits for confirmation."""
     _security(user, "notice_email_change_requested", new_email=new_email)

@@ -17,7 +17,7 @@ from ..mail import outbox, quota
 from ..mail.names import third_party_name
 from ..models import LinkedIdentity, Passkey, PasswordResetRequest, User
 from ..principal import Principal
-from . import activity, credentials, notices, sessions, tokens
+from . import activity, api_keys, credentials, notices, sessions, tokens
 from .credentials import personal_words, require_strong
 from .guessing import confirm_secrets
 from .identity import normalise_email
@@ -104,8 +104,8 @@ def compose_reset_links(limit: int = 100) -> int:
 
 
 def reset_password(token: str, new_password: str, two_factor_code: str | None) -> None:
-    """Set a new password from a reset link: every session ends, every other link dies, the
-    address counts as verified.
+    """Set a new password from a reset link: every session and API key ends, every other link
+    dies, the address counts as verified.
 
     On an account whose address was never verified, the link is the first proof of who owns
     the address: whatever was set up before it (a second factor, sessions, a pending email
@@ -124,6 +124,8 @@ def reset_password(token: str, new_password: str, two_factor_code: str | None) -
     user.credential_version = User.credential_version + 1
     db.session.flush()
     sessions.revoke_user_sessions(user)
+    # A reset is how a stolen account is taken back: keys made by whoever held it go too.
+    api_keys.revoke_all(user, "password_reset")
     tokens.void_all(user)
     if unverified:
         if user.two_factor_enabled:

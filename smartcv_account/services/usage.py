@@ -84,10 +84,10 @@ def current_usage(user: User | Principal) -> dict[str, Any]:
     The reset is applied on read without writing: the stored counter is zeroed by the next
     recorded delta, but nobody reads a stale counter in the meantime.
     """
-    return _usage(user, plans.effective_plan_type(user), clock.now())
+    return usage_of(user, plans.effective_plan_type(user), clock.now())
 
 
-def _usage(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
+def usage_of(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
     """The usage object of a row of counters (a model, a principal or a returned row)."""
     limits = limits_for(plan_type)
     reset_at = counters.api_requests_reset_at
@@ -126,17 +126,26 @@ def record_usage(public_id: str, metric: str, delta: int) -> dict[str, Any]:
     if not spec.gauge and delta < 0:
         raise validation_error({"delta": [f"{metric} only counts up; send a positive delta."]})
     now = clock.now()
-    parameters = {"u_public_id": public_id, "u_delta": delta, "u_now": now}
-    parameters |= {"u_next_reset": next_reset(now), **entitlement.parameters(now)}
-    row = _execute(_update(metric, delta > 0), parameters)
+    parameters = {"u_public_id": public_id, **counting_parameters(delta, now)}
+    row = execute_first(_update(metric, delta > 0), parameters)
     if row is None:
         db.session.rollback()
         raise _refusal(public_id, metric, delta)
-    answer = _usage(row, row.plan_type, now)
+    answer = usage_of(row, row.plan_type, now)
     return answer
 
 
-def _execute(statement: sa.Update, parameters: dict[str, Any]) -> sa.Row | None:
+def counting_parameters(delta: int, now: datetime) -> dict[str, Any]:
+    """The values of the bind parameters of `counting_update` for a change of `delta` at `now`."""
+    return {
+        "u_delta": delta,
+        "u_now": now,
+        "u_next_reset": next_reset(now),
+        **entitlement.parameters(now),
+    }
+
+
+def execute_first(statement: sa.Update, parameters: dict[str, Any]) -> sa.Row | None:
     """Run the usage UPDATE as the first statement of the request's transaction.
 
     Without an Idempotency-Key it takes its connection from the pool without pre-ping (one
@@ -160,7 +169,14 @@ def _execute(statement: sa.Update, parameters: dict[str, Any]) -> sa.Row | None:
 
 @functools.cache
 def _update(metric: str, limited: bool) -> sa.Update:
-    """The conditional `UPDATE … RETURNING` of one metric (built once; values are parameters)."""
+    """The conditional `UPDATE … RETURNING` of one metric of the user named by `u_public_id`."""
+    return counting_update(metric, limited).where(User.public_id == sa.bindparam("u_public_id"))
+
+
+@functools.cache
+def counting_update(metric: str, limited: bool) -> sa.Update:
+    """The conditional `UPDATE … RETURNING` of one metric, for the caller to say of which user
+    (a further `.where`); built once, its values are parameters (`counting_parameters`)."""
     spec = METRICS[metric]
     column = getattr(User, spec.column)
     # Typed BIGINT like the counters: PostgreSQL would type a bare parameter INTEGER and
@@ -181,13 +197,9 @@ def _update(metric: str, limited: bool) -> sa.Update:
             else_=reset_at,
         )
     values[spec.column] = new_value
-    plan_type = entitlement.plan_type_sql(
-        sa.bindparam("e_now", type_=UTCDateTime()),
-        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
-    )
+    plan_type = plan_type_in_sql()
     statement = (
         sa.update(User)
-        .where(User.public_id == sa.bindparam("u_public_id"))
         .values(values)
         .returning(
             User.resumes_created,
@@ -208,6 +220,15 @@ def _update(metric: str, limited: bool) -> sa.Update:
     return statement
 
 
+def plan_type_in_sql() -> sa.ColumnElement[str]:
+    """The plan type whose limits apply to the `users` row of the enclosing statement, from
+    rules/entitlement.py, its moments bound by `entitlement.parameters`."""
+    return entitlement.plan_type_sql(
+        sa.bindparam("e_now", type_=UTCDateTime()),
+        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
+    )
+
+
 def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
     """Why nothing was recorded: no such user, the counter's range, or the plan's limit (with
     the counter as it stands and the plan that lifts it)."""
@@ -218,13 +239,17 @@ def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
     )
     if user is None:
         return ApiError("USER_NOT_FOUND", "No user has this id.")
-    spec = METRICS[metric]
-    used = current_usage(user)[spec.column]
+    used = current_usage(user)[METRICS[metric].column]
     if used + delta > MAX_COUNTER:
         return validation_error(
             {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}
         )
-    plan_type = plans.effective_plan_type(user)
+    return limit_exceeded(metric, plans.effective_plan_type(user), used, delta)
+
+
+def limit_exceeded(metric: str, plan_type: str, used: int, delta: int) -> ApiError:
+    """The SUBSCRIPTION_LIMIT_EXCEEDED answer of a change of `delta` to `used` on `plan_type`."""
+    spec = METRICS[metric]
     limit = int(limits_for(plan_type)[spec.limit_key])
     lifts = plan_that_lifts(plan_type, spec.limit_key, used + delta)
     return ApiError(
