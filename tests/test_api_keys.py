@@ -25,6 +25,7 @@ from .helpers import (
     signed_in,
     verify_key,
 )
+from .signin_helpers import passwordless_user, session_client
 
 KEYS_URL = "/api/account/api-keys"
 
@@ -336,3 +337,22 @@ def test_a_deleted_users_row_keeps_no_key(key_owner_client, key_owner):
     db.session.rollback()
     assert db.session.get(User, key_owner.id).deleted_at is not None
     assert db.session.scalar(sa.select(ApiKey).where(ApiKey.user_id == key_owner.id)) is None
+
+
+def test_an_account_without_password_makes_keys_within_ten_minutes_of_signing_in(
+    app, frozen_clock, assert_error
+):
+    client = session_client(app, passwordless_user())
+    body = {"name": "CV sync", "scopes": ["resumes:read"]}
+    assert client.post("/api/account/api-keys", json=body).status_code == 201
+    clock.freeze(frozen_clock + timedelta(minutes=10))
+    answer = client.post("/api/account/api-keys", json=body)
+    assert_error(answer, 401, "REAUTHENTICATION_REQUIRED")
+    assert len(client.get("/api/account/api-keys").json["data"]) == 1
+
+
+def test_an_account_with_a_password_must_send_it(key_owner_client, assert_error):
+    body = {"name": "CV sync", "scopes": ["resumes:read"]}
+    answer = key_owner_client.post("/api/account/api-keys", json=body)
+    assert_error(answer, 400, "VALIDATION_ERROR")
+    assert answer.json["details"]["field"] == "currentPassword"
