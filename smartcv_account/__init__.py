@@ -81,6 +81,10 @@ def register_blueprints(app: Flask) -> None:
     from .api import email
 
     app.register_blueprint(email.bp, url_prefix="/api")
+    from .api import team_members, teams
+
+    app.register_blueprint(teams.bp, url_prefix="/api/teams")
+    app.register_blueprint(team_members.bp, url_prefix="/api/teams")
 
 
 def register_request_hooks(app: Flask) -> None:

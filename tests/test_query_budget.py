@@ -67,14 +67,16 @@ BUDGET = {
     # Session+user, the page; with a cursor, the cursor event's (created_at, id) first.
     "GET /api/account/activity": 2,
     "GET /api/account/activity (cursor)": 3,
-    # Session+user, the model, the event's INSERT, the current subscription, the backup codes
-    # count, sessions, events, subscriptions, the provider's invoices (plans come from the
-    # in-process snapshot).
-    "GET /api/account/export": 9,
-    # Session+user, the user locked, the live subscription locked, the outbox's DELETE of mail
-    # to the old address and the goodbye notice's INSERT, the DELETEs of sessions, events,
-    # backup codes, emailed-link tokens and reset requests, the user's UPDATE.
-    "DELETE /api/account": 11,
+    # Session+user, the model, the event's INSERT, the current subscription, the best plan of
+    # the user's teams, the backup codes count, sessions, events, subscriptions, the provider's
+    # invoices (plans come from the in-process snapshot; the memberships only for a member).
+    "GET /api/account/export": 10,
+    # Session+user, the user locked, the teams the user belongs to (locked and judged only for
+    # a member), the live subscription locked, the outbox's DELETE of mail to the old address
+    # and the goodbye notice's INSERT, the DELETEs of sessions, events, backup codes,
+    # emailed-link tokens and reset requests, the user's UPDATE, and the two UPDATEs that
+    # take the user out of team logs and invitations they made (teams left earlier included).
+    "DELETE /api/account": 14,
 }
 # The hot path's limit, whatever the table above says.
 HOT_PATH_LIMIT = 2

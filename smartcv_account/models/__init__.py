@@ -23,6 +23,14 @@ from .mail import (
     PasswordResetRequest,
     RenewalReminder,
 )
+from .teams import (
+    TEAM_ACTIVITY_TYPES,
+    TEAM_ROLES,
+    Team,
+    TeamEvent,
+    TeamInvitation,
+    TeamMember,
+)
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -40,6 +48,12 @@ __all__ = [
     "Plan",
     "RenewalReminder",
     "Subscription",
+    "TEAM_ACTIVITY_TYPES",
+    "TEAM_ROLES",
+    "Team",
+    "TeamEvent",
+    "TeamInvitation",
+    "TeamMember",
     "UnreconciledSubscription",
     "User",
     "WebhookEvent",

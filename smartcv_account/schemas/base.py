@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from flask import request
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..errors import ApiError, validation_error
 
@@ -21,6 +21,17 @@ def about(description: str, example: Any = None, omitted_when: str = "") -> dict
     if omitted_when:
         metadata["x-omittedWhen"] = omitted_when
     return metadata
+
+
+def current_password(description: str = "The current password.") -> fields.String:
+    """A required `currentPassword` field (load only; a wrong one is INVALID_PASSWORD)."""
+    return fields.String(
+        data_key="currentPassword",
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata=about(description, "correct horse battery staple 42"),
+    )
 
 
 class BaseSchema(Schema):

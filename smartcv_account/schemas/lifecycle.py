@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from ..models import ACTIVITY_TYPES
-from .account import SUBSCRIPTION_STATUSES, AccountSchema
-from .base import BaseSchema, Timestamp, Trimmed, about
+from .account import SUBSCRIPTION_STATUSES, AccountSchema, MembershipSchema
+from .base import BaseSchema, Timestamp, Trimmed, about, current_password
 from .invoices import InvoiceSchema
 from .subscription import PaymentMethodSchema, SubscriptionSchema
 
@@ -189,11 +189,20 @@ class SubscriptionRecordSchema(BaseSchema):
         )
 
 
+class MembershipRecordSchema(MembershipSchema):
+    """A membership in the export, with when it began."""
+
+    joined_at = Timestamp(data_key="joinedAt", metadata=about("When the user joined."))
+
+
 class ExportSchema(BaseSchema):
     """GET /api/account/export: everything the service holds about the user."""
 
     exported_at = Timestamp(data_key="exportedAt", metadata=about("When the export was made."))
     account = fields.Nested(AccountSchema, metadata=about("The account, as GET /api/account."))
+    teams = fields.List(
+        fields.Nested(MembershipRecordSchema), metadata=about("The teams the user belongs to.")
+    )
     security = fields.Nested(
         SecuritySummarySchema, metadata=about("Security settings, without secrets.")
     )
@@ -214,13 +223,7 @@ class ExportSchema(BaseSchema):
 class AccountDeleteSchema(BaseSchema):
     """DELETE /api/account: the password, and the second factor when it is on."""
 
-    current_password = fields.String(
-        data_key="currentPassword",
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1024),
-        metadata=about("The current password.", "correct horse battery staple 42"),
-    )
+    current_password = current_password()
     two_factor_code = Trimmed(
         data_key="twoFactorCode",
         load_only=True,

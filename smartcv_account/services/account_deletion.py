@@ -33,6 +33,7 @@ from ..payments import get_gateway
 from ..payments.base import GatewayError
 from . import billing, credentials, guessing, notices
 from .locking import lock_user
+from .teams import departure
 
 # What an erased account's preferences and counters go back to.
 ERASED_VALUES = {
@@ -69,6 +70,8 @@ def delete_account(signed_in, current_password: str, two_factor_code: str | None
         second_factor=True,
         two_factor_code=two_factor_code,
     )
+    # Before the provider is told anything: a team the user alone owns holds the deletion back.
+    departure.leave_every_team(user)
     new_public_id = f"deleted_{secrets.token_hex(12)}"
     try:
         _settle_with_provider(user, new_public_id)

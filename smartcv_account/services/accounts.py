@@ -74,13 +74,13 @@ def register(email: str, password: str, name: str) -> SignIn:
             "EMAIL_TAKEN", "An account with this email already exists.", "email"
         ) from None
     send_verification_link(user)
-    return _sign_in(user)
+    return _sign_in(user, new=True)
 
 
-def _sign_in(user: User) -> SignIn:
-    """Start a session for `user`; return its token and the account to show."""
+def _sign_in(user: User, new: bool = False) -> SignIn:
+    """Start a session for `user` (`new`: just registered); return its token and the account."""
     token = sessions.start_session(user)
-    return SignIn(token, account_view(Principal.of(user, token)))
+    return SignIn(token, account_view(Principal.of(user, token, new=new)))
 
 
 def _invalid_credentials() -> ApiError:

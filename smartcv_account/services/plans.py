@@ -112,9 +112,17 @@ def plan_type(plan_id: str) -> str:
     return plan_for_display(plan_id).type
 
 
+def team_types(user) -> tuple[str, ...]:
+    """The best plan type of the principal's teams, as a tuple (empty without a team)."""
+    return () if user.team_plan_type is None else (user.team_plan_type,)
+
+
 def effective_plan_type(user) -> str:
-    """Return the plan type whose limits apply to `user` now (rules/entitlement.py)."""
-    return entitlement.plan_type(user.current_subscription, clock.now(), plan_type)
+    """Return the plan type whose limits apply to the principal `user` now: the best of their
+    own plan and their teams' (rules/entitlement.py)."""
+    return entitlement.plan_type(
+        user.current_subscription, clock.now(), plan_type, team_types(user)
+    )
 
 
 def get_plan(plan_id: str) -> Plan | None:
