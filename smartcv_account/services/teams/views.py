@@ -157,9 +157,8 @@ def event_views(events: list[TeamEvent]) -> list[TeamEventView]:
     actor_ids = {event.actor_user_id for event in events if event.actor_user_id is not None}
     actors = {}
     if actor_ids:
-        actors = dict(
-            db.session.execute(sa.select(User.id, User.public_id).where(User.id.in_(actor_ids)))
-        )
+        rows = db.session.execute(sa.select(User.id, User.public_id).where(User.id.in_(actor_ids)))
+        actors = {row.id: row.public_id for row in rows}
     return [
         TeamEventView(
             public_id=event.public_id,
