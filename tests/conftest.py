@@ -23,7 +23,7 @@ from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
 from .gunicorn_helpers import migrated_database
-from .helpers import INTERNAL_TOKEN, subscribed
+from .helpers import INTERNAL_TOKEN, signed_in, subscribed, verified_user
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -148,6 +148,12 @@ def auth_client(app, user) -> FlaskClient:
     response = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
     assert response.status_code == 200, response.json
     return client
+
+
+@pytest.fixture
+def owner(app, plans) -> FlaskClient:
+    """A client signed in as a new user whose email is verified (who may create teams)."""
+    return signed_in(app, verified_user(name="Olga Owner").email)
 
 
 @pytest.fixture

@@ -28,12 +28,6 @@ from .helpers import (
 
 
 @pytest.fixture
-def owner(app, plans):
-    """A client signed in as a verified user."""
-    return signed_in(app, verified_user(name="Olga Owner").email)
-
-
-@pytest.fixture
 def team_id(owner) -> str:
     """An ENTERPRISE team of `owner` with 3 seats (the owner takes one)."""
     team_id = new_team(owner)["id"]

@@ -8,13 +8,12 @@ import sqlalchemy as sa
 from smartcv_account.extensions import db
 from smartcv_account.models import OutboxMessage
 
-from .helpers import TEAMS_URL, member_of, new_team, on_enterprise, signed_in, verified_user
+from .helpers import TEAMS_URL, member_of, new_team, on_enterprise, verified_user
 
 
 @pytest.fixture
-def team(app, plans):
+def team(owner):
     """An ENTERPRISE team with 10 seats: (owner client, team id)."""
-    owner = signed_in(app, verified_user(name="Olga Owner").email)
     team_id = new_team(owner)["id"]
     on_enterprise(team_id, 10)
     return owner, team_id

@@ -25,12 +25,6 @@ TEAM_FIELDS = [
 NO_BRANDING = {"displayName": None, "logoUrl": None, "primaryColor": None}
 
 
-@pytest.fixture
-def owner(app, plans):
-    """A client signed in as a verified user (the teams' owner in these tests)."""
-    return signed_in(app, verified_user().email)
-
-
 def test_a_new_team_is_free_with_one_seat_and_its_creator_as_owner(owner):
     team = new_team(owner, "  Acme  ")
     assert list(team) == TEAM_FIELDS
