@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -178,3 +179,26 @@ def stop(process: subprocess.Popen, grace: float = 15) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def request(base: str, method: str, path: str, cookie: str, body=None) -> requests.Response:
+    """One request on its own connection (either worker may take it), with the cookie."""
+    headers = {"Cookie": f"{COOKIE}={cookie}", "Connection": "close"}
+    return requests.request(method, base + path, json=body, headers=headers, timeout=30)
+
+
+def together(*calls) -> list[requests.Response]:
+    """Run the calls on threads released together from a barrier; return their answers."""
+    barrier = threading.Barrier(len(calls))
+    answers: list[requests.Response | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait(10)
+        answers[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers

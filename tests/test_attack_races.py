@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from functools import partial
 
@@ -20,7 +19,15 @@ import requests
 import sqlalchemy as sa
 
 from .factories import PASSWORD
-from .gunicorn_helpers import COOKIE, flask_cli, gunicorns, service_env, sign_up
+from .gunicorn_helpers import (
+    COOKIE,
+    flask_cli,
+    gunicorns,
+    request,
+    service_env,
+    sign_up,
+    together,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,29 +75,6 @@ def service(migrated_url):
     with gunicorns(env, workers=2) as (instance,):
         yield instance.url, engine
     engine.dispose()
-
-
-def request(base: str, method: str, path: str, cookie: str, body=None) -> requests.Response:
-    """One request on its own connection (either worker may take it), with the cookie."""
-    headers = {"Cookie": f"{COOKIE}={cookie}", "Connection": "close"}
-    return requests.request(method, base + path, json=body, headers=headers, timeout=30)
-
-
-def together(*calls) -> list[requests.Response]:
-    """Run the calls on threads released together from a barrier; return their answers."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[requests.Response | None] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        barrier.wait(10)
-        answers[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return answers
 
 
 def race(base: str, cookie: str, racer: tuple) -> list[requests.Response]:
