@@ -163,3 +163,14 @@ def test_removal_and_leaving_are_in_the_team_log(app, team):
         ("member_left", leaving.public_id),
         ("member_removed", removed.public_id),
     ]
+
+
+def test_role_changes_are_in_the_team_log_and_a_change_to_the_same_role_is_not(app, team):
+    owner, team_id = team
+    user, _ = member_of(app, owner, team_id)
+    owner.put(members_url(team_id, user), json={"role": "admin"})
+    owner.put(members_url(team_id, user), json={"role": "admin"})
+    events = owner.get(f"{TEAMS_URL}/{team_id}/activity").json["data"]["events"]
+    assert [e["type"] for e in events[:2]] == ["role_changed", "member_joined"]
+    assert events[0]["details"] == {"userId": user.public_id, "from": "member", "to": "admin"}
+    assert events[0]["actorId"] == owner.get("/api/account").json["data"]["id"]
