@@ -45,7 +45,23 @@ def service(migrated_url):
     engine = sa.create_engine(migrated_url.replace("postgresql://", "postgresql+psycopg://"))
     with gunicorns(env, workers=2) as (instance,):
         yield instance.url, engine
+    forget_rows(engine)
     engine.dispose()
+
+
+def forget_rows(engine: sa.Engine) -> None:
+    """Empty DATABASE_URL's PostgreSQL tables, which the suite shares, of what the rounds made
+    (a SQLite file is the module's own)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        names = connection.scalars(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'alembic_version'"
+            )
+        ).all()
+        connection.execute(sa.text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
 
 
 def verified(base: str, engine: sa.Engine, prefix: str) -> Account:
