@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from smartcv_account import clock
+from smartcv_account import catalogue, clock
 from smartcv_account.extensions import db
 from smartcv_account.models import OutboxMessage, TeamInvitation
+from smartcv_account.services import billing
 
 from .helpers import (
     TEAMS_URL,
@@ -203,3 +204,21 @@ def test_the_team_log_records_invitations_and_revocations(owner, team_id):
         ("invitation_revoked", created["id"]),
         ("member_invited", created["id"]),
     ]
+
+
+def test_inviting_and_revoking_one_address_in_a_loop_stops_at_three_mails_an_hour(
+    app_factory, frozen_clock, assert_error
+):
+    app = app_factory(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
+    with app.app_context():
+        billing.seed_plans(catalogue.PLANS, catalogue.COUPONS)
+        owner = signed_in(app, verified_user().email)
+        team_id = new_team(owner)["id"]
+        on_enterprise(team_id, 3)
+        for _ in range(3):
+            created = invite(owner, team_id, "grace@example.com").json["data"]
+            owner.delete(f"{TEAMS_URL}/{team_id}/invitations/{created['id']}")
+        assert_error(invite(owner, team_id, "grace@example.com"), 429, "RATE_LIMITED")
+        assert invite(owner, team_id, "other@example.com").status_code == 201
+        clock.freeze(frozen_clock + timedelta(hours=1, seconds=1))
+        assert invite(owner, team_id, "grace@example.com").status_code == 201

@@ -66,14 +66,21 @@ def remove_member(team_id: str, user_id: str):
     invitation_schema,
     body=invitation_create_schema,
     status=201,
-    errors=(*NOT_VISIBLE, "SEAT_LIMIT_REACHED", "ALREADY_MEMBER", "ALREADY_INVITED"),
+    errors=(
+        *NOT_VISIBLE,
+        "SEAT_LIMIT_REACHED",
+        "ALREADY_MEMBER",
+        "ALREADY_INVITED",
+        "RATE_LIMITED",
+    ),
 )
 def create_invitation(fields, team_id: str):
     """Invite an email address into the team.
 
     Needs the role owner or admin. Members plus pending invitations never exceed the team's
     seats (SEAT_LIMIT_REACHED). The address gets a link valid 7 days, which the person opens
-    signed in with that address, verified.
+    signed in with that address, verified. At most 3 such mails an hour go to one address,
+    counted with email-change confirmations (RATE_LIMITED).
     """
     return invitations.invite(signed_in(), team_id, fields["email"], fields["role"])
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ... import clock
 from ...errors import ApiError, field_error
 from ...extensions import db
-from ...mail import outbox
+from ...mail import outbox, quota
 from ...mail.names import third_party_name
 from ...models import TeamInvitation, TeamMember, User
 from ...principal import Principal
@@ -56,6 +56,8 @@ def invite(principal: Principal, public_id: str, email: str, role: str) -> Invit
             "ALREADY_INVITED", "This address already has a pending invitation.", "email"
         )
     seats.require_free_seat(team, seats.seats_taken(team.id))
+    # Mail to an address nobody proved: counted with the email-change confirmations it gets.
+    quota.reserve_confirmation(email)
     token = tokens.new_token()
     now = clock.now()
     invitation = TeamInvitation(
