@@ -105,9 +105,7 @@ class Principal:
         teams' best plan is read as this transaction sees it (one SELECT; none for a `new`
         account, which belongs to no team)."""
         subscription = user.current_subscription
-        team_plan_type = None
-        if not new:
-            team_plan_type = db.session.scalar(sa.select(team_plan_type_sql(sa.literal(user.id))))
+        team_plan_type = None if new else read_team_plan_type(user.id)
         return cls(
             **{name: getattr(user, name) for name in USER_COLUMNS},
             session_token=session_token,
@@ -156,6 +154,12 @@ LIVE_SESSION = (
         AuthSession.credential_version == User.credential_version,
     )
 )
+
+
+def read_team_plan_type(user_id: int) -> str | None:
+    """Read the best plan type of the user's teams as this transaction sees it (one SELECT);
+    None without a team."""
+    return db.session.scalar(sa.select(team_plan_type_sql(sa.literal(user_id))))
 
 
 def token_hash(token: str) -> str:

@@ -22,6 +22,7 @@ from flask import current_app
 from .. import clock
 from ..extensions import db
 from ..models import Plan
+from ..principal import Principal, read_team_plan_type
 from ..rules import entitlement
 
 _CACHE_KEY = "smartcv_plan_snapshot"
@@ -113,8 +114,13 @@ def plan_type(plan_id: str) -> str:
 
 
 def team_types(user) -> tuple[str, ...]:
-    """The best plan type of the principal's teams, as a tuple (empty without a team)."""
-    return () if user.team_plan_type is None else (user.team_plan_type,)
+    """The best plan type of the user's teams, as a tuple (empty without a team): the
+    principal carries it; for a model it is read (one SELECT)."""
+    if isinstance(user, Principal):
+        best = user.team_plan_type
+    else:
+        best = read_team_plan_type(user.id)
+    return () if best is None else (best,)
 
 
 def effective_plan_type(user) -> str:
