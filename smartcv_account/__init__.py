@@ -86,6 +86,10 @@ def register_blueprints(app: Flask) -> None:
     from .api import api_keys
 
     app.register_blueprint(api_keys.bp, url_prefix="/api/account/api-keys")
+    from .api import team_members, teams
+
+    app.register_blueprint(teams.bp, url_prefix="/api/teams")
+    app.register_blueprint(team_members.bp, url_prefix="/api/teams")
 
 
 def register_request_hooks(app: Flask) -> None:

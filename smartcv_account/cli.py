@@ -24,6 +24,7 @@ from .payments import get_gateway
 from .payments.base import GatewayError
 from .payments.local import LocalGateway
 from .services import activity, api_keys, billing, identity, renewals, sessions
+from .services.teams import plan as team_plan
 from .worker import mail_status_command, mail_worker_command
 
 
@@ -129,10 +130,26 @@ def seed_plans_command() -> None:
 
 
 @click.command("assign-plan")
-@click.argument("email")
-@click.argument("plan_id")
-def assign_plan_command(email: str, plan_id: str) -> None:
-    """Put EMAIL on PLAN_ID without billing (enterprise or comped); plan_free ends it."""
+@click.argument(
+    "arguments", nargs=-1, required=True, metavar="EMAIL PLAN_ID | --team TEAM_ID PLAN_ID"
+)
+@click.option("--team", "team_id", help="Put this team on PLAN_ID instead of a user.")
+@click.option("--seats", type=click.IntRange(min=1), help="With --team plan_enterprise: seats.")
+def assign_plan_command(arguments: tuple[str, ...], team_id: str | None, seats: int | None) -> None:
+    """Put EMAIL on PLAN_ID without billing (enterprise or comped); plan_free ends it.
+
+    With --team TEAM_ID: plan_enterprise --seats N gives every member ENTERPRISE limits (N at
+    least its members plus pending invitations); plan_free ends it (one seat, invitations
+    revoked).
+    """
+    if team_id is not None:
+        if len(arguments) != 1:
+            raise click.ClickException("with --team give only PLAN_ID")
+        click.echo(team_plan.assign_team_plan(team_id, arguments[0], seats))
+        return
+    if len(arguments) != 2 or seats is not None:
+        raise click.ClickException("give EMAIL PLAN_ID (--seats goes with --team)")
+    email, plan_id = arguments
     user = _user_by_email(email)
     before = user.current_subscription
     subscription = billing.assign_plan(user, plan_id)

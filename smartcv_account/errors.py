@@ -12,6 +12,23 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from .error_details import (
+    DECLINE_CODE,
+    FEEDBACK,
+    FIELD,
+    FIELDS,
+    LIMIT,
+    METRIC,
+    ORIGIN,
+    REASON,
+    RETRY_AFTER,
+    SCOPE,
+    SCOPES,
+    SEATS,
+    TEAMS,
+    USED,
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -43,70 +60,6 @@ def about_field(name: str) -> dict[str, dict[str, Any]]:
     """`details.field`: the request field (or header) the error is about."""
     return {"field": detail(FIELD, name)}
 
-
-# The keys `details` may hold; an ErrorCode gives each the example's value (`detail`).
-FIELD = {
-    "type": "string",
-    "description": "The request field (or header) the error is about; with VALIDATION_ERROR "
-    "the first invalid one.",
-}
-FIELDS = {
-    "type": "object",
-    "description": "Each invalid field (dotted path for nested ones, `_schema` for the body as "
-    "a whole) with its messages.",
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-}
-FEEDBACK = {
-    "type": "object",
-    "description": "Why the password is weak and how to make it stronger.",
-    "required": ["warning", "suggestions", "score"],
-    "properties": {
-        "warning": {"type": "string", "description": "Why the password is easy to guess."},
-        "suggestions": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Ways to make it stronger.",
-        },
-        "score": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 4,
-            "description": "Its zxcvbn strength score, 0 (weakest) to 4; 3 is needed.",
-        },
-    },
-}
-DECLINE_CODE = {
-    "type": "string",
-    "description": "The card issuer's reason, as Stripe names it (e.g. `card_declined`, "
-    "`insufficient_funds`, `expired_card`).",
-}
-# The metric names are the usage service's; the document defines this component from them.
-METRIC = {
-    "$ref": "#/components/schemas/UsageMetric",
-    "description": "The counter that would pass its limit.",
-}
-LIMIT = {"type": "integer", "description": "The plan's limit for that metric."}
-USED = {"type": "integer", "description": "How much of it is used now."}
-RETRY_AFTER = {
-    "type": "integer",
-    "minimum": 0,
-    "description": "Seconds to wait before trying again (also `Retry-After`).",
-}
-REASON = {
-    "type": "string",
-    "description": "INVALID_COUPON: why a known coupon does not apply (`already_redeemed`: it is "
-    "for a first subscription only); absent when the coupon does not exist. INVALID_PASSKEY: "
-    "what was wrong with the browser's response: `challenge` (unknown, used or expired), "
-    "`credential` (refused by the verification) or `duplicate` (the passkey is added already). "
-    "INVALID_API_KEY: `unknown` (also a malformed key or a deleted user's key), `revoked` or "
-    "`expired`.",
-}
-ORIGIN = {
-    "type": "string",
-    "description": "The refused page origin, when the Origin check refused the request.",
-}
-SCOPE = {"type": "string", "description": "The scope the call needs."}
-SCOPES = {"type": "array", "items": {"type": "string"}, "description": "The key's scopes."}
 
 # Every error code of the contract: the one place its status, example and details are written.
 ERRORS: dict[str, ErrorCode] = {
@@ -235,6 +188,32 @@ ERRORS: dict[str, ErrorCode] = {
         403,
         "This API key does not have the scope ai:use.",
         {"required": detail(SCOPE, "ai:use"), "granted": detail(SCOPES, ["resumes:read"])},
+    ),
+    "TEAM_NOT_FOUND": ErrorCode(404, "You belong to no team with this id."),
+    "NOT_A_MEMBER": ErrorCode(404, "This user is not a member of the team.", about_field("userId")),
+    "SEAT_LIMIT_REACHED": ErrorCode(
+        409,
+        "Every seat of the team is taken by a member or a pending invitation (1 seat).",
+        {"seats": detail(SEATS, 1)},
+    ),
+    "ALREADY_MEMBER": ErrorCode(
+        409, "This person is already a member of the team.", about_field("email")
+    ),
+    "ALREADY_INVITED": ErrorCode(
+        409, "This address already has a pending invitation.", about_field("email")
+    ),
+    "LAST_OWNER": ErrorCode(
+        409, "A team needs an owner: make someone else an owner first.", about_field("userId")
+    ),
+    "INVITATION_EMAIL_MISMATCH": ErrorCode(
+        403,
+        "This invitation is for another email address; sign in with the invited one (verified).",
+    ),
+    "TEAM_OWNERSHIP_REQUIRED": ErrorCode(
+        409,
+        "You are the only owner of teams with other members; make someone else an owner or"
+        " remove the others first.",
+        {"teams": detail(TEAMS, [{"id": "team_5d0c2a7e9b1f3c4d6e8a0b2c", "name": "Acme"}])},
     ),
 }
 

@@ -21,6 +21,7 @@ from flask import current_app
 
 from .extensions import db
 from .models import AuthSession, Subscription, User
+from .rules.entitlement import team_plan_type_sql
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,6 +86,8 @@ class Principal:
     # row, and the session's own id and last use (the session list's "current" and "last seen").
     session_token: str
     current_subscription: PrincipalSubscription | None
+    # The best plan type among the user's teams, None without a team (rules/entitlement.py).
+    team_plan_type: str | None
     session_id: int | None = None
     session_last_seen_at: datetime | None = None
 
@@ -97,12 +100,16 @@ class Principal:
         return self.session_token
 
     @classmethod
-    def of(cls, user: User, session_token: str) -> Principal:
-        """Build the principal from a loaded model (after a write, before its commit)."""
+    def of(cls, user: User, session_token: str, *, new: bool = False) -> Principal:
+        """Build the principal from a loaded model (after a write, before its commit); its
+        teams' best plan is read as this transaction sees it (one SELECT; none for a `new`
+        account, which belongs to no team)."""
         subscription = user.current_subscription
+        team_plan_type = None if new else read_team_plan_type(user.id)
         return cls(
             **{name: getattr(user, name) for name in USER_COLUMNS},
             session_token=session_token,
+            team_plan_type=team_plan_type,
             current_subscription=(
                 PrincipalSubscription(
                     **{name: getattr(subscription, name) for name in SUBSCRIPTION_COLUMNS}
@@ -113,19 +120,27 @@ class Principal:
         )
 
 
-_NOT_USER_COLUMNS = ("session_token", "current_subscription", "session_id", "session_last_seen_at")
+_NOT_USER_COLUMNS = (
+    "session_token",
+    "current_subscription",
+    "team_plan_type",
+    "session_id",
+    "session_last_seen_at",
+)
 USER_COLUMNS = tuple(f.name for f in fields(Principal) if f.name not in _NOT_USER_COLUMNS)
 SUBSCRIPTION_COLUMNS = tuple(f.name for f in fields(PrincipalSubscription))
 _SUB = "sub_"
 
 # The session check: a live session (not revoked, not expired, minted under the user's
-# current credentials) joined to its user and their current subscription. Built once.
+# current credentials) joined to its user and their current subscription, with the best plan
+# of the user's teams (a subquery on an indexed column; NULL without a team). Built once.
 LIVE_SESSION = (
     sa.select(
         *(User.__table__.c[name] for name in USER_COLUMNS),
         *(Subscription.__table__.c[name].label(_SUB + name) for name in SUBSCRIPTION_COLUMNS),
         AuthSession.id.label("session_id"),
         AuthSession.last_seen_at.label("session_last_seen_at"),
+        team_plan_type_sql(User.__table__.c.id).label("team_plan_type"),
     )
     .select_from(
         sa.join(AuthSession, User, AuthSession.user_id == User.id).outerjoin(
@@ -139,6 +154,12 @@ LIVE_SESSION = (
         AuthSession.credential_version == User.credential_version,
     )
 )
+
+
+def read_team_plan_type(user_id: int) -> str | None:
+    """Read the best plan type of the user's teams as this transaction sees it (one SELECT);
+    None without a team."""
+    return db.session.scalar(sa.select(team_plan_type_sql(sa.literal(user_id))))
 
 
 def token_hash(token: str) -> str:
@@ -285,6 +306,7 @@ def _from_row(row: Mapping[str, Any], token: str) -> Principal:
         **{name: row[name] for name in USER_COLUMNS},
         session_token=token,
         current_subscription=subscription,
+        team_plan_type=row["team_plan_type"],
         session_id=row["session_id"],
         session_last_seen_at=row["session_last_seen_at"],
     )

@@ -23,7 +23,7 @@ from smartcv_account.extensions import db
 
 from .factories import PASSWORD, UserFactory
 from .gunicorn_helpers import migrated_database
-from .helpers import INTERNAL_TOKEN, signed_in, subscribed
+from .helpers import INTERNAL_TOKEN, signed_in, subscribed, verified_user
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -153,13 +153,19 @@ def auth_client(app, user) -> FlaskClient:
 @pytest.fixture
 def key_owner(app):
     """A saved user whose email is verified (API keys need it)."""
-    return UserFactory(email_verified_at=clock.now())
+    return verified_user()
 
 
 @pytest.fixture
 def key_owner_client(app, key_owner) -> FlaskClient:
     """A client signed in as `key_owner`."""
     return signed_in(app, key_owner.email)
+
+
+@pytest.fixture
+def owner(app, plans) -> FlaskClient:
+    """A client signed in as a new user whose email is verified (who may create teams)."""
+    return signed_in(app, verified_user(name="Olga Owner").email)
 
 
 @pytest.fixture

@@ -181,6 +181,12 @@ def stop(process: subprocess.Popen, grace: float = 15) -> None:
             process.wait()
 
 
+def request(base: str, method: str, path: str, cookie: str, body=None) -> requests.Response:
+    """One request on its own connection (either worker may take it), with the cookie."""
+    headers = {"Cookie": f"{COOKIE}={cookie}", "Connection": "close"}
+    return requests.request(method, base + path, json=body, headers=headers, timeout=30)
+
+
 def together(*calls) -> list[requests.Response]:
     """Run the calls on threads released together from a barrier; return their answers."""
     barrier = threading.Barrier(len(calls))

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from smartcv_account import clock
 from smartcv_account.extensions import db
-from smartcv_account.models import User
+from smartcv_account.models import OutboxMessage, User
 from smartcv_account.services import billing
+from smartcv_account.services.teams import plan as teams_plan
 
 from .billing_helpers import subscribe
 from .factories import PASSWORD, UserFactory
@@ -143,3 +145,58 @@ def verify_key(client, key: str, token=INTERNAL_TOKEN, **body):
     """POST /api/internal/api-keys/verify as another SmartCV service (`token` None: no bearer)."""
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return client.post("/api/internal/api-keys/verify", json={"key": key, **body}, headers=headers)
+
+
+# --- teams --------------------------------------------------------------------------------------
+
+TEAMS_URL = "/api/teams"
+
+
+def verified_user(**fields) -> User:
+    """A saved user (password PASSWORD) whose email address is verified."""
+    return UserFactory(email_verified_at=clock.now(), **fields)
+
+
+def new_team(client, name="Acme") -> dict:
+    """Create a team as the signed-in (verified) client, asserting the 201; return it."""
+    response = client.post(TEAMS_URL, json={"name": name})
+    assert response.status_code == 201, response.json
+    return response.json["data"]
+
+
+def on_enterprise(team_id: str, seats: int) -> None:
+    """Put a team on ENTERPRISE with `seats` seats, as `flask assign-plan --team` does."""
+    teams_plan.assign_team_plan(team_id, "plan_enterprise", seats)
+
+
+def invite(client, team_id: str, email: str, role="member"):
+    """POST an invitation into the team; return the response."""
+    return client.post(f"{TEAMS_URL}/{team_id}/invitations", json={"email": email, "role": role})
+
+
+def invitation_token(email: str) -> str:
+    """The token of the newest invitation link queued to `email` (the outbox keeps it until
+    the message is sent)."""
+    db.session.rollback()
+    token = db.session.scalar(
+        sa.select(OutboxMessage.link_token)
+        .where(OutboxMessage.kind == "team_invitation", OutboxMessage.to_address == email)
+        .order_by(OutboxMessage.id.desc())
+    )
+    assert token is not None, f"no invitation queued to {email}"
+    return token
+
+
+def accept(client, token: str):
+    """POST /api/teams/invitations/accept with `token`."""
+    return client.post(f"{TEAMS_URL}/invitations/accept", json={"token": token})
+
+
+def member_of(app: Flask, owner, team_id: str, role="member") -> tuple[User, FlaskClient]:
+    """A new verified user invited by the `owner` client and joined: (user, their client)."""
+    user = verified_user()
+    assert invite(owner, team_id, user.email, role).status_code == 201
+    client = signed_in(app, user.email)
+    response = accept(client, invitation_token(user.email))
+    assert response.status_code == 200, response.json
+    return user, client

@@ -31,6 +31,9 @@ ACCOUNT_FIELDS = [
     "createdAt",
     "updatedAt",
     "lastLoginAt",
+    # The contract's additions for teams.
+    "planSource",
+    "teams",
 ]
 DEFAULT_PREFERENCES = {
     "language": "en",

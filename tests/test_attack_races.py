@@ -19,7 +19,15 @@ import requests
 import sqlalchemy as sa
 
 from .factories import PASSWORD
-from .gunicorn_helpers import COOKIE, flask_cli, gunicorns, service_env, sign_up, together
+from .gunicorn_helpers import (
+    COOKIE,
+    flask_cli,
+    gunicorns,
+    request,
+    service_env,
+    sign_up,
+    together,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +75,6 @@ def service(migrated_url):
     with gunicorns(env, workers=2) as (instance,):
         yield instance.url, engine
     engine.dispose()
-
-
-def request(base: str, method: str, path: str, cookie: str, body=None) -> requests.Response:
-    """One request on its own connection (either worker may take it), with the cookie."""
-    headers = {"Cookie": f"{COOKIE}={cookie}", "Connection": "close"}
-    return requests.request(method, base + path, json=body, headers=headers, timeout=30)
 
 
 def race(base: str, cookie: str, racer: tuple) -> list[requests.Response]:

@@ -19,7 +19,20 @@ from smartcv_account.services import usage
 
 from .billing_helpers import at, change, subscribe
 from .factories import PASSWORD, UserFactory
-from .helpers import api_key, create_api_key, verify_key
+from .helpers import (
+    TEAMS_URL,
+    accept,
+    api_key,
+    create_api_key,
+    invitation_token,
+    invite,
+    member_of,
+    new_team,
+    on_enterprise,
+    signed_in,
+    verified_user,
+    verify_key,
+)
 from .signin_helpers import passwordless_user, session_client
 
 MIB = 1024 * 1024
@@ -391,6 +404,46 @@ def _key_without_scope(request):
     return verify_key(request.getfixturevalue("client"), key["secret"], scope="ai:use")
 
 
+_OWNER_EMAIL = "owner@example.com"
+
+
+def _team_owner(request) -> tuple:
+    """The client of a verified user owning a free team (made once per test), and its id."""
+    cache = request.node.__dict__.setdefault("team_owner", [])
+    if not cache:
+        app = request.getfixturevalue("app")
+        client = signed_in(app, verified_user(email=_OWNER_EMAIL).email)
+        cache.extend((client, new_team(client)["id"]))
+    return tuple(cache)
+
+
+def _invited_twice(request):
+    owner, team_id = _team_owner(request)
+    on_enterprise(team_id, 5)
+    assert invite(owner, team_id, "bo@example.com").status_code == 201
+    return invite(owner, team_id, "bo@example.com")
+
+
+def _leave(owner, team_id: str):
+    me = owner.get("/api/account").json["data"]["id"]
+    return owner.delete(f"{TEAMS_URL}/{team_id}/members/{me}")
+
+
+def _mismatch(request):
+    owner, team_id = _team_owner(request)
+    on_enterprise(team_id, 5)
+    assert invite(owner, team_id, "bo@example.com").status_code == 201
+    stranger = signed_in(request.getfixturevalue("app"), verified_user().email)
+    return accept(stranger, invitation_token("bo@example.com"))
+
+
+def _owner_deleting(request):
+    owner, team_id = _team_owner(request)
+    on_enterprise(team_id, 5)
+    member_of(request.getfixturevalue("app"), owner, team_id)
+    return owner.delete("/api/account", json={"currentPassword": PASSWORD})
+
+
 def _with(fixture: str, call: Callable):
     """The answer `call` gets with the fixture `fixture` (a client)."""
     return lambda request: call(request.getfixturevalue(fixture))
@@ -491,6 +544,19 @@ REAL_ANSWERS: dict[str, Callable] = {
     ),
     "INVALID_API_KEY": _revoked_key,
     "INSUFFICIENT_SCOPE": _key_without_scope,
+    "TEAM_NOT_FOUND": _with(
+        "auth_client", lambda client: client.get(f"{TEAMS_URL}/team_000000000000000000000000")
+    ),
+    "NOT_A_MEMBER": lambda request: _team_owner(request)[0].put(
+        f"{TEAMS_URL}/{_team_owner(request)[1]}/members/user_000000000000000000000000",
+        json={"role": "admin"},
+    ),
+    "SEAT_LIMIT_REACHED": lambda request: invite(*_team_owner(request), "bo@example.com"),
+    "ALREADY_MEMBER": lambda request: invite(*_team_owner(request), _OWNER_EMAIL),
+    "ALREADY_INVITED": _invited_twice,
+    "LAST_OWNER": lambda request: _leave(*_team_owner(request)),
+    "INVITATION_EMAIL_MISMATCH": _mismatch,
+    "TEAM_OWNERSHIP_REQUIRED": _owner_deleting,
 }
 
 
@@ -507,4 +573,7 @@ def test_each_example_is_an_answer_the_service_gives(code, request, plans):
         seconds = answer["details"]["retryAfter"]
         answer["error"] = re.sub(rf"\b{seconds} seconds?\b", "42 seconds", answer["error"])
         answer["details"]["retryAfter"] = 42
+    if code == "TEAM_OWNERSHIP_REQUIRED":  # the team's id is new in every run
+        [team] = answer["details"]["teams"]
+        team["id"] = ERRORS[code].details["teams"]["example"][0]["id"]
     assert answer == ERRORS[code].example_answer(code)

@@ -34,6 +34,7 @@ def test_export_holds_account_sessions_activity_and_subscriptions(app, user, pla
     assert set(document) == {
         "exportedAt",
         "account",
+        "teams",
         "security",
         "sessions",
         "activity",

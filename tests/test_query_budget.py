@@ -22,20 +22,23 @@ from smartcv_account.principal import SessionCheck
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
 from .factories import PASSWORD
-from .helpers import api_key, subscribed
+from .helpers import api_key, member_of, new_team, on_enterprise, subscribed
 
 INTERNAL = {"Authorization": "Bearer test-internal-token"}
 NEW_PASSWORD = "a much longer passphrase nobody guesses 42"
 
 # Statements per request, the session check included. Why each number is what it is:
 BUDGET = {
-    # The session and the user with their subscription: one joined SELECT. Plans come from the
-    # in-process snapshot (services/plans.py), so showing them costs nothing per request.
+    # The session and the user with their subscription and the best plan of their teams: one
+    # joined SELECT. Plans come from the in-process snapshot (services/plans.py), so showing
+    # them costs nothing per request.
     "GET /api/account": 1,
     "GET /api/account/subscription": 1,
+    # A team member's account also lists their teams: one SELECT more.
+    "GET /api/account (team member)": 2,
     # Session+user (the read-only principal), the model to change, its subscription (for the
-    # answer, read before the commit), the UPDATE.
-    "PUT /api/account": 4,
+    # answer, read before the commit), the best plan of the user's teams, the UPDATE.
+    "PUT /api/account": 5,
     # The conditional UPDATE … RETURNING (the limit is in its WHERE), then the COMMIT.
     "POST /api/internal/users/<id>/usage": 1,
     # The usage call's UPDATE … RETURNING, finding the user through the live key with the scope
@@ -57,8 +60,9 @@ BUDGET = {
     # outstanding reset links, the notice's outbox INSERT, the activity event's INSERT.
     "PUT /api/account/security (password)": 9,
     # The user by email, the new session's INSERT, the last-login UPDATE, the subscription for
-    # the answer (none for a free user), the activity event's INSERT.
-    "POST /api/auth/login": 5,
+    # the answer (none for a free user), the best plan of the user's teams, the activity
+    # event's INSERT.
+    "POST /api/auth/login": 6,
     # The revocation's UPDATE … RETURNING the user (the cookie's token is revoked without
     # reading it first), the activity event's INSERT.
     "POST /api/auth/logout": 2,
@@ -82,15 +86,18 @@ BUDGET = {
     # Session+user, the page; with a cursor, the cursor event's (created_at, id) first.
     "GET /api/account/activity": 2,
     "GET /api/account/activity (cursor)": 3,
-    # Session+user, the model, the event's INSERT, the current subscription, the backup codes
-    # count, sessions, events, subscriptions, the provider's invoices, passkeys, linked
-    # identities, the API keys (plans come from the in-process snapshot).
-    "GET /api/account/export": 12,
-    # Session+user, the user locked, the live subscription locked, the outbox's DELETE of mail
-    # to the old address and the goodbye notice's INSERT, the DELETEs of sessions, events,
-    # API keys, backup codes, emailed-link tokens, passkeys, linked identities and reset
-    # requests, the user's UPDATE.
-    "DELETE /api/account": 14,
+    # Session+user, the model, the event's INSERT, the current subscription, the best plan of
+    # the user's teams, the backup codes count, sessions, events, subscriptions, the provider's
+    # invoices, passkeys, linked identities, the API keys (plans come from the in-process
+    # snapshot; the memberships only for a member).
+    "GET /api/account/export": 13,
+    # Session+user, the user locked, the teams the user belongs to (locked and judged only for
+    # a member), the live subscription locked, the outbox's DELETE of mail to the old address
+    # and the goodbye notice's INSERT, the DELETEs of sessions, events, API keys, backup codes,
+    # emailed-link tokens, passkeys, linked identities and reset requests, the user's UPDATE,
+    # and the two UPDATEs that take the user out of team logs and invitations they made (teams
+    # left earlier included).
+    "DELETE /api/account": 17,
 }
 # The hot path's limit, whatever the table above says.
 HOT_PATH_LIMIT = 2
@@ -186,6 +193,16 @@ def test_get_subscription_is_one_query(request, count_queries, plans, tier):
     client.get(SUBSCRIPTION_URL)
     count, statements = issued(count_queries, lambda: client.get(SUBSCRIPTION_URL))
     within("GET /api/account/subscription", count, statements)
+
+
+def test_a_team_members_account_is_two_queries(app, owner, count_queries):
+    team_id = new_team(owner)["id"]
+    on_enterprise(team_id, 2)
+    _, member = member_of(app, owner, team_id)
+    member.get("/api/account")
+    count, statements = issued(count_queries, lambda: member.get("/api/account"))
+    within("GET /api/account (team member)", count, statements)
+    assert count <= HOT_PATH_LIMIT
 
 
 def test_plans_are_read_once_for_many_requests(auth_client, count_queries, plans):

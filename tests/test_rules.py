@@ -9,10 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from smartcv_account import clock
+from smartcv_account.catalogue import limits_for
+from smartcv_account.errors import ApiError
 from smartcv_account.extensions import db
-from smartcv_account.models import Subscription, User
+from smartcv_account.models import Subscription, Team, TeamMember, User
 from smartcv_account.rules import due, entitlement
 from smartcv_account.services import plans as plan_snapshot
+from smartcv_account.services import usage
 
 from .billing_helpers import change, subscribe
 from .factories import UserFactory
@@ -118,3 +121,108 @@ def test_at_a_cancels_period_end_the_usage_call_refuses_what_the_account_says_is
 
     assert answer.status_code == 429
     assert answer.json["details"] == {"metric": "resumes", "limit": 5, "used": 0}
+
+
+# --- teams: the best of the user's own plan and their teams' ------------------------------------
+
+OWN_CASES = (None, "ACTIVE", "PAST_DUE")  # no subscription, entitled, not entitled
+TEAM_PLANS = ("plan_free", "plan_premium_monthly", "plan_enterprise")
+
+
+@pytest.fixture
+def team_cases(app, plans, frozen_clock) -> list[tuple[User, tuple[str, ...]]]:
+    """One user per own plan and set of teams (none, one, two of every plan): (user, plans)."""
+    now = frozen_clock
+    teams = {}
+    for plan_id in TEAM_PLANS:
+        for copy in range(2):
+            team = Team(
+                public_id=f"team_{plan_id[5:9]}{copy}".ljust(29, "0"),
+                name=plan_id,
+                plan_id=plan_id,
+                seats=100,
+                created_at=now,
+                updated_at=now,
+            )
+            db.session.add(team)
+            teams[plan_id, copy] = team
+    team_sets = [()]
+    team_sets += [(plan,) for plan in TEAM_PLANS]
+    team_sets += list(itertools.combinations_with_replacement(TEAM_PLANS, 2))
+    cases = []
+    for own, team_set in itertools.product(OWN_CASES, team_sets):
+        user = UserFactory.build()
+        db.session.add(user)
+        db.session.flush()
+        if own is not None:
+            subscription = Subscription(
+                public_id=f"sub_team{user.id}",
+                user_id=user.id,
+                plan_id="plan_premium_monthly",
+                status=own,
+                provider_subscription_id=f"provider_{user.id}",
+                cancel_at_period_end=False,
+                current_period_end=now + timedelta(days=3),
+                created_at=now,
+                updated_at=now,
+            )
+            db.session.add(subscription)
+            db.session.flush()
+            user.current_subscription_id = subscription.id
+        for copy, plan_id in enumerate(team_set):
+            team = teams[plan_id, copy]
+            db.session.add(
+                TeamMember(team_id=team.id, user_id=user.id, role="member", joined_at=now)
+            )
+        cases.append((user, tuple(team_set)))
+    db.session.commit()
+    return cases
+
+
+def _python_form(user: User, team_plans: tuple[str, ...]) -> tuple[str, str | None]:
+    """The effective plan type and the best team type, judged in Python."""
+    now = clock.now()
+    team_types = tuple(_type_of(plan_id) for plan_id in team_plans)
+    effective = entitlement.plan_type(user.current_subscription, now, _type_of, team_types)
+    return effective, entitlement.best_type(team_types)
+
+
+def test_with_teams_the_sql_form_is_the_same_rule_as_the_python_form(team_cases):
+    now = clock.now()
+    bound = {name: sa.literal(value) for name, value in entitlement.parameters(now).items()}
+    plan_type = entitlement.plan_type_sql(bound["e_now"], bound["e_incomplete_before"])
+    team_type = entitlement.team_plan_type_sql(User.__table__.c.id)
+    in_sql = {
+        row.id: (row.plan_type, row.team_type)
+        for row in db.session.execute(
+            sa.select(User.id, plan_type.label("plan_type"), team_type.label("team_type"))
+        )
+    }
+
+    in_python = {user.id: _python_form(user, team_plans) for user, team_plans in team_cases}
+
+    assert in_sql == in_python
+    assert {effective for effective, _ in in_python.values()} == {"FREE", "PREMIUM", "ENTERPRISE"}
+
+
+def test_with_teams_the_usage_call_counts_against_the_limits_the_reads_show(team_cases):
+    """The usage call's own statement (its RETURNING and its WHERE) against the Python form."""
+    for user, team_plans in team_cases:
+        effective, _ = _python_form(user, team_plans)
+        limit = int(limits_for(effective)["apiRequestsLimit"])
+        answer = usage.record_usage(user.public_id, "apiRequests", 1)
+        db.session.commit()
+        assert answer["api_requests_limit"] == limit, (effective, team_plans)
+        if limit != -1:
+            with pytest.raises(ApiError) as refused:
+                usage.record_usage(user.public_id, "apiRequests", limit)
+            assert refused.value.details == {"metric": "apiRequests", "limit": limit, "used": 1}
+
+
+def test_plan_source_is_team_only_when_a_team_beats_the_users_own_plan():
+    assert entitlement.plan_source("FREE", ()) == "personal"
+    assert entitlement.plan_source("FREE", ("FREE",)) == "personal"
+    assert entitlement.plan_source("PREMIUM", ("PREMIUM",)) == "personal"
+    assert entitlement.plan_source("PREMIUM", ("ENTERPRISE",)) == "team"
+    assert entitlement.plan_source("FREE", ("PREMIUM",)) == "team"
+    assert entitlement.plan_source("ENTERPRISE", ("ENTERPRISE",)) == "personal"

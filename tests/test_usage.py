@@ -11,6 +11,7 @@ import pytest
 
 from smartcv_account import clock
 from smartcv_account.extensions import db
+from smartcv_account.principal import Principal
 from smartcv_account.services import usage
 
 from .factories import UserFactory
@@ -181,7 +182,7 @@ def test_reads_apply_the_reset_without_writing(client, user):
     post_usage(client, user.public_id, {"metric": "apiRequests", "delta": 99})
     clock.freeze(datetime(2025, 3, 5, tzinfo=UTC))  # a whole month without a request
     db.session.refresh(user)
-    view = usage.current_usage(user)
+    view = usage.current_usage(Principal.of(user, session_token=""))
     assert view["api_requests_used"] == 0
     assert view["reset_date"] == datetime(2025, 4, 1, tzinfo=UTC)
     assert stored(user.public_id)[1] == 99

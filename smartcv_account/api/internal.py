@@ -10,8 +10,10 @@ from ..errors import ApiError
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, token_caller
 from ..openapi import endpoint
 from ..schemas.api_keys import verified_schema, verify_schema
+from ..schemas.teams import internal_role_schema, internal_team_schema
 from ..schemas.usage import usage_change_schema, usage_schema
 from ..services import key_check, usage
+from ..services.teams import lookups
 
 bp = Blueprint("internal", __name__)
 
@@ -71,3 +73,25 @@ def verify_api_key(fields):
     step, atomically, and `usage.apiRequestsUsed` includes it; a refused call is never counted.
     """
     return key_check.verify(fields["key"], fields.get("scope"), fields["count"])
+
+
+@bp.get("/teams/<team_id>")
+@endpoint(internal_team_schema, errors=("TEAM_NOT_FOUND",), security="internal")
+def lookup_team(team_id: str):
+    """Return a team's name, branding, plan type and seats.
+
+    For other SmartCV services only, with `Authorization: Bearer <INTERNAL_API_TOKEN>`. They
+    apply the branding for ENTERPRISE teams. Changes nothing.
+    """
+    return lookups.team(team_id)
+
+
+@bp.get("/teams/<team_id>/members/<user_id>")
+@endpoint(internal_role_schema, errors=("TEAM_NOT_FOUND", "NOT_A_MEMBER"), security="internal")
+def lookup_team_member(team_id: str, user_id: str):
+    """Return a user's role in a team, or NOT_A_MEMBER.
+
+    For other SmartCV services only, with `Authorization: Bearer <INTERNAL_API_TOKEN>`.
+    Changes nothing.
+    """
+    return lookups.role(team_id, user_id)

@@ -1,7 +1,9 @@
-"""How many email-change confirmations one address may receive: counted in the database.
+"""How many email-change confirmations and team invitations one address may receive: counted
+in the database, together.
 
-Anyone may ask to move their account to any address, so without a limit per address a few
-accounts could fill a stranger's inbox. `RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS` (3 per hour
+Anyone may ask to move their account to any address, and a team's owner may invite and revoke
+an address again and again, so without a limit per address a few accounts could fill a
+stranger's inbox. `RATELIMIT_EMAIL_CHANGE_MAILS_PER_ADDRESS` (3 per hour
 by default) is a fixed window per address: it starts with the first confirmation counted, and
 once it is full every further request for that address is 429 `RATE_LIMITED` until it is over.
 

@@ -25,6 +25,14 @@ from .mail import (
     RenewalReminder,
 )
 from .signin import LinkedIdentity, Passkey, WebAuthnChallenge
+from .teams import (
+    TEAM_ACTIVITY_TYPES,
+    TEAM_ROLES,
+    Team,
+    TeamEvent,
+    TeamInvitation,
+    TeamMember,
+)
 
 __all__ = [
     "ACTIVITY_TYPES",
@@ -46,6 +54,12 @@ __all__ = [
     "Plan",
     "RenewalReminder",
     "Subscription",
+    "TEAM_ACTIVITY_TYPES",
+    "TEAM_ROLES",
+    "Team",
+    "TeamEvent",
+    "TeamInvitation",
+    "TeamMember",
     "UnreconciledSubscription",
     "User",
     "WebhookEvent",

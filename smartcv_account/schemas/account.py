@@ -10,12 +10,14 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from ..catalogue import PLAN_TYPE_ORDER
+from ..models import TEAM_ROLES
 from ..models.billing import LIVE_STATUSES
 from ..services.credentials import MAX_PASSWORD_LENGTH
 from .base import BaseSchema, StrictBoolean, Timestamp, Trimmed, about, current_password_field
 
 SUPPORTED_LANGUAGES = ("en", "zh-cn")
 THEMES = ("light", "dark", "auto")
+PLAN_SOURCES = ("personal", "team")
 SUBSCRIPTION_STATUSES = (*LIVE_STATUSES, "CANCELED")
 NAME_LENGTH = validate.Length(min=1, max=100)
 JUST_ENABLED = "this request did not turn two-factor on"
@@ -80,6 +82,16 @@ class StoredPreferencesSchema(PreferencesSchema):
     """The preferences as the account shows them: always all five keys."""
 
 
+class MembershipSchema(BaseSchema):
+    """A team of the user, as the account shows it."""
+
+    id = fields.String(metadata=about("The team's id.", "team_5d0c2a7e9b1f3c4d6e8a0b2c"))
+    name = fields.String(metadata=about("The team's name.", "Acme"))
+    role = fields.String(
+        validate=validate.OneOf(TEAM_ROLES), metadata=about("The user's role in it.", "member")
+    )
+
+
 class AccountSchema(BaseSchema):
     """GET /api/account: every field of the product document."""
 
@@ -103,7 +115,11 @@ class AccountSchema(BaseSchema):
     subscription_type = fields.String(
         data_key="subscriptionType",
         validate=validate.OneOf(PLAN_TYPE_ORDER),
-        metadata=about("The plan type whose limits apply now.", "PREMIUM"),
+        metadata=about(
+            "The plan type whose limits apply now: the best of the user's own plan and their"
+            " teams' plans.",
+            "PREMIUM",
+        ),
     )
     subscription_status = fields.String(
         data_key="subscriptionStatus",
@@ -146,6 +162,16 @@ class AccountSchema(BaseSchema):
         data_key="lastLoginAt",
         allow_none=True,
         metadata=about("When the user last signed in, or null."),
+    )
+    plan_source = fields.String(
+        data_key="planSource",
+        validate=validate.OneOf(PLAN_SOURCES),
+        metadata=about(
+            "`team` when a team's plan beats the user's own, else `personal`.", "personal"
+        ),
+    )
+    teams = fields.List(
+        fields.Nested(MembershipSchema), metadata=about("The teams the user belongs to.")
     )
 
 

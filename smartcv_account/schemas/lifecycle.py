@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from ..models import ACTIVITY_TYPES
-from .account import SUBSCRIPTION_STATUSES, AccountSchema
+from .account import SUBSCRIPTION_STATUSES, AccountSchema, MembershipSchema
 from .api_keys import ApiKeyRecordSchema
 from .base import BaseSchema, Timestamp, Trimmed, about, current_password_field
 from .invoices import InvoiceSchema
@@ -191,11 +191,20 @@ class SubscriptionRecordSchema(BaseSchema):
         )
 
 
+class MembershipRecordSchema(MembershipSchema):
+    """A membership in the export, with when it began."""
+
+    joined_at = Timestamp(data_key="joinedAt", metadata=about("When the user joined."))
+
+
 class ExportSchema(BaseSchema):
     """GET /api/account/export: everything the service holds about the user."""
 
     exported_at = Timestamp(data_key="exportedAt", metadata=about("When the export was made."))
     account = fields.Nested(AccountSchema, metadata=about("The account, as GET /api/account."))
+    teams = fields.List(
+        fields.Nested(MembershipRecordSchema), metadata=about("The teams the user belongs to.")
+    )
     security = fields.Nested(
         SecuritySummarySchema, metadata=about("Security settings, without secrets.")
     )

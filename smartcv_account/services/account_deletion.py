@@ -37,6 +37,7 @@ from ..payments import get_gateway
 from ..payments.base import GatewayError
 from . import billing, credentials, notices, reauth
 from .locking import lock_user
+from .teams import departure
 
 # What an erased account's preferences and counters go back to.
 ERASED_VALUES = {
@@ -74,6 +75,8 @@ def delete_account(signed_in, current_password: str | None, two_factor_code: str
         second_factor=True,
         two_factor_code=two_factor_code,
     )
+    # Before the provider is told anything: a team the user alone owns holds the deletion back.
+    departure.leave_every_team(user)
     new_public_id = f"deleted_{secrets.token_hex(12)}"
     try:
         _settle_with_provider(user, new_public_id)

@@ -9,8 +9,9 @@ from typing import Any
 from .. import clock
 from ..models import User
 from ..principal import Principal
-from ..rules.entitlement import status_at
+from ..rules.entitlement import best_type, plan_source, status_at
 from . import plans, usage
+from .teams.views import Membership, memberships
 
 PREFERENCE_COLUMNS = ("language", "timezone", "theme", "email_notifications", "marketing_emails")
 
@@ -26,6 +27,8 @@ class AccountView:
     email_verified: bool
     email_verified_at: datetime | None
     subscription_type: str
+    plan_source: str
+    teams: list[Membership]
     subscription_status: str
     subscription_expires_at: datetime | None
     resumes_created: int
@@ -40,12 +43,22 @@ class AccountView:
     last_login_at: datetime | None
 
 
-def account_view(user: User | Principal) -> AccountView:
-    """Assemble the account as the API shows it, as of the clock, without writing."""
+def account_view(user: Principal | User) -> AccountView:
+    """Assemble the account as the API shows it, as of the clock, without writing.
+
+    `subscriptionType` is the best of the user's own plan and their teams' plans; the teams
+    are read only when the principal says there are any (one SELECT more for a member). A
+    model (a link's redemption) is read as a principal first.
+    """
+    if isinstance(user, User):
+        user = Principal.of(user, session_token="")
     subscription = user.current_subscription
     status = status_at(subscription, clock.now()) if subscription is not None else "ACTIVE"
     counters = usage.current_usage(user)
     ended = subscription is None or status == "CANCELED"
+    own_type = "FREE" if ended else plans.plan_type(subscription.plan_id)
+    teams = [] if user.team_plan_type is None else memberships(user.id)
+    team_types = plans.team_types(user)
     return AccountView(
         id=user.public_id,
         email=user.email,
@@ -53,7 +66,9 @@ def account_view(user: User | Principal) -> AccountView:
         avatar=user.avatar,
         email_verified=user.email_verified_at is not None,
         email_verified_at=user.email_verified_at,
-        subscription_type="FREE" if ended else plans.plan_type(subscription.plan_id),
+        subscription_type=best_type((own_type, *team_types)),
+        plan_source=plan_source(own_type, team_types),
+        teams=teams,
         subscription_status=status,
         subscription_expires_at=None if ended else subscription.current_period_end,
         resumes_created=counters["resumes_created"],

@@ -48,7 +48,7 @@ def register(email: str, password: str, name: str) -> SignIn:
             "EMAIL_TAKEN", "An account with this email already exists.", "email"
         ) from None
     send_verification_link(user)
-    return ways_in.start(user)
+    return ways_in.start(user, new=True)
 
 
 def _invalid_credentials() -> ApiError:

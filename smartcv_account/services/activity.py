@@ -32,20 +32,32 @@ def record(
     `caller` defaults to the client of the request being served; pass `client.NOBODY` for what
     the provider or an operator did (a webhook's address is the provider's, not the user's).
     """
-    if event_type not in ACTIVITY_TYPES:
-        raise ValueError(f"unknown activity type {event_type!r}")
-    caller = client.current() if caller is None else caller
     event = ActivityEvent(
-        public_id=f"evt_{secrets.token_hex(12)}",
-        user_id=user_id,
-        type=event_type,
-        created_at=clock.now(),
-        ip_address=caller.ip_address,
-        user_agent=caller.user_agent,
-        details=details or {},
+        user_id=user_id, **event_columns(ACTIVITY_TYPES, event_type, details, caller)
     )
     db.session.add(event)
     return event
+
+
+def event_columns(
+    types: tuple[str, ...],
+    event_type: str,
+    details: dict[str, Any] | None,
+    caller: client.Client | None,
+) -> dict[str, Any]:
+    """The columns every event log shares (the account's, a team's): a new public id, the
+    type (one of `types`), now, the caller's address and user agent, the details."""
+    if event_type not in types:
+        raise ValueError(f"unknown activity type {event_type!r}")
+    caller = client.current() if caller is None else caller
+    return {
+        "public_id": f"evt_{secrets.token_hex(12)}",
+        "type": event_type,
+        "created_at": clock.now(),
+        "ip_address": caller.ip_address,
+        "user_agent": caller.user_agent,
+        "details": details or {},
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +69,34 @@ class ActivityPage:
 
 
 def page(user_id: int, limit: int, before: str | None) -> ActivityPage:
-    """Return up to `limit` events older than the cursor event `before` (newest first).
+    """Return up to `limit` events of the user older than the cursor event `before`."""
+    return page_of(ActivityEvent, ActivityEvent.user_id == user_id, limit, before)
+
+
+def page_of(model, owned: sa.ColumnElement[bool], limit: int, before: str | None) -> ActivityPage:
+    """Return up to `limit` rows of an event log (`model`: the account's or a team's) matching
+    `owned`, older than the cursor event `before` (newest first).
 
     The cursor is the public id of the last event of the previous page; paging continues
     strictly below its (created_at, id), so events recorded meanwhile appear only on a fresh
     first page and never shift or repeat the pages that follow.
     """
     query = (
-        sa.select(ActivityEvent)
-        .where(ActivityEvent.user_id == user_id)
-        .order_by(ActivityEvent.created_at.desc(), ActivityEvent.id.desc())
+        sa.select(model)
+        .where(owned)
+        .order_by(model.created_at.desc(), model.id.desc())
         .limit(limit + 1)
     )
     if before is not None:
         anchor = db.session.execute(
-            sa.select(ActivityEvent.created_at, ActivityEvent.id).where(
-                ActivityEvent.public_id == before, ActivityEvent.user_id == user_id
-            )
+            sa.select(model.created_at, model.id).where(model.public_id == before, owned)
         ).first()
         if anchor is None:
             raise validation_error({"before": ["Unknown cursor: pass a nextCursor as given."]})
         query = query.where(
             sa.or_(
-                ActivityEvent.created_at < anchor.created_at,
-                sa.and_(
-                    ActivityEvent.created_at == anchor.created_at, ActivityEvent.id < anchor.id
-                ),
+                model.created_at < anchor.created_at,
+                sa.and_(model.created_at == anchor.created_at, model.id < anchor.id),
             )
         )
     events = list(db.session.scalars(query))

@@ -26,8 +26,10 @@ from ..models import (
     Subscription,
     User,
 )
+from ..principal import Principal
 from . import account_view, activity, api_keys, billing
 from .locking import lock_user
+from .teams.views import memberships
 
 SESSION_ID = re.compile(r"sess_[0-9a-f]{24}")
 
@@ -123,15 +125,17 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
     model = lock_user(user)
     activity.record(model.id, "data_exported")
     db.session.flush()
+    principal = Principal.of(model, user.session_token)
     document = {
         "exported_at": clock.now(),
-        "account": account_view.account_view(model),
+        "account": account_view.account_view(principal),
+        "teams": memberships(model.id) if principal.team_plan_type is not None else [],
         "security": _security(model),
         "sessions": [
             _view(row, current_session_id) for row in _newest_first(AuthSession, model.id)
         ],
         "activity": _newest_first(ActivityEvent, model.id),
-        "subscription": billing.subscription_view(model),
+        "subscription": billing.subscription_view(principal),
         "subscriptions": _newest_first(Subscription, model.id),
         "invoices": billing.list_invoices(model),
         "passkeys": _oldest_first(Passkey, model.id),

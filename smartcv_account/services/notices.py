@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock
 from ..extensions import db
 from ..mail import outbox
+from ..mail.names import third_party_name
 from ..models import Plan, RenewalReminder, Subscription, User
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,14 @@ def email_changed(user: User, old_email: str) -> None:
         email=old_email,
         new_email=user.email,
     )
+
+
+def removed_from_team(user: User, team_name: str) -> None:
+    """Tell a member that someone removed them from a team (its plan no longer applies).
+
+    The team's name was chosen by another user, so it is shown as a name in third-party mail.
+    """
+    _security(user, "notice_team_removed", team_name=third_party_name(team_name))
 
 
 def account_deleted(email: str) -> None:

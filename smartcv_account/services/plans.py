@@ -22,6 +22,7 @@ from flask import current_app
 from .. import clock
 from ..extensions import db
 from ..models import Plan
+from ..principal import Principal, read_team_plan_type
 from ..rules import entitlement
 
 _CACHE_KEY = "smartcv_plan_snapshot"
@@ -112,9 +113,22 @@ def plan_type(plan_id: str) -> str:
     return plan_for_display(plan_id).type
 
 
+def team_types(user) -> tuple[str, ...]:
+    """The best plan type of the user's teams, as a tuple (empty without a team): the
+    principal carries it; for a model it is read (one SELECT)."""
+    if isinstance(user, Principal):
+        best = user.team_plan_type
+    else:
+        best = read_team_plan_type(user.id)
+    return () if best is None else (best,)
+
+
 def effective_plan_type(user) -> str:
-    """Return the plan type whose limits apply to `user` now (rules/entitlement.py)."""
-    return entitlement.plan_type(user.current_subscription, clock.now(), plan_type)
+    """Return the plan type whose limits apply to the principal `user` now: the best of their
+    own plan and their teams' (rules/entitlement.py)."""
+    return entitlement.plan_type(
+        user.current_subscription, clock.now(), plan_type, team_types(user)
+    )
 
 
 def get_plan(plan_id: str) -> Plan | None:

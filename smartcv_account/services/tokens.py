@@ -37,12 +37,20 @@ KINDS = {
     "verify_email": LinkKind(timedelta(hours=24), "verify_email", "verify-email"),
     "password_reset": LinkKind(timedelta(hours=1), "password_reset", "reset-password"),
     "email_change": LinkKind(timedelta(hours=24), "email_change_confirm", "confirm-email"),
+    # Kept on the invitation itself (services/teams/invitations.py): the invited address may
+    # have no account yet.
+    "team_invitation": LinkKind(timedelta(days=7), "team_invitation", "accept-invite"),
 }
 
 
-def _hash(token: str) -> str:
+def digest(token: str) -> str:
     """Return the SHA-256 of a token, the only form the database keeps."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    """Return a new link token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
 
 
 def issue(user: User, kind: str, email: str) -> str:
@@ -50,13 +58,13 @@ def issue(user: User, kind: str, email: str) -> str:
     db.session.execute(
         sa.delete(EmailToken).where(EmailToken.user_id == user.id, EmailToken.kind == kind)
     )
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     now = clock.now()
     db.session.add(
         EmailToken(
             user_id=user.id,
             kind=kind,
-            token_hash=_hash(token),
+            token_hash=digest(token),
             email=email,
             created_at=now,
             expires_at=now + KINDS[kind].lifetime,
@@ -94,16 +102,16 @@ def redeem(token: str, kind: str) -> tuple[EmailToken, User]:
     under it: every writer takes the user's lock before anything else, so a link racing a
     deletion or a password change waits for it or is waited for, and never deadlocks with it.
     """
-    digest = _hash(token)
+    found_hash = digest(token)
     user_id = db.session.scalar(
-        sa.select(EmailToken.user_id).where(EmailToken.token_hash == digest)
+        sa.select(EmailToken.user_id).where(EmailToken.token_hash == found_hash)
     )
     user = lock_user_where(User.id == user_id) if user_id is not None else None
     found = None
     if user is not None:
         found = db.session.scalar(
             sa.select(EmailToken)
-            .where(EmailToken.token_hash == digest)
+            .where(EmailToken.token_hash == found_hash)
             .execution_options(populate_existing=True)
         )
     if (

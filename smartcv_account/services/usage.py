@@ -16,10 +16,11 @@ the same conditional UPDATE that records a delta (so it is race-free) and on eve
 in the current month and the first recorded delta sets the next reset moment.
 
 Limits come from ``catalogue.limits_for(plans.effective_plan_type(user))`` on a read and
-from the same rule's SQL form (``rules/entitlement.py``) in the usage UPDATE; ``-1`` means
-unlimited. A delta that would take a counter past its limit is refused (429
-``SUBSCRIPTION_LIMIT_EXCEEDED``) and not recorded. A negative delta only frees, so it is never
-refused, even when a downgraded user is above the new plan's limit.
+from the same rule's SQL form (``rules/entitlement.py``) in the usage UPDATE: the best of the
+user's own plan and their teams' plans; ``-1`` means unlimited. A delta that would take a
+counter past its limit is refused (429 ``SUBSCRIPTION_LIMIT_EXCEEDED``) and not recorded. A
+negative delta only frees, so it is never refused, even when a downgraded user is above the new
+plan's limit.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _reset_due(reset_at: datetime | None, now: datetime) -> bool:
     return reset_at is not None and now >= reset_at
 
 
-def current_usage(user: User | Principal) -> dict[str, Any]:
+def current_usage(user: Principal) -> dict[str, Any]:
     """Return the user's usage and limits, with the monthly API-request reset applied.
 
     The reset is applied on read without writing: the stored counter is zeroed by the next
@@ -239,7 +240,9 @@ def _refusal(public_id: str, metric: str, delta: int) -> ApiError:
     )
     if user is None:
         return ApiError("USER_NOT_FOUND", "No user has this id.")
-    used = current_usage(user)[METRICS[metric].column]
+    user = Principal.of(user, session_token="")  # with the best plan of the user's teams
+    spec = METRICS[metric]
+    used = current_usage(user)[spec.column]
     if used + delta > MAX_COUNTER:
         return validation_error(
             {"delta": [f"Would take {metric} past its largest value, {MAX_COUNTER}."]}

@@ -59,10 +59,10 @@ def new_user(
     return user
 
 
-def start(user: User) -> SignIn:
-    """Start a session for `user`; return its token and the account to show."""
+def start(user: User, new: bool = False) -> SignIn:
+    """Start a session for `user` (`new`: just registered); return its token and the account."""
     token = sessions.start_session(user)
-    return SignIn(token, account_view(Principal.of(user, token)))
+    return SignIn(token, account_view(Principal.of(user, token, new=new)))
 
 
 def finish_sign_in(user: User, method: str, replaces: str | None) -> SignIn:
