@@ -172,6 +172,11 @@ ERRORS: dict[str, ErrorCode] = {
         409, "You already have a subscription; change it instead of creating another."
     ),
     "INVALID_PLAN_CHANGE": ErrorCode(409, "You are already on Premium Monthly Plan."),
+    "TRIAL_NOT_AVAILABLE": ErrorCode(
+        409,
+        "You have already had a trial or a paid subscription; subscribe without a trial.",
+        about_field("trial"),
+    ),
     "INVALID_COUPON": ErrorCode(
         400,
         "The coupon WELCOME20 is for a first subscription and was already used.",

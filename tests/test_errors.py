@@ -294,6 +294,19 @@ def _coupon_used_before(request):
     return subscribe(client, couponCode="WELCOME20")
 
 
+def _trial_after_a_paid_subscription(request):
+    request.getfixturevalue("frozen_clock")
+    app, user = request.getfixturevalue("app"), request.getfixturevalue("user")
+    client, _ = _login(app, user.email)
+    assert subscribe(client).status_code == 201
+    assert change(client, "cancel").status_code == 200
+    at(2025, 3, 1)  # past the paid period: the subscription has ended
+    client, _ = _login(app, user.email)
+    return client.post(
+        "/api/account/subscription", json={"planId": "plan_premium_monthly", "trial": True}
+    )
+
+
 def _subscribed(call: Callable):
     """The answer `call` gets from a client with a paid Premium Monthly subscription."""
 
@@ -408,6 +421,7 @@ REAL_ANSWERS: dict[str, Callable] = {
     "INVALID_PLAN_CHANGE": _subscribed(
         lambda client: change(client, "upgrade", planId="plan_premium_monthly")
     ),
+    "TRIAL_NOT_AVAILABLE": _trial_after_a_paid_subscription,
     "INVALID_COUPON": _coupon_used_before,
     "PAYLOAD_TOO_LARGE": _with(
         "auth_client",

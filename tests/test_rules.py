@@ -118,3 +118,54 @@ def test_at_a_cancels_period_end_the_usage_call_refuses_what_the_account_says_is
 
     assert answer.status_code == 429
     assert answer.json["details"] == {"metric": "resumes", "limit": 5, "used": 0}
+
+
+@pytest.fixture
+def trial_cases(app, plans, frozen_clock) -> list[Subscription]:
+    """One subscription per combination of what the trial notice rule reads, at its bounds."""
+    now = frozen_clock
+    ahead = due.TRIAL_NOTICE_AHEAD
+    trial_ends = (None, now - SECOND, now, now + SECOND, now + ahead, now + ahead + SECOND)
+    cases = list(
+        itertools.product(
+            STATUSES,
+            (False, True),  # billed by a provider
+            (False, True),  # cancel at period end
+            trial_ends,
+            (None, now),  # notice already sent
+        )
+    )
+    users = [UserFactory.build() for _ in cases]
+    db.session.add_all(users)
+    db.session.flush()
+    rows = []
+    for user, (status, billed, cancel, trial_end, sent) in zip(users, cases, strict=True):
+        rows.append(
+            Subscription(
+                public_id=f"sub_trial{user.id}",
+                user_id=user.id,
+                plan_id="plan_premium_monthly",
+                status=status,
+                provider_subscription_id=f"provider_{user.id}" if billed else None,
+                cancel_at_period_end=cancel,
+                trial_end=trial_end,
+                trial_notice_sent_at=sent,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def test_trial_notice_due_in_sql_is_the_same_rule_as_in_python(trial_cases):
+    now = clock.now()
+    in_sql = set(
+        db.session.scalars(sa.select(Subscription.id).where(due.trial_notice_due_sql(now)))
+    )
+
+    in_python = {row.id for row in trial_cases if due.trial_notice_due(row, now)}
+
+    assert in_sql == in_python
+    assert 0 < len(in_python) < len(trial_cases)

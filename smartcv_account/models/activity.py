@@ -31,6 +31,9 @@ ACTIVITY_TYPES = (
     "subscription_changed",
     "subscription_canceled",
     "payment_failed",
+    "trial_started",
+    # A trial that ended: paid (details.outcome "paid"), unpaid (past due) or canceled.
+    "trial_ended",
     "data_exported",
 )
 

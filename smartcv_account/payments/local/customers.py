@@ -6,7 +6,15 @@ import sqlalchemy as sa
 
 from ... import clock
 from ...extensions import db
-from ..base import CardDetails, PaymentDeclined, UnknownPaymentMethod
+from ..base import (
+    CardDetails,
+    ChangePreview,
+    CouponLike,
+    PaymentDeclined,
+    PlanLike,
+    UnknownPaymentMethod,
+)
+from ..previews import create_preview
 from .cards import TEST_CARDS
 from .models import LocalCustomer, LocalPaymentMethod, new_id
 
@@ -86,3 +94,12 @@ def card_details(method: LocalPaymentMethod) -> CardDetails:
         exp_month=method.exp_month,
         exp_year=method.exp_year,
     )
+
+
+def preview_create(
+    customer_id: str | None, plan: PlanLike, coupon: CouponLike | None, trial_days: int
+) -> ChangePreview:
+    """Return what a create now would bill, the customer's credit balance applied."""
+    customer = db.session.get(LocalCustomer, customer_id) if customer_id else None
+    balance = customer.balance_cents if customer is not None else 0
+    return create_preview(plan, coupon, trial_days, balance, clock.now())

@@ -13,7 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...extensions import db
-from ..base import CouponLike, InvoiceSummary
+from ..base import CouponLike, InvoiceSummary, PaymentDeclined, PlanLike
+from ..previews import coupon_discount
+
+__all__ = ["coupon_discount"]  # the local books' lines use the previews' rounding
 from .cards import charge
 from .models import LocalCustomer, LocalInvoice, LocalInvoiceItem, LocalSubscription, new_id
 
@@ -34,9 +37,32 @@ def line(
     return made
 
 
-def coupon_discount(price_cents: int, coupon: CouponLike) -> int:
-    """Return the coupon's discount on `price_cents`, rounded half up to the cent."""
-    return (2 * price_cents * coupon.percent_off + 100) // 200
+def plan_lines(plan: PlanLike, coupon: CouponLike | None) -> list[dict[str, Any]]:
+    """Return the lines charging one period of `plan`, and the coupon's discount on it."""
+    price = plan.price_cents or 0
+    lines = [line(f"1 × {plan.name}", price, plan_id=plan.id)]
+    if coupon is not None:
+        lines.append(
+            line(
+                f"{coupon.code} ({coupon.percent_off}% off)",
+                -coupon_discount(price, coupon),
+                plan_id=plan.id,
+                discount=True,
+            )
+        )
+    return lines
+
+
+def pay_on_session(invoice: LocalInvoice, subscription: LocalSubscription) -> None:
+    """Pay an invoice with the customer present; a decline voids it and raises PaymentDeclined.
+
+    A payment that needs 3-D Secure leaves the invoice open (`requires_action`).
+    """
+    pay(invoice, subscription, on_session=True)
+    if invoice.payment_status == "requires_payment_method":
+        void(invoice)
+        db.session.flush()
+        raise PaymentDeclined(invoice.decline_code or "card_declined")
 
 
 def add_invoice(

@@ -79,6 +79,15 @@ class LocalSubscription(db.Model):
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The end of a trial (Stripe's `trial_end`); the first paid period starts there.
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A coupon waiting for the first paid invoice (given at the start of a trial).
+    coupon_code: Mapped[str | None] = mapped_column(sa.String(40))
+    # Stripe's `pending_setup_intent`: the card saved at a trial's start, when it needs the
+    # customer (3-D Secure) to be saved. status: requires_action | succeeded | canceled.
+    setup_intent_id: Mapped[str | None] = mapped_column(sa.String(64))
+    setup_client_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    setup_status: Mapped[str | None] = mapped_column(sa.String(40))
     default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
     latest_invoice_id: Mapped[str | None] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)

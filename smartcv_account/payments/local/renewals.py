@@ -12,10 +12,11 @@ from ...extensions import db
 from ...models import Plan
 from ...rules.entitlement import INCOMPLETE_EXPIRY
 from ..base import ProviderSubscription
+from ..periods import period_end
 from .cards import charge
-from .invoices import add_invoice, latest_invoice, line, pay, pending_items, void
+from .invoices import add_invoice, latest_invoice, pay, pending_items, void
 from .models import LocalInvoice, LocalSubscription
-from .periods import period_end
+from .trials import end_at_trial_end, first_invoice_lines
 from .views import get_subscription, show
 
 # Local dunning: a failed renewal is charged again this long after it failed; when the last
@@ -44,6 +45,8 @@ def advance(subscription_id: str) -> ProviderSubscription:
             subscription.current_period_end > now
         ):
             break
+        if subscription.status == "trialing" and end_at_trial_end(subscription):
+            break  # no card (Stripe's missing_payment_method=cancel), or canceled in the trial
         if subscription.cancel_at_period_end or subscription.status == "past_due":
             # A pending cancel takes effect; an invoice still unpaid a whole period later
             # ends the subscription, as Stripe's default dunning settings do.
@@ -68,8 +71,8 @@ def _renew(subscription: LocalSubscription) -> None:
     subscription.current_period_start = start
     subscription.current_period_end = period_end(subscription.billing_anchor, plan.interval, cycles)
     items = pending_items(subscription)
-    lines = [line(item.description, item.amount, proration=True) for item in items]
-    lines.append(line(f"1 × {plan.name}", plan.price_cents or 0, plan_id=plan.id))
+    lines = first_invoice_lines(subscription, plan)  # a trial's coupon goes on its first
+    subscription.coupon_code = None
     invoice = add_invoice(subscription, "subscription_cycle", lines, start)
     for item in items:
         item.invoice_id = invoice.id

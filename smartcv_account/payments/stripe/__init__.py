@@ -29,7 +29,7 @@ from ..base import (
     ProviderSubscription,
     WebhookEvent,
 )
-from . import catalogue, customers, plan_changes, subscriptions, webhooks
+from . import catalogue, customers, plan_changes, subscriptions, trials, webhooks
 
 # Pinned so a library upgrade never changes response shapes under us. 2025-02-24.acacia is the
 # last version where an invoice still has `payment_intent` (expanded on create to read 3-D Secure
@@ -99,10 +99,11 @@ class StripeGateway(PaymentGateway):
         self,
         customer_id: str,
         plan: PlanLike,
-        payment_method: CardDetails,
+        payment_method: CardDetails | None,
         coupon: CouponLike | None,
         idempotency_key: str,
         user_public_id: str | None = None,
+        trial_days: int = 0,
     ) -> ProviderSubscription:
         """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
         return subscriptions.create_subscription(
@@ -113,7 +114,22 @@ class StripeGateway(PaymentGateway):
             coupon,
             idempotency_key,
             user_public_id,
+            trials.trial_params(trial_days) if trial_days > 0 else None,
         )
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """End the trial now (`trial_end=now`, `pending_if_incomplete`)."""
+        return trials.end_trial(self._client, subscription_id, idempotency_key)
+
+    def preview_create(
+        self,
+        customer_id: str | None,
+        plan: PlanLike,
+        coupon: CouponLike | None,
+        trial_days: int,
+    ) -> ChangePreview:
+        """Return what a create now would bill, Stripe's customer balance applied."""
+        return trials.preview_create(self._client, customer_id, plan, coupon, trial_days)
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
         """Read the subscription, its latest payment and its card from Stripe."""

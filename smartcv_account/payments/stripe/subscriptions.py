@@ -31,12 +31,14 @@ def create_subscription(
     client: stripe.StripeClient,
     customer_id: str,
     plan: PlanLike,
-    payment_method: CardDetails,
+    payment_method: CardDetails | None,
     coupon: CouponLike | None,
     idempotency_key: str,
     user_public_id: str | None,
+    trial: dict[str, Any] | None = None,
 ) -> ProviderSubscription:
-    """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
+    """Subscribe the customer and charge the first invoice (raises PaymentDeclined), or start
+    a trial with the `trial` parameters (trials.trial_params)."""
     params: dict[str, Any] = {
         "customer": customer_id,
         # Plans, not prices: Stripe treats a plan id as a price id, and localstripe has no
@@ -50,6 +52,8 @@ def create_subscription(
         params["discounts"] = [{"coupon": coupon.code}]
     if user_public_id is not None:
         params["metadata"] = {"user_id": user_public_id}
+    if trial is not None:
+        params.update(trial)
     with translate_errors():
         subscription = client.v1.subscriptions.create(
             params=params, options={"idempotency_key": idempotency_key}

@@ -58,6 +58,11 @@ def subscription_view(
     pending_plan = (
         get(pending_items[0], "plan") or get(pending_items[0], "price") if pending_items else None
     )
+    if pending and pending_plan is None:
+        pending_plan = plan  # `trial_end=now` waiting for its payment: the plan stays
+    # A trial's card that needs 3-D Secure to be saved (a SetupIntent waiting for the customer).
+    setup = expanded(get(subscription, "pending_setup_intent"))
+    setting_up = setup is not None and get(setup, "status") == "requires_action"
     amount = get(invoice, "total", get(invoice, "amount_due"))
     return ProviderSubscription(
         id=subscription["id"],
@@ -71,13 +76,17 @@ def subscription_view(
         payment_method=payment_method,
         latest_invoice_id=id_of(get(subscription, "latest_invoice")),
         latest_invoice_amount_cents=None if amount is None else int(amount),
-        client_secret=get(intent, "client_secret"),
-        next_action=as_dict(intent["next_action"])
-        if waiting and get(intent, "next_action")
-        else None,
+        client_secret=get(setup, "client_secret") if setting_up else get(intent, "client_secret"),
+        next_action=_next_action(intent if waiting else setup if setting_up else None),
         pending_plan_id=get(pending_plan, "id") if pending_plan else None,
         pending_expires_at=timestamp(get(pending, "expires_at")) if pending else None,
     )
+
+
+def _next_action(waiting: Any) -> dict[str, Any] | None:
+    """Return the next action of an intent waiting for the customer, if any."""
+    action = get(waiting, "next_action") if waiting is not None else None
+    return as_dict(action) if action else None
 
 
 def invoice_summary(invoice: Any) -> InvoiceSummary:

@@ -100,6 +100,8 @@ def apply_provider_state(subscription: Subscription, provider: ProviderSubscript
         db.session.refresh(subscription, ["plan"])
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
+    if provider.status in ("ACTIVE", "TRIALING", "PAST_DUE") and subscription.started_at is None:
+        subscription.started_at = now  # it counts as the user's trial or paid subscription
     _record_transition(subscription, provider.status)
     _notify(subscription, provider)
     subscription.status = provider.status
@@ -129,6 +131,11 @@ def _record_transition(subscription: Subscription, new_status: str) -> None:
     if subscription.id is None or new_status == subscription.status:
         return
     details = {"subscriptionId": subscription.public_id}
+    if subscription.status == "TRIALING":
+        outcome = {"ACTIVE": "paid", "PAST_DUE": "unpaid"}.get(new_status, "canceled")
+        activity.record(
+            subscription.user_id, "trial_ended", {**details, "outcome": outcome}, client.NOBODY
+        )
     if new_status == "PAST_DUE":
         activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
     elif new_status == "CANCELED":
@@ -139,7 +146,10 @@ def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
     """Queue the billing notices for the state change about to be applied (see notices)."""
     if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
         notices.payment_failed(subscription)
-    if provider.status == "CANCELED" and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
+    ended = provider.status == "CANCELED"
+    if ended and subscription.status == "TRIALING" and provider.payment_method is None:
+        notices.trial_canceled(subscription)  # no card at the trial's end
+    elif ended and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
         notices.subscription_canceled(subscription)
     if provider.next_action is not None and subscription.next_action is None:
         notices.payment_needs_authentication(subscription)

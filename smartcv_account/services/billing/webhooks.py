@@ -37,6 +37,7 @@ from ...payments.base import (
 )
 from ..identity import new_public_id
 from .provider_state import PLACEHOLDER_TIMEOUT, apply_provider_state, call_gateway
+from .trials import send_trial_notice
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         if subscription is not None:
             provider = call_gateway(gateway.retrieve_subscription, event.subscription_id)
             apply_provider_state(subscription, provider)
+            if event.type == "customer.subscription.trial_will_end":
+                send_trial_notice(subscription)
         else:
             reconcile_unknown_subscription(gateway, event)
     if event.type in PAYMENT_METHOD_EVENTS:
