@@ -169,3 +169,35 @@ def test_trial_notice_due_in_sql_is_the_same_rule_as_in_python(trial_cases):
 
     assert in_sql == in_python
     assert 0 < len(in_python) < len(trial_cases)
+
+
+def test_a_lapsed_pending_change_is_due_in_sql_as_in_python(app, plans, frozen_clock):
+    now = frozen_clock
+    rows = []
+    for status, lapse in itertools.product(STATUSES, (None, now - SECOND, now, now + SECOND)):
+        user = UserFactory()
+        rows.append(
+            Subscription(
+                public_id=f"sub_lapse{user.id}",
+                user_id=user.id,
+                plan_id="plan_premium_monthly",
+                status=status,
+                provider_subscription_id=f"provider_lapse_{user.id}",
+                cancel_at_period_end=False,
+                current_period_end=now + timedelta(days=10),
+                pending_plan_id="plan_premium_yearly" if lapse else None,
+                pending_expires_at=lapse,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+
+    in_sql = set(db.session.scalars(sa.select(Subscription.id).where(due.due_sql(now))))
+    in_python = {row.id for row in rows if due.is_due(row, now)}
+
+    assert in_sql == in_python
+    lapsed = {row.id for row in rows if row.status in ("ACTIVE", "TRIALING", "PAST_DUE")}
+    lapsed &= {row.id for row in rows if row.pending_expires_at and row.pending_expires_at <= now}
+    assert lapsed <= in_python

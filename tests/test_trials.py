@@ -15,7 +15,14 @@ from smartcv_account.payments import get_gateway
 from smartcv_account.payments.local.models import LocalInvoice
 from smartcv_account.services import renewals
 
-from .billing_helpers import SUBSCRIPTION_URL, authenticate, change, paid_invoices, subscribe
+from .billing_helpers import (
+    SUBSCRIPTION_URL,
+    authenticate,
+    change,
+    deliver,
+    paid_invoices,
+    subscribe,
+)
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 TRIAL_END = START + timedelta(days=14)
@@ -289,7 +296,6 @@ def test_end_trial_that_needs_authentication_is_pending_until_paid(
         sa.select(LocalInvoice).where(LocalInvoice.billing_reason == "subscription_update")
     )
     body = authenticate(get_gateway(), invoice.payment_intent_id)
-    from .billing_helpers import deliver
 
     signature = get_gateway().signed_event(body)
     assert deliver(auth_client, body, signature).status_code == 200
@@ -325,3 +331,17 @@ def test_the_create_preview_refuses_what_the_create_refuses(trialing, assert_err
     assert_error(trialing.get(PREVIEW_URL + query), 404, "PLAN_NOT_FOUND")
     query = "?action=upgrade&planId=plan_premium_yearly&trial=true"
     assert_error(trialing.get(PREVIEW_URL + query), 400, "VALIDATION_ERROR", "trial")
+
+
+def test_the_trial_will_end_event_sends_the_notice_once(trialing, client):
+
+    gateway = get_gateway()
+    provider_id = db.session.scalar(sa.text("SELECT provider_subscription_id FROM subscriptions"))
+    clock.freeze(START + timedelta(days=11, hours=1))
+    obj = {"id": provider_id, "object": "subscription"}
+    for _ in range(2):
+        body = gateway.event_body("customer.subscription.trial_will_end", obj)
+        assert deliver(client, body, gateway.signed_event(body)).status_code == 200
+    assert len(mail("notice_trial_ending")) == 1
+    run_at(START + timedelta(days=12))
+    assert len(mail("notice_trial_ending")) == 1

@@ -23,7 +23,8 @@ TRIAL_NOTICE_AHEAD = timedelta(days=3)
 def is_due(subscription: Any, now: datetime) -> bool:
     """Tell whether the provider has work for this subscription at `now`.
 
-    An INCOMPLETE subscription is due once the provider would have expired it.
+    An INCOMPLETE subscription is due once the provider would have expired it, and a pending
+    plan change (Stripe's `pending_update`) once its `expires_at` has passed.
     """
     if subscription.provider_subscription_id is None or subscription.status not in LIVE_STATUSES:
         return False
@@ -33,6 +34,9 @@ def is_due(subscription: Any, now: datetime) -> bool:
     retry = subscription.next_payment_attempt
     if subscription.status == "PAST_DUE" and retry is not None and retry <= now:
         return True
+    lapse = subscription.pending_expires_at
+    if lapse is not None and lapse <= now:
+        return True  # a plan change left unpaid lapses: its invoice is voided
     return (
         subscription.status == "INCOMPLETE" and subscription.created_at <= now - INCOMPLETE_EXPIRY
     )
@@ -47,6 +51,7 @@ def due_sql(now: datetime) -> sa.ColumnElement[bool]:
         sa.or_(
             row.current_period_end <= now,
             sa.and_(row.status == "PAST_DUE", row.next_payment_attempt <= now),
+            row.pending_expires_at <= now,
             sa.and_(row.status == "INCOMPLETE", row.created_at <= now - INCOMPLETE_EXPIRY),
         ),
     )

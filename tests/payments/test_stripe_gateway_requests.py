@@ -530,7 +530,8 @@ def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
     (request,) = stub.sent("POST", "/v1/subscriptions/sub_1")
     assert request.form == {
         "items[0][id]": "si_1",
-        "items[0][plan]": "plan_premium_yearly",
+        # Stripe's pending-update allow-list names items.price, not items.plan.
+        "items[0][price]": "plan_premium_yearly",
         "proration_behavior": "always_invoice",
         "proration_date": previewed.form["subscription_details[proration_date]"],
         "payment_behavior": "pending_if_incomplete",

@@ -1,4 +1,4 @@
-"""The exact requests StripeGateway sends for trials (what localstripe cannot show).
+"""The exact requests StripeGateway sends for trials and lapsed updates (not in localstripe).
 
 Stripe's rules each follows are named in docs/billing.md ("Stripe behaviour this service relies
 on"): `trial_period_days`, `trial_settings.end_behavior.missing_payment_method=cancel`,
@@ -186,3 +186,40 @@ def test_the_create_preview_applies_the_customers_balance(gateway, stub):
     assert (paid.amount_due_cents, paid.next_billing_cents) == (2399 - 500, 2999)
     assert (trial.amount_due_cents, trial.next_billing_cents) == (0, 2399)
     assert len(stub.sent("GET", "/v1/customers/cus_1")) == 1
+
+
+# A plan change that lapsed unpaid (in this file for the fixtures; not a trial)
+
+
+def test_advance_voids_the_open_invoice_of_a_lapsed_update(gateway, stub):
+    waiting = intent("requires_action", next_action={"type": "use_stripe_sdk"})
+    lapsed = subscription(
+        latest_invoice=invoice(27000, waiting, billing_reason="subscription_update")
+    )
+    stub.answer("GET", "/v1/subscriptions/sub_1", lapsed)  # Stripe dropped pending_update
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription())
+    stub.answer("POST", "/v1/invoices/in_1/void", invoice(27000, status="void"))
+    stub.answer("POST", "/v1/invoices/create_preview", {"object": "invoice", "amount_due": 2999})
+
+    shown = gateway.advance("sub_1")
+
+    (voided,) = stub.sent("POST", "/v1/invoices/in_1/void")
+    assert voided.headers["idempotency-key"].startswith("smartcv-void-in_1")
+    assert (shown.pending_plan_id, shown.plan_id) == (None, "plan_premium_monthly")
+
+
+def test_advance_leaves_an_update_still_waiting(gateway, stub):
+    waiting = intent("requires_action", next_action={"type": "use_stripe_sdk"})
+    stub.answer(
+        "GET",
+        "/v1/subscriptions/sub_1",
+        subscription(
+            latest_invoice=invoice(27000, waiting, billing_reason="subscription_update"),
+            pending_update={"expires_at": NOW + 3600, "subscription_items": []},
+        ),
+    )
+    stub.answer("POST", "/v1/invoices/create_preview", {"object": "invoice", "amount_due": 2999})
+
+    gateway.advance("sub_1")
+
+    assert stub.sent("POST", "/v1/invoices/in_1/void") == []

@@ -170,8 +170,9 @@ class StripeGateway(PaymentGateway):
         return subscriptions.list_invoices(self._client, customer_id)
 
     def advance(self, subscription_id: str) -> ProviderSubscription:
-        """Re-read the subscription: Stripe renews and ends subscriptions on its own clock."""
-        return self.retrieve_subscription(subscription_id)
+        """Re-read the subscription (Stripe renews and ends subscriptions on its own clock) and
+        void the invoice of a plan change that lapsed unpaid."""
+        return subscriptions.advance(self._client, subscription_id)
 
     def preview_change(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str

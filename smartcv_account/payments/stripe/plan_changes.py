@@ -65,7 +65,9 @@ def change_plan(
         client, subscription, new_plan, proration_behavior, proration_date
     ).proration_cents
     params: dict[str, Any] = {
-        "items": [{"id": item(subscription)["id"], "plan": new_plan.id}],
+        # `price`, not `plan`: Stripe's pending updates allow `items.price` and `items.quantity`
+        # only (a plan id is a price id to Stripe, so the same id works).
+        "items": [{"id": item(subscription)["id"], "price": new_plan.id}],
         "proration_behavior": proration_behavior,
         "proration_date": proration_date,
         "payment_behavior": "pending_if_incomplete",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..base import (
 from .customers import attach_payment_method
 from .errors import translate_errors
 from .keys import key_options, stable_key
-from .objects import decline, get, latest_intent
+from .objects import decline, expanded, get, latest_intent
 from .translate import SUBSCRIPTION_EXPAND, invoice_summary, subscription_view
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,31 @@ def retrieve_subscription(
         subscription = client.v1.subscriptions.retrieve(
             subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
         )
+    return with_upcoming(client, subscription_view(subscription))
+
+
+def advance(client: stripe.StripeClient, subscription_id: str) -> ProviderSubscription:
+    """Re-read the subscription (Stripe runs its own clock); void a lapsed update's invoice.
+
+    A pending update not paid by its `expires_at` is dropped by Stripe, but its invoice stays
+    open and payable: voided here, so paying it later cannot apply or charge anything.
+    """
+    with translate_errors():
+        subscription = client.v1.subscriptions.retrieve(
+            subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+        )
+    invoice = expanded(get(subscription, "latest_invoice"))
+    pending = get(subscription, "pending_update")
+    lapsed = not pending or int(get(pending, "expires_at", 0)) <= int(time.time())
+    if (
+        invoice is not None
+        and get(invoice, "status") == "open"
+        and get(invoice, "billing_reason") == "subscription_update"
+        and lapsed
+    ):
+        with translate_errors():
+            void_invoice(client, invoice["id"])
+        return retrieve_subscription(client, subscription_id)
     return with_upcoming(client, subscription_view(subscription))
 
 

@@ -88,7 +88,8 @@ def subscription_view(user: Principal) -> SubscriptionView:
             "currency": plan.currency,
         }
     pending_change = None
-    if subscription.pending_plan_id is not None:
+    lapse = subscription.pending_expires_at
+    if subscription.pending_plan_id is not None and (lapse is None or lapse > clock.now()):
         pending_change = {
             "plan_id": subscription.pending_plan_id,
             "expires_at": subscription.pending_expires_at,

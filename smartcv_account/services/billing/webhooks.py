@@ -47,6 +47,7 @@ PAYMENT_METHOD_EVENTS = (
     "payment_method.detached",
     "payment_method.automatically_updated",
 )
+PENDING_UPDATE_EXPIRED = "customer.subscription.pending_update_expired"
 
 
 def handle_webhook(payload: bytes, signature: str | None) -> bool:
@@ -79,7 +80,9 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
             .with_for_update()
         )
         if subscription is not None:
-            provider = call_gateway(gateway.retrieve_subscription, event.subscription_id)
+            # A lapsed plan change: `advance` also voids the invoice Stripe leaves open.
+            read = gateway.advance if event.type == PENDING_UPDATE_EXPIRED else None
+            provider = call_gateway(read or gateway.retrieve_subscription, event.subscription_id)
             apply_provider_state(subscription, provider)
             if event.type == "customer.subscription.trial_will_end":
                 send_trial_notice(subscription)
@@ -93,17 +96,6 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         db.session.rollback()  # the same event committed by a concurrent delivery
         return False
     return True
-
-
-log = logging.getLogger(__name__)
-
-
-PAYMENT_METHOD_EVENTS = (
-    "customer.updated",
-    "payment_method.attached",
-    "payment_method.detached",
-    "payment_method.automatically_updated",
-)
 
 
 def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:

@@ -1,0 +1,70 @@
+"""Payments that wait on the customer never dead-end: a plan change left unpaid lapses at its
+`expiresAt` (invoice voided, `pendingChange` gone, a new change allowed), over HTTP and with the
+scheduled job only (no direct gateway calls)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from smartcv_account import clock
+from smartcv_account.extensions import db
+from smartcv_account.payments import get_gateway
+from smartcv_account.payments.base import UnknownPaymentMethod
+from smartcv_account.payments.local.models import LocalInvoice
+
+from .billing_helpers import at, authenticate, change, deliver, subscribe
+from .test_subscription_money import view
+
+
+@pytest.fixture
+def pending_upgrade(auth_client, plans, frozen_clock):
+    """An ACTIVE monthly subscription (3-D Secure card) with an upgrade waiting for payment."""
+    created = subscribe(auth_client, payment_method="pm_card_authenticationRequired").json["data"]
+    gateway = get_gateway()
+    body = authenticate(gateway, created["clientSecret"].split("_secret_")[0])
+    assert deliver(auth_client, body, gateway.signed_event(body)).status_code == 200
+    response = change(auth_client, "upgrade", planId="plan_premium_yearly")
+    assert response.json["data"]["requiresAction"] is True
+    assert view(auth_client)["pendingChange"]["expiresAt"] == "2025-01-01T23:00:00Z"
+    return auth_client
+
+
+def update_invoice() -> LocalInvoice:
+    """The invoice of the pending upgrade."""
+    return db.session.scalar(
+        sa.select(LocalInvoice).where(LocalInvoice.billing_reason == "subscription_update")
+    )
+
+
+def test_a_pending_change_blocks_another_until_it_lapses(pending_upgrade, assert_error):
+    assert_error(
+        change(pending_upgrade, "upgrade", planId="plan_premium_yearly"), 409, "INVALID_PLAN_CHANGE"
+    )
+
+
+def test_at_its_expiry_a_read_no_longer_shows_it(pending_upgrade):
+    clock.freeze(datetime(2025, 1, 1, 23, tzinfo=UTC))
+    shown = view(pending_upgrade)
+    assert (shown["pendingChange"], shown["plan"]["id"]) == (None, "plan_premium_monthly")
+
+
+def test_the_scheduled_job_voids_a_lapsed_change(pending_upgrade):
+    at(2025, 1, 1, 23)
+    db.session.expire_all()
+    assert update_invoice().status == "void"
+    shown = view(pending_upgrade)
+    assert (shown["pendingChange"], shown["plan"]["id"]) == (None, "plan_premium_monthly")
+    # Its payment can no longer be completed: nothing applies later.
+    with pytest.raises(UnknownPaymentMethod):
+        authenticate(get_gateway(), update_invoice().payment_intent_id)
+
+
+def test_after_it_lapses_a_new_change_is_allowed(pending_upgrade):
+    clock.freeze(datetime(2025, 1, 2, tzinfo=UTC))  # no job has run: the writer brings it up
+    response = change(pending_upgrade, "upgrade", planId="plan_premium_yearly")
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["requiresAction"] is True
+    assert view(pending_upgrade)["pendingChange"]["expiresAt"] == "2025-01-02T23:00:00Z"
