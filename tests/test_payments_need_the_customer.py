@@ -13,9 +13,10 @@ from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.payments import get_gateway
 from smartcv_account.payments.base import UnknownPaymentMethod
-from smartcv_account.payments.local.models import LocalInvoice
+from smartcv_account.payments.local.models import LocalInvoice, LocalSubscription
 
 from .billing_helpers import at, authenticate, change, deliver, subscribe
+from .helpers import login
 from .test_subscription_money import view
 
 
@@ -68,3 +69,31 @@ def test_after_it_lapses_a_new_change_is_allowed(pending_upgrade):
     assert response.status_code == 200, response.json
     assert response.json["data"]["requiresAction"] is True
     assert view(pending_upgrade)["pendingChange"]["expiresAt"] == "2025-01-02T23:00:00Z"
+
+
+# --- a create's idempotency key is derived from the intent ----------------------------------------
+
+
+def local_subscriptions() -> int:
+    """How many subscriptions the local provider holds."""
+    return db.session.scalar(sa.select(sa.func.count(LocalSubscription.id)))
+
+
+def test_the_same_declined_create_again_is_the_same_request(auth_client, plans, frozen_clock):
+    first = subscribe(auth_client, payment_method="pm_card_chargeCustomerFail")
+    again = subscribe(auth_client, payment_method="pm_card_chargeCustomerFail")
+    assert (first.status_code, again.status_code) == (402, 402)
+    assert again.json["details"]["declineCode"] == "card_declined"
+    assert local_subscriptions() == 1  # the provider made one, replayed the second time
+    assert subscribe(auth_client).status_code == 201  # another card is another request
+    assert local_subscriptions() == 2
+
+
+def test_a_later_subscription_is_a_new_request(auth_client, plans, frozen_clock):
+    assert subscribe(auth_client).status_code == 201
+    assert change(auth_client, "cancel").status_code == 200
+    at(2025, 2, 2)
+    email = db.session.scalar(sa.text("SELECT email FROM users"))
+    assert login(auth_client, email).status_code == 200
+    assert subscribe(auth_client).status_code == 201
+    assert local_subscriptions() == 2

@@ -45,6 +45,10 @@ def create_subscription(
         sa.select(LocalSubscription).where(LocalSubscription.idempotency_key == idempotency_key)
     )
     if existing is not None:
+        # The same request again: its first answer, a decline included (as Stripe replays it).
+        invoice = latest_invoice(existing)
+        if existing.status == "incomplete_expired" and invoice and invoice.decline_code:
+            raise PaymentDeclined(invoice.decline_code)
         return show(existing)
     now = clock.now()
     subscription = LocalSubscription(

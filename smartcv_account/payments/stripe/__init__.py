@@ -30,6 +30,7 @@ from ..base import (
     WebhookEvent,
 )
 from . import catalogue, customers, plan_changes, subscriptions, trials, webhooks
+from .http_client import BudgetedRequestsClient
 
 # Pinned so a library upgrade never changes response shapes under us. 2025-02-24.acacia is the
 # last version where an invoice still has `payment_intent` (expanded on create to read 3-D Secure
@@ -38,8 +39,9 @@ from . import catalogue, customers, plan_changes, subscriptions, trials, webhook
 # `latest_invoice.payments`/`confirmation_secret` instead: do it deliberately, with the live suite.
 STRIPE_API_VERSION = "2025-02-24.acacia"
 
-# Stripe's default is 80 s; a web request waiting on Stripe should fail well before the worker's
-# own timeout so the caller gets GATEWAY_UNAVAILABLE rather than a killed worker.
+# Stripe's default is 80 s; one call waits at most this, and a web request's calls and retries
+# together at most PROVIDER_TIME_BUDGET_SECONDS (payments/budget.py), so the caller gets 503
+# SERVICE_UNAVAILABLE rather than a worker killed at gunicorn's 30 s.
 HTTP_TIMEOUT_SECONDS = 20
 
 __all__ = ["HTTP_TIMEOUT_SECONDS", "STRIPE_API_VERSION", "StripeGateway"]
@@ -50,29 +52,41 @@ class StripeGateway(PaymentGateway):
 
     name = "stripe"
 
-    def __init__(self, api_key: str, api_base: str | None, webhook_secret: str) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None,
+        webhook_secret: str,
+        max_network_retries: int | None = None,
+    ) -> None:
         """Build the client; `api_base` points it at a Stripe-compatible server (tests)."""
         self._webhook_secret = webhook_secret
         self._api_key = api_key
-        # Our own HTTP client so `close()` can release its pooled connections.
-        self._http = stripe.RequestsClient(timeout=HTTP_TIMEOUT_SECONDS)
+        # Our own HTTP client so `close()` can release its pooled connections; it holds each
+        # call to the request's time budget (http_client.py).
+        self._http = BudgetedRequestsClient(timeout=HTTP_TIMEOUT_SECONDS)
+        if max_network_retries is None:
+            # Against localstripe every 4xx would otherwise be retried after a one-second wait;
+            # against Stripe, retries (with the library's idempotency keys) ride out blips.
+            max_network_retries = 0 if api_base else 2
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             stripe_version=STRIPE_API_VERSION,
-            # Against localstripe every 4xx would otherwise be retried after a one-second wait;
-            # against Stripe, retries (with the library's idempotency keys) ride out blips.
-            max_network_retries=0 if api_base else 2,
+            max_network_retries=max_network_retries,
             http_client=self._http,
         )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StripeGateway:
-        """Build the gateway from STRIPE_SECRET_KEY, STRIPE_API_BASE and STRIPE_WEBHOOK_SECRET."""
+        """Build the gateway from STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET and
+        STRIPE_MAX_NETWORK_RETRIES."""
+        retries = config.get("STRIPE_MAX_NETWORK_RETRIES")
         return cls(
             api_key=config["STRIPE_SECRET_KEY"],
             api_base=config["STRIPE_API_BASE"] or None,
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
+            max_network_retries=int(retries) if retries not in (None, "") else None,
         )
 
     def close(self) -> None:

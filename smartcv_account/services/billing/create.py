@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -95,6 +96,7 @@ def create_subscription(
     gateway = get_gateway()
     try:
         user_public_id = user.public_id  # read once: the local gateway's commits expire `user`
+        key = create_key(user, plan, coupon, trial_days, payment_method_id)
         customer_id = gateway.ensure_customer(user_public_id, user.email, user.billing_customer_id)
         user.billing_customer_id = customer_id
         card = None
@@ -105,7 +107,7 @@ def create_subscription(
             plan,
             card,
             coupon,
-            idempotency_key=subscription.public_id,
+            idempotency_key=key,
             user_public_id=user_public_id,
             trial_days=trial_days,
         )
@@ -136,6 +138,29 @@ def create_subscription(
         subscription.next_action,
     )
     return created
+
+
+def create_key(
+    user: User, plan: Plan, coupon: Coupon | None, trial_days: int, payment_method_id: str | None
+) -> str:
+    """Return the provider's idempotency key of this create: derived from the intent.
+
+    The same create retried (after a timeout or a 503, with or without an `Idempotency-Key`)
+    sends the same key, so the provider answers with what it did the first time instead of
+    making a second subscription: the user, how many subscriptions of theirs reached the
+    provider before (a failed attempt's placeholder is removed and does not count), the plan,
+    coupon, trial and the card the client sent. A later subscription counts one more.
+    """
+    before = db.session.scalar(
+        sa.select(sa.func.count(Subscription.id)).where(
+            Subscription.user_id == user.id, Subscription.provider_subscription_id.is_not(None)
+        )
+    )
+    intent = "\x1f".join(
+        (plan.id, coupon.code if coupon else "", str(trial_days), payment_method_id or "")
+    )
+    digest = hashlib.sha256(intent.encode()).hexdigest()[:16]
+    return f"create:{user.public_id}:{before}:{digest}"
 
 
 def preview_create(
