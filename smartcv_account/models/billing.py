@@ -78,6 +78,12 @@ class Subscription(db.Model):
     # The payment awaiting customer action, if any (strong customer authentication).
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     next_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # What is owed on the latest invoice, while it is open (GET subscription's latestPayment):
+    # its payment's status (requires_action, requires_payment_method, processing), the amount
+    # and Stripe's hosted invoice page; all None when nothing is owed.
+    latest_payment_status: Mapped[str | None] = mapped_column(sa.String(40))
+    latest_payment_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(sa.String(500))
     # A plan change waiting for its payment (Stripe's `pending_update`) and when it lapses.
     pending_plan_id: Mapped[str | None] = mapped_column(sa.String(64))
     pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

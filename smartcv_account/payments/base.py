@@ -110,6 +110,11 @@ class ProviderSubscription:
     # When a failed invoice will be charged again (the local gateway's dunning; Stripe runs
     # its own retries and reports nothing here).
     next_payment_attempt: datetime | None = None
+    # While the latest invoice is open: its payment's status (requires_action,
+    # requires_payment_method, processing), what is still owed, and Stripe's hosted page.
+    latest_payment_status: str | None = None
+    latest_payment_cents: int | None = None
+    hosted_invoice_url: str | None = None
 
     @property
     def requires_action(self) -> bool:

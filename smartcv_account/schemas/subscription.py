@@ -86,6 +86,34 @@ class PendingChangeSchema(BaseSchema):
     )
 
 
+class LatestPaymentSchema(BaseSchema):
+    """What the latest invoice still asks for, and how to finish paying it."""
+
+    status = fields.String(
+        validate=validate.OneOf(
+            ("succeeded", "requires_action", "requires_payment_method", "processing")
+        ),
+        metadata=about(
+            "The payment's state: requires_action (the customer must confirm it, with "
+            "clientSecret or hostedInvoiceUrl), requires_payment_method (declined: give "
+            "another card), processing.",
+            "requires_action",
+        ),
+    )
+    amount = Money(attribute="amount_cents", metadata=about("What is owed.", 29.99))
+    currency = fields.String(metadata=about(CURRENCY, "USD"))
+    client_secret = fields.String(
+        data_key="clientSecret",
+        allow_none=True,
+        metadata=about("The payment's client secret for Stripe.js, or null.", "pi_3_secret_x"),
+    )
+    hosted_invoice_url = fields.String(
+        data_key="hostedInvoiceUrl",
+        allow_none=True,
+        metadata=about("Stripe's page to pay the invoice; null with the local gateway."),
+    )
+
+
 class SubscriptionSchema(BaseSchema):
     """GET /api/account/subscription."""
 
@@ -137,6 +165,12 @@ class SubscriptionSchema(BaseSchema):
         data_key="pendingChange",
         allow_none=True,
         metadata=about("A plan change waiting for payment authentication, or null."),
+    )
+    latest_payment = fields.Nested(
+        LatestPaymentSchema,
+        data_key="latestPayment",
+        allow_none=True,
+        metadata=about("What is owed and how to pay it, or null when nothing is owed."),
     )
 
 

@@ -1,5 +1,6 @@
 """trials: a plan's trial length, when a subscription first started (one trial per user, ever),
-the trial-ending notice, and the local provider's trial, coupon and setup intent
+the trial-ending notice, the local provider's trial, coupon and setup intent; and the payment
+waiting on the customer (latestPayment)
 
 Revision ID: 0013
 Revises: 0010
@@ -26,6 +27,9 @@ def upgrade():
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('started_at', smartcv_account.models.types.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('trial_notice_sent_at', smartcv_account.models.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('latest_payment_status', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('latest_payment_cents', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('hosted_invoice_url', sa.String(length=500), nullable=True))
     # A subscription the provider ever started (paid, trialing, past due, or ended after
     # that) counts; a create that never left INCOMPLETE and a placeholder do not.
     op.execute(
@@ -51,6 +55,9 @@ def downgrade():
         batch_op.drop_column('trial_end')
 
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.drop_column('hosted_invoice_url')
+        batch_op.drop_column('latest_payment_cents')
+        batch_op.drop_column('latest_payment_status')
         batch_op.drop_column('trial_notice_sent_at')
         batch_op.drop_column('started_at')
 

@@ -53,7 +53,18 @@ def show(subscription: LocalSubscription) -> ProviderSubscription:
         pending_expires_at=subscription.pending_expires_at,
         next_invoice_amount_cents=_next_amount(subscription),
         next_payment_attempt=invoice.next_payment_attempt if invoice else None,
+        **_owed(invoice),
     )
+
+
+def _owed(invoice) -> dict:
+    """What the open latest invoice still asks for (none when it is not open)."""
+    if invoice is None or invoice.status != "open":
+        return {}
+    return {
+        "latest_payment_status": invoice.payment_status or "requires_payment_method",
+        "latest_payment_cents": invoice.amount_due - invoice.amount_paid,
+    }
 
 
 def _next_amount(subscription: LocalSubscription) -> int | None:

@@ -27,6 +27,9 @@ from .translate import SUBSCRIPTION_EXPAND, invoice_summary, subscription_view
 
 log = logging.getLogger(__name__)
 
+# Stripe's error code when `invoices.pay` needs the customer to authenticate the payment.
+REQUIRES_ACTION = "invoice_payment_intent_requires_action"
+
 
 def create_subscription(
     client: stripe.StripeClient,
@@ -211,7 +214,8 @@ def pay_open_invoice(
     """Pay the subscription's open invoice now with the customer's default card.
 
     Stripe's `invoices.pay`: a decline is a card error (PaymentDeclined); a card that needs
-    3-D Secure leaves the intent waiting (the subscription shows the next action).
+    3-D Secure is the error `invoice_payment_intent_requires_action`, which leaves the intent
+    waiting: the subscription is returned with its next action, never a decline.
     """
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(
@@ -221,11 +225,17 @@ def pay_open_invoice(
         invoice = _latest_invoice(client, subscription)
     if invoice is not None and invoice["status"] == "open":
         with translate_errors():
-            client.v1.invoices.pay(
-                invoice["id"],
-                params={"off_session": False},
-                options={"idempotency_key": idempotency_key},
-            )
+            try:
+                client.v1.invoices.pay(
+                    invoice["id"],
+                    params={"off_session": False},
+                    options={"idempotency_key": idempotency_key},
+                )
+            except stripe.StripeError as exc:
+                # The card needs the customer (3-D Secure): not a decline. The intent now
+                # waits with its next action, which the subscription read below shows.
+                if exc.code != REQUIRES_ACTION:
+                    raise
     return retrieve_subscription(client, subscription_id)
 
 

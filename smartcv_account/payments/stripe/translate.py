@@ -78,9 +78,28 @@ def subscription_view(
         latest_invoice_amount_cents=None if amount is None else int(amount),
         client_secret=get(setup, "client_secret") if setting_up else get(intent, "client_secret"),
         next_action=_next_action(intent if waiting else setup if setting_up else None),
+        **_owed(invoice, intent),
         pending_plan_id=get(pending_plan, "id") if pending_plan else None,
         pending_expires_at=timestamp(get(pending, "expires_at")) if pending else None,
     )
+
+
+def _owed(invoice: Any, intent: Any) -> dict[str, Any]:
+    """What the open latest invoice still asks for: its intent's status, the amount remaining
+    and Stripe's hosted invoice page (none when it is not open)."""
+    if invoice is None or get(invoice, "status") != "open":
+        return {}
+    status = get(intent, "status") if intent is not None else None
+    remaining = get(invoice, "amount_remaining")
+    if remaining is None:
+        remaining = int(get(invoice, "amount_due", 0)) - int(get(invoice, "amount_paid", 0))
+    return {
+        "latest_payment_status": status
+        if status in ("requires_action", "processing")
+        else "requires_payment_method",
+        "latest_payment_cents": int(remaining),
+        "hosted_invoice_url": get(invoice, "hosted_invoice_url"),
+    }
 
 
 def _next_action(waiting: Any) -> dict[str, Any] | None:

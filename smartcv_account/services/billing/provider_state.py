@@ -123,6 +123,9 @@ def apply_provider_state(subscription: Subscription, provider: ProviderSubscript
     subscription.pending_expires_at = provider.pending_expires_at
     subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
     subscription.next_payment_attempt = provider.next_payment_attempt
+    subscription.latest_payment_status = provider.latest_payment_status
+    subscription.latest_payment_cents = provider.latest_payment_cents
+    subscription.hosted_invoice_url = provider.hosted_invoice_url
     subscription.updated_at = now
 
 
@@ -144,12 +147,16 @@ def _record_transition(subscription: Subscription, new_status: str) -> None:
 
 def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
     """Queue the billing notices for the state change about to be applied (see notices)."""
+    waits_for_customer = provider.latest_payment_status == "requires_action"
     if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
-        notices.payment_failed(subscription)
+        if not waits_for_customer:  # else "confirm your payment", below
+            notices.payment_failed(subscription)
     ended = provider.status == "CANCELED"
     if ended and subscription.status == "TRIALING" and provider.payment_method is None:
         notices.trial_canceled(subscription)  # no card at the trial's end
     elif ended and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
         notices.subscription_canceled(subscription)
-    if provider.next_action is not None and subscription.next_action is None:
+    if (provider.next_action is not None or waits_for_customer) and (
+        subscription.next_action is None and subscription.latest_payment_status != "requires_action"
+    ):
         notices.payment_needs_authentication(subscription)
