@@ -10,6 +10,7 @@ from .test_stripe_gateway_requests import (
     gateway,
     intent,
     invoice,
+    payment_method,
     stripe_error,
     stub,
     subscription,
@@ -95,3 +96,24 @@ def test_nothing_owed_once_the_invoice_is_paid(gateway, stub):
         None,
         None,
     )
+
+
+def test_switching_the_card_back_and_forth_sends_a_new_key_each_time(gateway, stub):
+    """A -> B -> A within a day: the third switch must not replay the first (Stripe keeps keys
+    for 24 hours), so each default-card update's key carries the change's version."""
+    for pm_id in ("pm_a", "pm_b"):
+        stub.answer("POST", f"/v1/payment_methods/{pm_id}/attach", payment_method(pm_id))
+    stub.answer("POST", "/v1/customers/cus_1", {"id": "cus_1", "object": "customer"})
+    stub.answer("GET", "/v1/subscriptions/sub_1", subscription(default_payment_method=None))
+
+    for version, pm_id in enumerate(("pm_a", "pm_b", "pm_a"), start=1):
+        gateway.update_payment_method("sub_1", "cus_1", pm_id, f"sub_x:card:{pm_id}:v{version}")
+
+    updates = stub.sent("POST", "/v1/customers/cus_1")
+    assert [u.form["invoice_settings[default_payment_method]"] for u in updates] == [
+        "pm_a",
+        "pm_b",
+        "pm_a",
+    ]
+    keys = [u.headers["idempotency-key"] for u in updates]
+    assert len(set(keys)) == 3

@@ -189,7 +189,7 @@ def update_payment_method(
     idempotency_key: str | None,
 ) -> ProviderSubscription:
     """Attach the new card as the customer's default, which the subscription bills."""
-    card = attach_payment_method(client, customer_id, payment_method_id)
+    card = attach_payment_method(client, customer_id, payment_method_id, idempotency_key)
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(
             subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
