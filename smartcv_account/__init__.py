@@ -81,6 +81,9 @@ def register_blueprints(app: Flask) -> None:
     from .api import email
 
     app.register_blueprint(email.bp, url_prefix="/api")
+    from .api import payment_methods
+
+    app.register_blueprint(payment_methods.bp, url_prefix="/api/account/payment-methods")
 
 
 def register_request_hooks(app: Flask) -> None:

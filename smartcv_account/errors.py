@@ -177,6 +177,17 @@ ERRORS: dict[str, ErrorCode] = {
         "You have already had a trial or a paid subscription; subscribe without a trial.",
         about_field("trial"),
     ),
+    "PAYMENT_METHOD_IN_USE": ErrorCode(
+        409,
+        "This card pays your subscription; make another card the default before removing it.",
+        about_field("id"),
+    ),
+    "PAYMENT_METHOD_NOT_FOUND": ErrorCode(
+        404, "You have no saved card with this id.", about_field("id")
+    ),
+    "PAYMENT_METHOD_LIMIT_REACHED": ErrorCode(
+        409, "You can save at most 5 cards; remove one first.", about_field("paymentMethodId")
+    ),
     "INVALID_COUPON": ErrorCode(
         400,
         "The coupon WELCOME20 is for a first subscription and was already used.",

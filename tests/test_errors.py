@@ -307,6 +307,13 @@ def _trial_after_a_paid_subscription(request):
     )
 
 
+def _sixth_card(client):
+    body = {"paymentMethodId": "pm_card_visa"}
+    for _ in range(5):
+        assert client.post("/api/account/payment-methods", json=body).status_code == 201
+    return client.post("/api/account/payment-methods", json=body)
+
+
 def _subscribed(call: Callable):
     """The answer `call` gets from a client with a paid Premium Monthly subscription."""
 
@@ -422,6 +429,16 @@ REAL_ANSWERS: dict[str, Callable] = {
         lambda client: change(client, "upgrade", planId="plan_premium_monthly")
     ),
     "TRIAL_NOT_AVAILABLE": _trial_after_a_paid_subscription,
+    "PAYMENT_METHOD_IN_USE": _subscribed(
+        lambda client: client.delete(
+            "/api/account/payment-methods/"
+            + client.get("/api/account/payment-methods").json["data"][0]["id"]
+        )
+    ),
+    "PAYMENT_METHOD_NOT_FOUND": _with(
+        "auth_client", lambda client: client.delete("/api/account/payment-methods/pm_nope")
+    ),
+    "PAYMENT_METHOD_LIMIT_REACHED": _with("auth_client", _sixth_card),
     "INVALID_COUPON": _coupon_used_before,
     "PAYLOAD_TOO_LARGE": _with(
         "auth_client",

@@ -81,6 +81,19 @@ class CardDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedCard:
+    """A card saved for later off-session use (Stripe: a SetupIntent confirmed with it).
+
+    `next_action` and the setup's `client_secret` are set while saving it waits for the
+    customer (3-D Secure).
+    """
+
+    card: CardDetails
+    client_secret: str | None = None
+    next_action: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSubscription:
     """The provider's view of a subscription, in this service's vocabulary."""
 
@@ -196,6 +209,24 @@ class PaymentGateway(ABC):
     @abstractmethod
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
         """Attach a payment method to the customer and make it the default one."""
+
+    @abstractmethod
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the id of the default one (None without one)."""
+
+    @abstractmethod
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save a card for later off-session use with a SetupIntent (raises PaymentDeclined)."""
+
+    @abstractmethod
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make one of the customer's cards the one invoices (renewals) charge."""
+
+    @abstractmethod
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach one of the customer's cards."""
 
     @abstractmethod
     def create_subscription(

@@ -26,6 +26,7 @@ from ..base import (
     PlanChange,
     PlanLike,
     ProviderSubscription,
+    SavedCard,
     WebhookEvent,
     sign_payload,
 )
@@ -58,6 +59,24 @@ class LocalGateway(PaymentGateway):
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
         """Attach one of Stripe's test payment methods; declining cards fail here as in Stripe."""
         return customers.attach_payment_method(customer_id, payment_method_id)
+
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the default one's id."""
+        return customers.list_cards(customer_id)
+
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save a test card as a confirmed SetupIntent would (3-D Secure cards wait for it)."""
+        return customers.save_card(customer_id, payment_method_id)
+
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make the card the one the customer's invoices charge."""
+        customers.set_default_card(customer_id, card_id)
+
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach the card."""
+        customers.remove_card(customer_id, card_id)
 
     def customer_user_id(self, customer_id: str) -> str | None:
         """Return the user a local customer was made for."""

@@ -27,9 +27,10 @@ from ..base import (
     PlanChange,
     PlanLike,
     ProviderSubscription,
+    SavedCard,
     WebhookEvent,
 )
-from . import catalogue, customers, plan_changes, subscriptions, trials, webhooks
+from . import cards, catalogue, customers, plan_changes, subscriptions, trials, webhooks
 from .http_client import BudgetedRequestsClient
 
 # Pinned so a library upgrade never changes response shapes under us. 2025-02-24.acacia is the
@@ -104,6 +105,24 @@ class StripeGateway(PaymentGateway):
     def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
         """Attach the payment method and make it the customer's default for invoices."""
         return customers.attach_payment_method(self._client, customer_id, payment_method_id)
+
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the default one's id."""
+        return cards.list_cards(self._client, customer_id)
+
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save the card with a confirmed SetupIntent (off-session use)."""
+        return cards.save_card(self._client, customer_id, payment_method_id, idempotency_key)
+
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make the card the customer's default for invoices."""
+        cards.set_default_card(self._client, customer_id, card_id, idempotency_key)
+
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach the card."""
+        cards.remove_card(self._client, customer_id, card_id)
 
     def customer_user_id(self, customer_id: str) -> str | None:
         """Return the user public id in the Stripe customer's metadata."""
