@@ -128,6 +128,9 @@ class ProviderSubscription:
     latest_payment_status: str | None = None
     latest_payment_cents: int | None = None
     hosted_invoice_url: str | None = None
+    # An open dispute on one of its payments, as the local gateway reports it right after the
+    # payment (Stripe reports disputes only by its `charge.dispute.created` event).
+    dispute_id: str | None = None
 
     @property
     def requires_action(self) -> bool:

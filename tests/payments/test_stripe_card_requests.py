@@ -1,11 +1,14 @@
 """The exact requests StripeGateway sends for saved cards: a confirmed off-session SetupIntent
-(not a bare attach), the customer's default, a detach, and the list with its default."""
+(not a bare attach), the customer's default, a detach, and the list with its default; and how a
+dispute event is traced to its subscription."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from smartcv_account.payments.base import PaymentDeclined
+from smartcv_account.payments.base import PaymentDeclined, sign_payload
 
 from .test_stripe_gateway_requests import gateway, payment_method, stub
 
@@ -89,3 +92,19 @@ def test_default_and_detach(gateway, stub):
     assert update.form == {"invoice_settings[default_payment_method]": "pm_a"}
     assert update.headers["idempotency-key"] == "usr_1:default-card:pm_b:pm_a"
     assert len(stub.sent("POST", "/v1/payment_methods/pm_a/detach")) == 1
+
+
+# Disputes (in this file for the fixtures)
+
+
+def test_a_dispute_event_is_traced_to_its_subscription(gateway, stub):
+    stub.answer("GET", "/v1/payment_intents/pi_1", {"id": "pi_1", "invoice": "in_1"})
+    stub.answer("GET", "/v1/invoices/in_1", {"id": "in_1", "subscription": "sub_1"})
+    dispute = {"id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1"}
+    body = json.dumps(
+        {"id": "evt_1", "type": "charge.dispute.created", "data": {"object": dispute}}
+    ).encode()
+
+    event = gateway.parse_event(body, sign_payload(body, "whsec_request_tests"))
+
+    assert (event.type, event.subscription_id) == ("charge.dispute.created", "sub_1")

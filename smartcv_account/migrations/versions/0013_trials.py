@@ -1,6 +1,6 @@
 """trials: a plan's trial length, when a subscription first started (one trial per user, ever),
 the trial-ending notice, the local provider's trial, coupon and setup intent; and the payment
-waiting on the customer (latestPayment)
+waiting on the customer (latestPayment); a local invoice's dispute
 
 Revision ID: 0013
 Revises: 0010
@@ -45,8 +45,14 @@ def upgrade():
         batch_op.add_column(sa.Column('setup_client_secret', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('setup_status', sa.String(length=40), nullable=True))
 
+    with op.batch_alter_table('local_invoices', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('dispute_status', sa.String(length=30), nullable=True))
+
 
 def downgrade():
+    with op.batch_alter_table('local_invoices', schema=None) as batch_op:
+        batch_op.drop_column('dispute_status')
+
     with op.batch_alter_table('local_subscriptions', schema=None) as batch_op:
         batch_op.drop_column('setup_status')
         batch_op.drop_column('setup_client_secret')

@@ -14,7 +14,7 @@ class TestCard:
 
     brand: str
     last4: str
-    behaviour: str  # succeed | decline_on_attach | decline_on_charge | authenticate
+    behaviour: str  # succeed | decline_on_attach | decline_on_charge | authenticate | dispute
     decline_code: str | None = None
 
 
@@ -29,6 +29,8 @@ TEST_CARDS: dict[str, TestCard] = {
     ),
     # Attaches fine, then every charge fails (Stripe's 4000000000000341).
     "pm_card_chargeCustomerFail": TestCard("visa", "0341", "decline_on_charge", "card_declined"),
+    # Succeeds, then the payment is disputed (Stripe's 4000000000000259; here at once).
+    "pm_card_createDispute": TestCard("visa", "0259", "dispute"),
     # Needs 3-D Secure on every payment, renewals included (Stripe's 4000002760003184).
     "pm_card_authenticationRequired": TestCard("visa", "3184", "authenticate"),
 }
@@ -49,6 +51,8 @@ def charge(invoice: LocalInvoice, subscription: LocalSubscription, on_session: b
     else:
         mark_paid(invoice)
         invoice.next_payment_attempt = None
+        if method.behaviour == "dispute":
+            invoice.dispute_status = "needs_response"
 
 
 def mark_paid(invoice: LocalInvoice) -> None:

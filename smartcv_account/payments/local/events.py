@@ -101,6 +101,13 @@ def parse_event(payload: bytes, signature_header: str | None, secret: str) -> We
                     LocalSubscription.setup_intent_id == obj.get("id")
                 )
             )
+        elif kind == "dispute":
+            invoice = db.session.scalar(
+                sa.select(LocalInvoice).where(
+                    LocalInvoice.payment_intent_id == obj.get("payment_intent")
+                )
+            )
+            subscription_id = invoice.subscription_id if invoice else None
         elif kind == "payment_intent":
             invoice = db.session.scalar(
                 sa.select(LocalInvoice).where(LocalInvoice.payment_intent_id == obj.get("id"))

@@ -128,6 +128,9 @@ class LocalInvoice(db.Model):
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     decline_code: Mapped[str | None] = mapped_column(sa.String(40))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # A dispute (chargeback) opened on its payment: Stripe's dispute status (needs_response,
+    # won, lost, ...), None when undisputed.
+    dispute_status: Mapped[str | None] = mapped_column(sa.String(30))
     # Dunning, as Stripe's invoice fields: charges tried so far and when the next one runs.
     attempt_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,6 +7,7 @@ the row, records the transition and sends the notice it calls for.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from ... import client, clock
@@ -30,6 +31,8 @@ from ...rules.due import is_due
 from .. import activity, notices
 from ..locking import load_user
 from ..plans import get_plan
+
+log = logging.getLogger(__name__)
 
 # A create's placeholder row older than this never reached the provider: its request died.
 PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
@@ -127,6 +130,28 @@ def apply_provider_state(subscription: Subscription, provider: ProviderSubscript
     subscription.latest_payment_cents = provider.latest_payment_cents
     subscription.hosted_invoice_url = provider.hosted_invoice_url
     subscription.updated_at = now
+    if provider.dispute_id is not None:
+        dispute_opened(subscription, provider.dispute_id)
+
+
+def dispute_opened(subscription: Subscription, dispute_id: str) -> None:
+    """A payment was disputed (a chargeback): end the subscription at once, record it, log it.
+
+    The user is back on FREE; the operators' log line names the subscription and the dispute.
+    Once ended, another event about the same dispute changes nothing (and a dispute the
+    merchant wins later changes nothing further).
+    """
+    if subscription.status not in LIVE_STATUSES or subscription.provider_subscription_id is None:
+        return
+    provider = call_gateway(
+        get_gateway().cancel_now,
+        subscription.provider_subscription_id,
+        f"{subscription.public_id}:dispute:{dispute_id}",
+    )
+    apply_provider_state(subscription, provider)
+    details = {"subscriptionId": subscription.public_id, "disputeId": dispute_id}
+    activity.record(subscription.user_id, "payment_disputed", details, client.NOBODY)
+    log.warning("payment disputed: subscription canceled", extra=details)
 
 
 def _record_transition(subscription: Subscription, new_status: str) -> None:

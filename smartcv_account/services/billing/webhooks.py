@@ -36,7 +36,12 @@ from ...payments.base import (
     WebhookEvent,
 )
 from ..identity import new_public_id
-from .provider_state import PLACEHOLDER_TIMEOUT, apply_provider_state, call_gateway
+from .provider_state import (
+    PLACEHOLDER_TIMEOUT,
+    apply_provider_state,
+    call_gateway,
+    dispute_opened,
+)
 from .trials import send_trial_notice
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,7 @@ PAYMENT_METHOD_EVENTS = (
     "payment_method.automatically_updated",
 )
 PENDING_UPDATE_EXPIRED = "customer.subscription.pending_update_expired"
+DISPUTE_CREATED = "charge.dispute.created"
 
 
 def handle_webhook(payload: bytes, signature: str | None) -> bool:
@@ -86,6 +92,8 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
             apply_provider_state(subscription, provider)
             if event.type == "customer.subscription.trial_will_end":
                 send_trial_notice(subscription)
+            if event.type == DISPUTE_CREATED:
+                dispute_opened(subscription, str(event.payload["data"]["object"].get("id")))
         else:
             reconcile_unknown_subscription(gateway, event)
     if event.type in PAYMENT_METHOD_EVENTS:
