@@ -182,6 +182,8 @@ class InvoiceSummary:
     period_end: datetime | None
     plan_id: str | None
     hosted_invoice_url: str | None
+    # What was refunded of its payment (the operator's `refund`, or the provider's dashboard).
+    amount_refunded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +344,15 @@ class PaymentGateway(ABC):
     @abstractmethod
     def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
         """Return the customer's finalized invoices, newest first."""
+
+    @abstractmethod
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all (None) or part of a paid invoice's payment; return its total refunded.
+
+        Raises GatewayError for an invoice that is not paid, or an amount over what is left.
+        """
 
     @abstractmethod
     def advance(self, subscription_id: str) -> ProviderSubscription:

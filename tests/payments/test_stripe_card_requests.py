@@ -108,3 +108,50 @@ def test_a_dispute_event_is_traced_to_its_subscription(gateway, stub):
     event = gateway.parse_event(body, sign_payload(body, "whsec_request_tests"))
 
     assert (event.type, event.subscription_id) == ("charge.dispute.created", "sub_1")
+
+
+# Refunds (in this file for the fixtures)
+
+
+def test_a_refund_goes_to_the_invoices_payment_intent(gateway, stub):
+    stub.answer(
+        "GET",
+        "/v1/invoices/in_1",
+        {"id": "in_1", "status": "paid", "payment_intent": "pi_1", "charge": "ch_1"},
+    )
+    stub.answer("GET", "/v1/charges/ch_1", {"id": "ch_1", "amount_refunded": 0})
+    stub.answer("GET", "/v1/charges/ch_1", {"id": "ch_1", "amount_refunded": 1000})
+    stub.answer("POST", "/v1/refunds", {"id": "re_1", "amount": 1000})
+
+    refunded = gateway.refund_invoice("in_1", 1000, "requested_by_customer", "refund:in_1:1000")
+
+    (request,) = stub.sent("POST", "/v1/refunds")
+    assert request.form == {
+        "payment_intent": "pi_1",
+        "amount": "1000",
+        "reason": "requested_by_customer",
+    }
+    assert request.headers["idempotency-key"] == "refund:in_1:1000:after:0"
+    assert refunded == 1000
+
+
+def test_the_invoice_list_shows_what_was_refunded_however_it_was(gateway, stub):
+    listed = {
+        "object": "list",
+        "data": [
+            {
+                "id": "in_1",
+                "status": "paid",
+                "created": 1700000000,
+                "total": 2999,
+                "amount_paid": 2999,
+                "charge": {"id": "ch_1", "amount_refunded": 999},
+            }
+        ],
+    }
+    stub.answer("GET", "/v1/invoices", listed)
+
+    (invoice,) = gateway.list_invoices("cus_1")
+
+    assert invoice.amount_refunded == 999
+    assert stub.sent("GET", "/v1/invoices")[0].query["expand[0]"] == "data.charge"

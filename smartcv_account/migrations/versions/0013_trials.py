@@ -1,6 +1,6 @@
 """trials: a plan's trial length, when a subscription first started (one trial per user, ever),
 the trial-ending notice, the local provider's trial, coupon and setup intent; and the payment
-waiting on the customer (latestPayment); a local invoice's dispute
+waiting on the customer (latestPayment); a local invoice's dispute and refunds
 
 Revision ID: 0013
 Revises: 0010
@@ -47,10 +47,12 @@ def upgrade():
 
     with op.batch_alter_table('local_invoices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('dispute_status', sa.String(length=30), nullable=True))
+        batch_op.add_column(sa.Column('amount_refunded', sa.Integer(), server_default='0', nullable=False))
 
 
 def downgrade():
     with op.batch_alter_table('local_invoices', schema=None) as batch_op:
+        batch_op.drop_column('amount_refunded')
         batch_op.drop_column('dispute_status')
 
     with op.batch_alter_table('local_subscriptions', schema=None) as batch_op:

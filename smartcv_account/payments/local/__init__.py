@@ -169,6 +169,12 @@ class LocalGateway(PaymentGateway):
         """Return the customer's finalized invoices, newest first, numbered in order."""
         return invoices.list_invoices(customer_id)
 
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all or part of a paid invoice; return the total refunded."""
+        return invoices.refund_invoice(invoice_id, amount_cents, reason, idempotency_key)
+
     def advance(self, subscription_id: str) -> ProviderSubscription:
         """Run the provider's clock: renew each period that has ended, or end the subscription."""
         return renewals.advance(subscription_id)

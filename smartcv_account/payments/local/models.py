@@ -128,6 +128,8 @@ class LocalInvoice(db.Model):
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     decline_code: Mapped[str | None] = mapped_column(sa.String(40))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # What was refunded of its payment (cents).
+    amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     # A dispute (chargeback) opened on its payment: Stripe's dispute status (needs_response,
     # won, lost, ...), None when undisputed.
     dispute_status: Mapped[str | None] = mapped_column(sa.String(30))

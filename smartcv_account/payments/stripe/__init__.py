@@ -202,6 +202,14 @@ class StripeGateway(PaymentGateway):
         """Return the customer's finalized invoices, newest first (Stripe lists them so)."""
         return subscriptions.list_invoices(self._client, customer_id)
 
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all or part of the invoice's payment; return its charge's total refunded."""
+        return subscriptions.refund_invoice(
+            self._client, invoice_id, amount_cents, reason, idempotency_key
+        )
+
     def advance(self, subscription_id: str) -> ProviderSubscription:
         """Re-read the subscription (Stripe renews and ends subscriptions on its own clock) and
         void the invoice of a plan change that lapsed unpaid."""

@@ -22,7 +22,7 @@ from ..base import (
 from .customers import attach_payment_method
 from .errors import translate_errors
 from .keys import key_options, stable_key
-from .objects import decline, expanded, get, latest_intent
+from .objects import decline, expanded, get, id_of, latest_intent
 from .translate import SUBSCRIPTION_EXPAND, invoice_summary, subscription_view
 
 log = logging.getLogger(__name__)
@@ -240,11 +240,46 @@ def pay_open_invoice(
 
 
 def list_invoices(client: stripe.StripeClient, customer_id: str) -> list[InvoiceSummary]:
-    """Return the customer's finalized invoices, newest first (Stripe lists them so)."""
+    """Return the customer's finalized invoices, newest first (Stripe lists them so).
+
+    Each invoice's charge is expanded for its `amount_refunded`: a refund made here or in
+    Stripe's dashboard (`charge.refunded`) shows the same way.
+    """
     with translate_errors():
-        invoices = client.v1.invoices.list(params={"customer": customer_id, "limit": 100})
+        invoices = client.v1.invoices.list(
+            params={"customer": customer_id, "limit": 100, "expand": ["data.charge"]}
+        )
     shown = [invoice for invoice in invoices["data"] if invoice["status"] != "draft"]
     return [invoice_summary(invoice) for invoice in shown]
+
+
+def refund_invoice(
+    client: stripe.StripeClient,
+    invoice_id: str,
+    amount_cents: int | None,
+    reason: str | None,
+    idempotency_key: str,
+) -> int:
+    """Refund all or part of the invoice's payment (`refunds.create` on its payment intent)."""
+    with translate_errors():
+        invoice = client.v1.invoices.retrieve(invoice_id)
+    intent = id_of(get(invoice, "payment_intent"))
+    if get(invoice, "status") != "paid" or intent is None:
+        raise GatewayError(f"invoice {invoice_id} has no payment to refund")
+    params: dict[str, Any] = {"payment_intent": intent}
+    if amount_cents is not None:
+        params["amount"] = amount_cents
+    if reason is not None:
+        params["reason"] = reason
+    charge_id = id_of(get(invoice, "charge"))
+    with translate_errors():
+        before = int(get(client.v1.charges.retrieve(charge_id), "amount_refunded", 0))
+        # The refund so far is part of the intent: a retry finds the first refund, a later
+        # refund of the same amount is one of its own.
+        key = f"{idempotency_key}:after:{before}"
+        client.v1.refunds.create(params=params, options={"idempotency_key": key})
+        charge = client.v1.charges.retrieve(charge_id)
+    return int(get(charge, "amount_refunded", 0))
 
 
 def _latest_invoice(client: stripe.StripeClient, subscription: Any) -> Any | None:

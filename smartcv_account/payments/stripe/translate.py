@@ -128,4 +128,5 @@ def invoice_summary(invoice: Any) -> InvoiceSummary:
         period_end=timestamp(get(invoice, "period_end")),
         plan_id=next((plan for plan in plans if plan), None),
         hosted_invoice_url=get(invoice, "hosted_invoice_url"),
+        amount_refunded=int(get(expanded(get(invoice, "charge")), "amount_refunded", 0) or 0),
     )

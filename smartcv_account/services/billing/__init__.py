@@ -29,7 +29,7 @@ The commit points:
 from ..plans import get_plan
 from .changes import ACTIONS, cancel_immediately, change_subscription, preview_change
 from .create import create_subscription, preview_create
-from .operations import advance_due_subscriptions, assign_plan, seed_plans
+from .operations import advance_due_subscriptions, assign_plan, refund_invoice, seed_plans
 from .provider_state import live_subscription
 from .reads import list_invoices, subscription_view
 from .trials import send_trial_notice, send_trial_notices
@@ -48,6 +48,7 @@ __all__ = [
     "live_subscription",
     "preview_change",
     "preview_create",
+    "refund_invoice",
     "seed_plans",
     "send_trial_notice",
     "send_trial_notices",
