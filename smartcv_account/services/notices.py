@@ -137,9 +137,13 @@ def trial_canceled(subscription: Subscription) -> None:
 
 
 def renewal_upcoming(subscription: Subscription) -> None:
-    """Tell the subscriber a yearly plan renews in about a week, and for how much."""
+    """Tell the subscriber a yearly plan renews in about a week, and for how much (the
+    provider's amount for the next invoice)."""
     plan = db.session.get(Plan, subscription.plan_id)
-    cents = plan.price_cents or 0
+    # What the renewal will charge (credit balance, pending prorations), not the list price.
+    cents = subscription.next_invoice_amount_cents
+    if cents is None:
+        cents = plan.price_cents or 0
     _billing(
         subscription,
         "notice_renewal_upcoming",

@@ -29,11 +29,13 @@ SUBSCRIBE = {"planId": "plan_premium_monthly", "paymentMethodId": "pm_visa"}
 def service_on(app_factory, stub, **config):
     """The service on the Stripe gateway at the recording server, plans in its tables."""
     app = app_factory(
-        BILLING_PROVIDER="stripe",
-        STRIPE_SECRET_KEY="sk_test_stub",
-        STRIPE_API_BASE=stub.url,
-        STRIPE_WEBHOOK_SECRET="whsec_retry",
-        **config,
+        **{
+            "BILLING_PROVIDER": "stripe",
+            "STRIPE_SECRET_KEY": "sk_test_stub",
+            "STRIPE_API_BASE": stub.url,
+            "STRIPE_WEBHOOK_SECRET": "whsec_retry",
+            **config,
+        }
     )
     with app.app_context():
         try:

@@ -168,8 +168,9 @@ def _summary(invoice: LocalInvoice, number: str) -> InvoiceSummary:
         total=invoice.total,
         amount_due=invoice.amount_due,
         amount_paid=invoice.amount_paid,
+        # Stripe keeps what is owed on an uncollectible invoice; paid and void owe nothing.
         amount_remaining=invoice.amount_due - invoice.amount_paid
-        if invoice.status == "open"
+        if invoice.status in ("open", "uncollectible")
         else 0,
         discount=invoice.discount,
         currency=invoice.currency,

@@ -192,18 +192,23 @@ def check_trial(user: User, plan: Plan) -> int:
         raise field_error(
             "TRIAL_NOT_AVAILABLE", f"{plan.name} has no trial; subscribe without one.", "trial"
         )
-    had = db.session.scalar(
-        sa.select(Subscription.id)
-        .where(Subscription.user_id == user.id, Subscription.started_at.is_not(None))
-        .limit(1)
-    )
-    if had is not None:
+    if _had_a_subscription(user):
         raise field_error(
             "TRIAL_NOT_AVAILABLE",
             "You have already had a trial or a paid subscription; subscribe without a trial.",
             "trial",
         )
     return plan.trial_days
+
+
+def _had_a_subscription(user: User) -> bool:
+    """Tell whether the provider ever started a subscription of the user (trial or paid)."""
+    had = db.session.scalar(
+        sa.select(Subscription.id)
+        .where(Subscription.user_id == user.id, Subscription.started_at.is_not(None))
+        .limit(1)
+    )
+    return had is not None
 
 
 def _already_exists() -> ApiError:
@@ -242,10 +247,13 @@ def _coupon(code: str, user: User) -> Coupon:
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
         raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", "couponCode")
-    if coupon.code in FIRST_SUBSCRIPTION_COUPONS and db.session.scalar(
-        sa.select(CouponRedemption.id).where(
-            CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
+    if coupon.code in FIRST_SUBSCRIPTION_COUPONS and (
+        db.session.scalar(
+            sa.select(CouponRedemption.id).where(
+                CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
+            )
         )
+        or _had_a_subscription(user)
     ):
         raise field_error(
             "INVALID_COUPON",

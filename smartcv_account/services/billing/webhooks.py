@@ -89,7 +89,9 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
             # A lapsed plan change: `advance` also voids the invoice Stripe leaves open.
             read = gateway.advance if event.type == PENDING_UPDATE_EXPIRED else None
             provider = call_gateway(read or gateway.retrieve_subscription, event.subscription_id)
+            swapped_to = subscription.pending_plan_id
             apply_provider_state(subscription, provider)
+            _clear_cancel_after_swap(gateway, subscription, provider, swapped_to)
             if event.type == "customer.subscription.trial_will_end":
                 send_trial_notice(subscription)
             if event.type == DISPUTE_CREATED:
@@ -104,6 +106,28 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
         db.session.rollback()  # the same event committed by a concurrent delivery
         return False
     return True
+
+
+def _clear_cancel_after_swap(
+    gateway: PaymentGateway,
+    subscription: Subscription,
+    provider: ProviderSubscription,
+    swapped_to: str | None,
+) -> None:
+    """A plan change applies and clears a pending cancel; one paid later (3-D Secure) too.
+
+    `cancel_at_period_end` is not a pending-update parameter, so Stripe keeps it when the
+    swap's invoice is paid: it is withdrawn here, as the local gateway's swap does.
+    """
+    applied = swapped_to is not None and provider.pending_plan_id is None
+    if applied and provider.plan_id == swapped_to and provider.cancel_at_period_end:
+        kept = call_gateway(
+            gateway.set_cancel_at_period_end,
+            provider.id,
+            False,
+            f"{subscription.public_id}:swap-keeps:{swapped_to}:v{subscription.version}",
+        )
+        apply_provider_state(subscription, kept)
 
 
 def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:
