@@ -39,7 +39,7 @@ def advance(subscription_id: str) -> ProviderSubscription:
     while True:
         retry = _due_retry(subscription, now)
         if retry is not None:
-            _retry(subscription, retry)
+            _retry(subscription, retry, now)
             continue
         if subscription.status not in ("active", "past_due", "trialing") or (
             subscription.current_period_end > now
@@ -96,8 +96,12 @@ def _due_retry(subscription: LocalSubscription, now: datetime) -> LocalInvoice |
     return invoice if due <= now and due < subscription.current_period_end else None
 
 
-def _retry(subscription: LocalSubscription, invoice: LocalInvoice) -> None:
-    """Charge the default card again; after the last failed retry, cancel the subscription."""
+def _retry(subscription: LocalSubscription, invoice: LocalInvoice, now: datetime) -> None:
+    """Charge the default card again; after the last failed retry, cancel the subscription.
+
+    A retry the job reaches late (days without it) runs once, and the next one keeps its gap
+    from this one: retries are never fired back to back, as Stripe's spread over days.
+    """
     attempted_at = invoice.next_payment_attempt
     charge(invoice, subscription, on_session=False)
     invoice.attempt_count += 1
@@ -110,7 +114,10 @@ def _retry(subscription: LocalSubscription, invoice: LocalInvoice) -> None:
         subscription.status = "canceled"
         subscription.ended_at = attempted_at
     else:
-        invoice.next_payment_attempt = invoice.created_at + RETRY_DELAYS[invoice.attempt_count - 1]
+        tried = invoice.attempt_count - 1  # retries so far
+        scheduled = invoice.created_at + RETRY_DELAYS[tried]
+        gap = RETRY_DELAYS[tried] - RETRY_DELAYS[tried - 1]
+        invoice.next_payment_attempt = scheduled if scheduled > now else now + gap
 
 
 def _discard_pending_update(subscription: LocalSubscription) -> None:
