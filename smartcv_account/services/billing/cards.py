@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ... import clock
 from ...errors import field_error
 from ...payments import get_gateway
 from ...payments.base import CardDetails
@@ -68,8 +69,10 @@ def set_default_card(principal: Principal, card_id: str) -> list[dict[str, Any]]
     gateway = get_gateway()
     cards, default = _cards_with(user, card_id)
     if default != card_id:
-        # From what to what: switching A -> B -> A makes three keys, never a replay.
-        key = f"{user.public_id}:default-card:{default}:{card_id}"
+        # From what to what, and when (to the second): A -> B -> A -> B makes four keys, so
+        # Stripe never replays an earlier switch; a retry later only sets the same default.
+        moment = int(clock.now().timestamp())
+        key = f"{user.public_id}:default-card:{default}:{card_id}:{moment}"
         call_gateway(gateway.set_default_card, user.billing_customer_id, card_id, key)
         subscription = live_subscription(user)
         if subscription is not None and subscription.provider_subscription_id is not None:
