@@ -762,7 +762,11 @@ def test_list_invoices_reads_stripes_amounts(gateway, stub):
 
     (found,) = gateway.list_invoices("cus_1")
 
-    assert stub.sent("GET", "/v1/invoices")[0].query == {"customer": "cus_1", "limit": "100"}
+    assert stub.sent("GET", "/v1/invoices")[0].query == {
+        "customer": "cus_1",
+        "limit": "100",
+        "expand[0]": "data.charge",  # each charge's amount_refunded
+    }
     assert (found.total, found.amount_remaining, found.discount, found.currency) == (
         2399,
         2399,
