@@ -90,6 +90,9 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(teams.bp, url_prefix="/api/teams")
     app.register_blueprint(team_members.bp, url_prefix="/api/teams")
+    from .api import payment_methods
+
+    app.register_blueprint(payment_methods.bp, url_prefix="/api/account/payment-methods")
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -48,6 +48,7 @@ PLANS: list[dict] = [
         "features": ["5 resumes", "Basic templates", "100 API requests/month"],
         "self_serve": False,
         "rank": 0,
+        "trial_days": 0,
     },
     {
         "id": "plan_premium_monthly",
@@ -59,6 +60,7 @@ PLANS: list[dict] = [
         "features": PREMIUM_FEATURES,
         "self_serve": True,
         "rank": 1,
+        "trial_days": 14,
     },
     {
         "id": "plan_premium_yearly",
@@ -70,6 +72,7 @@ PLANS: list[dict] = [
         "features": PREMIUM_FEATURES,
         "self_serve": True,
         "rank": 2,
+        "trial_days": 14,
     },
     {
         "id": "plan_enterprise",
@@ -88,6 +91,7 @@ PLANS: list[dict] = [
         ],
         "self_serve": False,
         "rank": 3,
+        "trial_days": 0,
     },
 ]
 

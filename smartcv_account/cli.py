@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 import click
 import flask_migrate.cli
@@ -36,6 +37,7 @@ def register_cli(app: Flask) -> None:
         seed_plans_command,
         assign_plan_command,
         advance_subscriptions_command,
+        refund_command,
         local_authenticate_command,
         prune_idempotency_command,
         clock_group,
@@ -158,6 +160,31 @@ def assign_plan_command(arguments: tuple[str, ...], team_id: str | None, seats: 
         return
     label = subscription.public_id if subscription else "the free plan"
     click.echo(f"{user.email} is now on {plan_id} ({label})")
+
+
+@click.command("refund")
+@click.argument("invoice_id")
+@click.option("--amount", help="Major units to refund (12.34); the whole payment by default.")
+@click.option(
+    "--reason",
+    type=click.Choice(("duplicate", "fraudulent", "requested_by_customer")),
+    help="The reason the provider records.",
+)
+def refund_command(invoice_id: str, amount: str | None, reason: str | None) -> None:
+    """Refund all or part of the paid invoice INVOICE_ID (the subscription is not changed)."""
+    cents = None
+    if amount is not None:
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            raise click.ClickException(
+                f"invalid amount {amount!r}: use major units, 12.34"
+            ) from None
+        if value <= 0 or value != value.quantize(Decimal("0.01")):
+            raise click.ClickException(f"invalid amount {amount!r}: a positive amount, 12.34")
+        cents = int(value * 100)
+    refunded = billing.refund_invoice(invoice_id, cents, reason)
+    click.echo(f"refunded {invoice_id}: {refunded // 100}.{refunded % 100:02d} in all")
 
 
 @click.command("advance-subscriptions")

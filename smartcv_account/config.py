@@ -87,6 +87,11 @@ def load_config(instance_path: Path) -> dict:
         ),
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        # Retries of a failed Stripe call (default: 2 against Stripe, 0 against STRIPE_API_BASE).
+        "STRIPE_MAX_NETWORK_RETRIES": os.environ.get("STRIPE_MAX_NETWORK_RETRIES", ""),
+        # What one request may spend waiting on the provider, its calls and retries included:
+        # below gunicorn's 30 s worker timeout, so the answer is a 503, never a killed worker.
+        "PROVIDER_TIME_BUDGET_SECONDS": _int("PROVIDER_TIME_BUDGET_SECONDS", 20),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_local_development"),
         "INTERNAL_API_TOKEN": os.environ.get("INTERNAL_API_TOKEN", ""),
         # SQLite: how long a request under an Idempotency-Key holds its key while its process

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import ApiError
 from .logs import REQUEST_ID_HEADER, REQUEST_LOGGER, configure_logging, request_id
+from .payments import budget
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECURITY_HEADERS = {
@@ -59,8 +60,10 @@ def refuse_cross_site_navigation() -> None:
 
 
 def start_timer() -> None:
-    """Note when the request started, for the log line's duration."""
+    """Note when the request started, for the log line's duration, and start its time budget
+    for the payment provider (payments/budget.py)."""
     g.request_started = time.perf_counter()
+    budget.start(current_app.config["PROVIDER_TIME_BUDGET_SECONDS"])
 
 
 def add_response_headers(response: Response) -> Response:

@@ -50,6 +50,10 @@ class PrincipalSubscription:
     pending_plan_id: str | None
     pending_expires_at: datetime | None
     next_invoice_amount_cents: int | None
+    # What is owed, while the latest invoice is open (its client secret is read only then).
+    latest_payment_status: str | None
+    latest_payment_cents: int | None
+    hosted_invoice_url: str | None
 
 
 @dataclass(frozen=True, slots=True)

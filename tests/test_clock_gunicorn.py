@@ -178,3 +178,69 @@ def test_the_monthly_usage_reset_happens(service):
     usage = customer.subscription()["usage"]
     assert usage["apiRequestsUsed"] == 0
     assert usage["resetDate"] > reset_date
+
+
+def test_a_trial_is_noticed_then_billed_as_the_clock_moves(service):
+    customer = Customer(service)
+    body = {
+        "planId": "plan_premium_monthly",
+        "paymentMethodId": "pm_card_visa",
+        "couponCode": "WELCOME20",
+        "trial": True,
+    }
+    response = customer.http.post(service.url + "/api/account/subscription", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    assert customer.subscription()["status"] == "TRIALING"
+    notices = (
+        "SELECT count(*) FROM mail_outbox WHERE kind = 'notice_trial_ending' AND to_address = :to"
+    )
+
+    service.cli("clock", "advance", "11d")
+    with service.engine.connect() as connection:
+        assert connection.execute(sa.text(notices), {"to": customer.email}).scalar() == 1
+    assert service.invoices(customer, "subscription_cycle") == []
+
+    service.cli("clock", "advance", "3d")
+    customer.sign_in()
+    view = customer.subscription()
+    assert (view["status"], view["currentPeriodStart"]) == ("ACTIVE", view["trialEnd"])
+    assert service.invoices(customer, "subscription_cycle") == [("paid", 2399)]
+
+
+def test_a_trial_without_a_card_ends_on_free(service):
+    customer = Customer(service)
+    body = {"planId": "plan_premium_yearly", "trial": True}
+    response = customer.http.post(service.url + "/api/account/subscription", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+
+    service.cli("clock", "advance", "15d")
+    customer.sign_in()
+    view = customer.subscription()
+    assert (view["id"], view["type"]) == (None, "FREE")
+    assert customer.account()["subscriptionStatus"] == "CANCELED"
+
+
+def test_payments_waiting_on_the_customer_as_the_clock_moves(service):
+    """A 3-D Secure card: the upgrade left unpaid lapses a day later (a new one is allowed),
+    and the renewal a month later waits on the customer (PAST_DUE, requires_action)."""
+    customer = Customer(service)
+    body = {"planId": "plan_premium_monthly", "paymentMethodId": "pm_card_authenticationRequired"}
+    response = customer.http.post(service.url + "/api/account/subscription", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    intent = response.json()["data"]["clientSecret"].split("_secret_")[0]
+    service.cli("local-authenticate", intent)
+    assert customer.subscription()["status"] == "ACTIVE"
+    upgrade = {"planId": "plan_premium_yearly"}
+    assert customer.change("upgrade", **upgrade).json()["data"]["requiresAction"] is True
+    assert customer.change("upgrade", **upgrade).status_code == 409  # one change at a time
+
+    service.cli("clock", "advance", "1d")
+    view = customer.subscription()
+    assert (view["pendingChange"], view["plan"]["id"]) == (None, "plan_premium_monthly")
+    assert customer.change("upgrade", **upgrade).status_code == 200
+
+    service.cli("clock", "advance", "31d")
+    customer.sign_in()
+    view = customer.subscription()
+    assert view["status"] == "PAST_DUE"
+    assert view["latestPayment"]["status"] == "requires_action"

@@ -92,8 +92,15 @@ def test_last_failed_retry_cancels_and_returns_the_user_to_free(failing_renewal)
     assert db.session.scalar(sa.select(LocalSubscription.ended_at)) == at(6)
 
 
-def test_a_late_cron_runs_every_retry_and_cancels(failing_renewal):
+def test_a_late_cron_runs_one_overdue_retry_and_spaces_the_rest(failing_renewal):
+    # Days without the job: the overdue retry runs once, the next keeps its gap from it
+    # (not every retry back to back, which would cancel at once).
     run_at(at(20))
+    invoice = renewal_invoice()
+    assert (invoice.attempt_count, invoice.next_payment_attempt) == (2, at(22))
+    assert status(failing_renewal) == "PAST_DUE"
+    for moment in (at(22), at(24)):
+        run_at(moment)
     assert failing_renewal.get(SUBSCRIPTION_URL).json["data"]["type"] == "FREE"
     assert renewal_invoice().attempt_count == 4
 

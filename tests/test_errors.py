@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from smartcv_account import clock
-from smartcv_account.errors import ERRORS
+from smartcv_account.error_codes import ERRORS
 from smartcv_account.services import usage
 
 from .billing_helpers import at, change, subscribe
@@ -310,6 +310,26 @@ def _coupon_used_before(request):
     return subscribe(client, couponCode="WELCOME20")
 
 
+def _trial_after_a_paid_subscription(request):
+    request.getfixturevalue("frozen_clock")
+    app, user = request.getfixturevalue("app"), request.getfixturevalue("user")
+    client, _ = _login(app, user.email)
+    assert subscribe(client).status_code == 201
+    assert change(client, "cancel").status_code == 200
+    at(2025, 3, 1)  # past the paid period: the subscription has ended
+    client, _ = _login(app, user.email)
+    return client.post(
+        "/api/account/subscription", json={"planId": "plan_premium_monthly", "trial": True}
+    )
+
+
+def _sixth_card(client):
+    body = {"paymentMethodId": "pm_card_visa"}
+    for _ in range(5):
+        assert client.post("/api/account/payment-methods", json=body).status_code == 201
+    return client.post("/api/account/payment-methods", json=body)
+
+
 def _subscribed(call: Callable):
     """The answer `call` gets from a client with a paid Premium Monthly subscription."""
 
@@ -502,6 +522,17 @@ REAL_ANSWERS: dict[str, Callable] = {
     "INVALID_PLAN_CHANGE": _subscribed(
         lambda client: change(client, "upgrade", planId="plan_premium_monthly")
     ),
+    "TRIAL_NOT_AVAILABLE": _trial_after_a_paid_subscription,
+    "PAYMENT_METHOD_IN_USE": _subscribed(
+        lambda client: client.delete(
+            "/api/account/payment-methods/"
+            + client.get("/api/account/payment-methods").json["data"][0]["id"]
+        )
+    ),
+    "PAYMENT_METHOD_NOT_FOUND": _with(
+        "auth_client", lambda client: client.delete("/api/account/payment-methods/pm_nope")
+    ),
+    "PAYMENT_METHOD_LIMIT_REACHED": _with("auth_client", _sixth_card),
     "INVALID_COUPON": _coupon_used_before,
     "PAYLOAD_TOO_LARGE": _with(
         "auth_client",

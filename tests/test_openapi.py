@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from marshmallow import fields
 from openapi_spec_validator import validate
 
-from smartcv_account.errors import ERRORS
+from smartcv_account.error_codes import ERRORS
 from smartcv_account.openapi import declaration, flask_path, spec_for
 from smartcv_account.schemas import account as account_schemas
 from smartcv_account.schemas import invoices as invoice_schemas

@@ -226,3 +226,86 @@ def test_plan_source_is_team_only_when_a_team_beats_the_users_own_plan():
     assert entitlement.plan_source("PREMIUM", ("ENTERPRISE",)) == "team"
     assert entitlement.plan_source("FREE", ("PREMIUM",)) == "team"
     assert entitlement.plan_source("ENTERPRISE", ("ENTERPRISE",)) == "personal"
+
+
+@pytest.fixture
+def trial_cases(app, plans, frozen_clock) -> list[Subscription]:
+    """One subscription per combination of what the trial notice rule reads, at its bounds."""
+    now = frozen_clock
+    ahead = due.TRIAL_NOTICE_AHEAD
+    trial_ends = (None, now - SECOND, now, now + SECOND, now + ahead, now + ahead + SECOND)
+    cases = list(
+        itertools.product(
+            STATUSES,
+            (False, True),  # billed by a provider
+            (False, True),  # cancel at period end
+            trial_ends,
+            (None, now),  # notice already sent
+        )
+    )
+    users = [UserFactory.build() for _ in cases]
+    db.session.add_all(users)
+    db.session.flush()
+    rows = []
+    for user, (status, billed, cancel, trial_end, sent) in zip(users, cases, strict=True):
+        rows.append(
+            Subscription(
+                public_id=f"sub_trial{user.id}",
+                user_id=user.id,
+                plan_id="plan_premium_monthly",
+                status=status,
+                provider_subscription_id=f"provider_{user.id}" if billed else None,
+                cancel_at_period_end=cancel,
+                trial_end=trial_end,
+                trial_notice_sent_at=sent,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def test_trial_notice_due_in_sql_is_the_same_rule_as_in_python(trial_cases):
+    now = clock.now()
+    in_sql = set(
+        db.session.scalars(sa.select(Subscription.id).where(due.trial_notice_due_sql(now)))
+    )
+
+    in_python = {row.id for row in trial_cases if due.trial_notice_due(row, now)}
+
+    assert in_sql == in_python
+    assert 0 < len(in_python) < len(trial_cases)
+
+
+def test_a_lapsed_pending_change_is_due_in_sql_as_in_python(app, plans, frozen_clock):
+    now = frozen_clock
+    rows = []
+    for status, lapse in itertools.product(STATUSES, (None, now - SECOND, now, now + SECOND)):
+        user = UserFactory()
+        rows.append(
+            Subscription(
+                public_id=f"sub_lapse{user.id}",
+                user_id=user.id,
+                plan_id="plan_premium_monthly",
+                status=status,
+                provider_subscription_id=f"provider_lapse_{user.id}",
+                cancel_at_period_end=False,
+                current_period_end=now + timedelta(days=10),
+                pending_plan_id="plan_premium_yearly" if lapse else None,
+                pending_expires_at=lapse,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+
+    in_sql = set(db.session.scalars(sa.select(Subscription.id).where(due.due_sql(now))))
+    in_python = {row.id for row in rows if due.is_due(row, now)}
+
+    assert in_sql == in_python
+    lapsed = {row.id for row in rows if row.status in ("ACTIVE", "TRIALING", "PAST_DUE")}
+    lapsed &= {row.id for row in rows if row.pending_expires_at and row.pending_expires_at <= now}
+    assert lapsed <= in_python

@@ -299,6 +299,7 @@ def test_plans_are_listed_without_signing_in_cheapest_first(client, plans):
         "interval",
         "features",
         "limits",
+        "trialDays",
     }
     assert (monthly["price"], monthly["type"], monthly["limits"]["apiRequestsLimit"]) == (
         29.99,

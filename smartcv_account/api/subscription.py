@@ -5,9 +5,8 @@ from flask_login import login_required
 
 from ..idempotency import IDEMPOTENCY_ERRORS, idempotent, session_caller
 from ..openapi import Link, endpoint
+from ..schemas.previews import preview_query_schema, preview_schema
 from ..schemas.subscription import (
-    preview_query_schema,
-    preview_schema,
     subscription_changed_schema,
     subscription_create_schema,
     subscription_created_schema,
@@ -59,21 +58,28 @@ def get_subscription():
         "PAYMENT_FAILED",
         "INVALID_COUPON",
         "SUBSCRIPTION_ALREADY_EXISTS",
+        "TRIAL_NOT_AVAILABLE",
         *IDEMPOTENCY_ERRORS,
     ),
     links=(Link("get_subscription", "Read the subscription just created."),),
 )
 def create_subscription(fields):
-    """Subscribe to a plan and pay the first invoice.
+    """Subscribe to a plan and pay the first invoice, or start its trial.
 
     Needs a session and no live subscription. Charges the first invoice (less a valid coupon) to
     `paymentMethodId`. When the card needs 3-D Secure the answer has `requiresAction` and a
     `clientSecret` for Stripe.js, and the subscription stays INCOMPLETE until it is
     authenticated. A declined card is PAYMENT_FAILED with its `declineCode` and changes nothing.
+    With `trial: true` the plan's trial starts (TRIALING, nothing charged; one per user, ever),
+    and a card, if given, is checked and kept for the first invoice at the trial's end.
     Honours `Idempotency-Key`.
     """
     return billing.create_subscription(
-        signed_in(), fields["plan_id"], fields["payment_method_id"], fields.get("coupon_code")
+        signed_in(),
+        fields["plan_id"],
+        fields.get("payment_method_id"),
+        fields.get("coupon_code"),
+        trial=fields["trial"],
     )
 
 
@@ -108,12 +114,24 @@ def update_subscription(fields):
 @endpoint(
     preview_schema,
     query=preview_query_schema,
-    errors=("SUBSCRIPTION_NOT_FOUND", "PLAN_NOT_FOUND", "INVALID_PLAN_CHANGE"),
+    errors=(
+        "SUBSCRIPTION_NOT_FOUND",
+        "PLAN_NOT_FOUND",
+        "INVALID_PLAN_CHANGE",
+        "INVALID_COUPON",
+        "SUBSCRIPTION_ALREADY_EXISTS",
+        "TRIAL_NOT_AVAILABLE",
+    ),
 )
 def preview_change(fields):
-    """Show what an upgrade or downgrade would bill now and next, to the cent.
+    """Show what an upgrade, a downgrade or a create would bill now and next, to the cent.
 
-    Needs a session and a subscription. Changes nothing and charges nothing: computes what
-    `upgrade` or `downgrade` to `planId` would charge now and on the next invoice.
+    Needs a session (and, for a change, a subscription). Changes nothing and charges nothing:
+    computes what `upgrade` or `downgrade` to `planId` would charge now and on the next
+    invoice, or what `create` (with `trial` and `couponCode`) would.
     """
+    if fields["action"] == "create":
+        return billing.preview_create(
+            signed_in(), fields["plan_id"], fields.get("trial", False), fields.get("coupon_code")
+        )
     return billing.preview_change(signed_in(), **fields)

@@ -31,6 +31,11 @@ ACTIVITY_TYPES = (
     "subscription_changed",
     "subscription_canceled",
     "payment_failed",
+    # A payment was disputed (a chargeback): the subscription was canceled at once.
+    "payment_disputed",
+    "trial_started",
+    # A trial that ended: paid (details.outcome "paid"), unpaid (past due) or canceled.
+    "trial_ended",
     "data_exported",
     # Ways in without a password (details: passkeyId or identityId, provider).
     "passkey_added",

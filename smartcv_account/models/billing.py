@@ -30,6 +30,8 @@ class Plan(db.Model):
     features: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
     self_serve: Mapped[bool] = mapped_column(default=False)
     rank: Mapped[int] = mapped_column(sa.Integer)
+    # How long a trial of this plan lasts (0: the plan has no trial).
+    trial_days: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Plan {self.id} {self.price_cents} {self.currency}/{self.interval}>"
@@ -76,6 +78,12 @@ class Subscription(db.Model):
     # The payment awaiting customer action, if any (strong customer authentication).
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     next_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # What is owed on the latest invoice, while it is open (GET subscription's latestPayment):
+    # its payment's status (requires_action, requires_payment_method, processing), the amount
+    # and Stripe's hosted invoice page; all None when nothing is owed.
+    latest_payment_status: Mapped[str | None] = mapped_column(sa.String(40))
+    latest_payment_cents: Mapped[int | None] = mapped_column(sa.Integer)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(sa.String(500))
     # A plan change waiting for its payment (Stripe's `pending_update`) and when it lapses.
     pending_plan_id: Mapped[str | None] = mapped_column(sa.String(64))
     pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -87,6 +95,11 @@ class Subscription(db.Model):
     # When the provider next retries a failed renewal (local dunning); None when none is due.
     next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # When the provider first started it (trialing, paid or past due): a user with any such
+    # subscription has had their one trial or a paid subscription.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the "your trial ends in 3 days" notice was sent (once per subscription).
+    trial_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -3,7 +3,7 @@
 `build_spec` walks `app.url_map`, reads each view's `@endpoint` declaration and adds what every
 endpoint of a kind can answer (415/413/400 for a body, 401 for a session, 403 for a page load
 started on another site, 500/503 for all); statuses, examples and `details` come from the one
-table in `errors.py`. The summary is the view's docstring's first line and its description the
+table in `error_codes.py`. The summary is the view's docstring's first line and its description the
 rest of the docstring, the operation id its function name, the tag its blueprint. Public
 operations say so with `security: []`; views wrapped by `idempotency.idempotent` document the
 `Idempotency-Key` header; declared links point at the operations a client may call next.
@@ -22,7 +22,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import fields
 
-from ..errors import ERRORS
+from ..error_codes import ERRORS
 from ..http import NAVIGABLE_PREFIXES
 from ..schemas.base import Money, Timestamp
 from ..schemas.usage import METRIC_NAMES

@@ -25,7 +25,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from marshmallow import Schema
 
-from ..errors import ERRORS
+from ..error_codes import ERRORS
 from ..schemas.base import load_body, load_query
 
 JSON = "application/json"

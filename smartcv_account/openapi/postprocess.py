@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ERRORS
+from ..error_codes import ERRORS
 
 
 def operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:

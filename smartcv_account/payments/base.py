@@ -1,4 +1,4 @@
-"""The payment gateway interface, its value types and its errors.
+"""The payment gateway interface and its value types (errors: `errors`; events: `signatures`).
 
 Two implementations: `local` (the default; a model of Stripe test mode kept in this service's
 database) and `stripe` (the real provider, the only package that imports `stripe`). Services talk
@@ -7,28 +7,47 @@ only to this interface; amounts are integer minor units and times aware UTC date
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
-SIGNATURE_TOLERANCE_SECONDS = 300
-# A Unix time in ASCII digits: `str.isdigit` also accepts `²` and `int()` refuses 4,301+ digits.
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-# Stripe's events nest a few levels; anything much deeper is not one of them.
-MAX_EVENT_DEPTH = 32
-# Fields that hold an object's id in an event: a string (or null), never an object.
-ID_FIELDS = frozenset(
-    {"id", "customer", "subscription", "invoice", "payment_intent", "payment_method"}
-    | {"default_payment_method"}
+from .errors import (
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyKeyReused,
+    InvalidSignature,
+    MalformedEvent,
+    PaymentDeclined,
+    UnknownPaymentMethod,
 )
+from .signatures import (
+    MAX_EVENT_DEPTH,
+    SIGNATURE_TOLERANCE_SECONDS,
+    decode_event,
+    parse_signature_header,
+    sign_payload,
+    verify_signature,
+)
+
+PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
+
+__all__ = [
+    "MAX_EVENT_DEPTH",
+    "SIGNATURE_TOLERANCE_SECONDS",
+    "GatewayError",
+    "GatewayUnavailable",
+    "IdempotencyKeyReused",
+    "InvalidSignature",
+    "MalformedEvent",
+    "PaymentDeclined",
+    "UnknownPaymentMethod",
+    "decode_event",
+    "parse_signature_header",
+    "sign_payload",
+    "verify_signature",
+]
 
 
 class PlanLike(Protocol):
@@ -62,6 +81,19 @@ class CardDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedCard:
+    """A card saved for later off-session use (Stripe: a SetupIntent confirmed with it).
+
+    `next_action` and the setup's `client_secret` are set while saving it waits for the
+    customer (3-D Secure).
+    """
+
+    card: CardDetails
+    client_secret: str | None = None
+    next_action: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSubscription:
     """The provider's view of a subscription, in this service's vocabulary."""
 
@@ -91,6 +123,14 @@ class ProviderSubscription:
     # When a failed invoice will be charged again (the local gateway's dunning; Stripe runs
     # its own retries and reports nothing here).
     next_payment_attempt: datetime | None = None
+    # While the latest invoice is open: its payment's status (requires_action,
+    # requires_payment_method, processing), what is still owed, and Stripe's hosted page.
+    latest_payment_status: str | None = None
+    latest_payment_cents: int | None = None
+    hosted_invoice_url: str | None = None
+    # An open dispute on one of its payments, as the local gateway reports it right after the
+    # payment (Stripe reports disputes only by its `charge.dispute.created` event).
+    dispute_id: str | None = None
 
     @property
     def requires_action(self) -> bool:
@@ -142,6 +182,8 @@ class InvoiceSummary:
     period_end: datetime | None
     plan_id: str | None
     hosted_invoice_url: str | None
+    # What was refunded of its payment (the operator's `refund`, or the provider's dashboard).
+    amount_refunded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,39 +195,6 @@ class WebhookEvent:
     # The provider subscription the event is about, when the gateway could tell.
     subscription_id: str | None
     payload: dict[str, Any]
-
-
-class GatewayError(Exception):
-    """Base class of gateway failures."""
-
-
-class PaymentDeclined(GatewayError):
-    """The card was declined (insufficient funds, generic decline, ...)."""
-
-    def __init__(self, decline_code: str, message: str = "The card was declined.") -> None:
-        super().__init__(message)
-        self.decline_code = decline_code
-        self.message = message
-
-
-class UnknownPaymentMethod(GatewayError):
-    """The payment method id does not exist at the provider."""
-
-
-class InvalidSignature(GatewayError):
-    """A webhook's signature is missing, malformed, stale or wrong."""
-
-
-class MalformedEvent(GatewayError):
-    """A correctly signed webhook whose payload is not a Stripe event of the expected shape."""
-
-
-class GatewayUnavailable(GatewayError):
-    """The provider could not be reached or answered with a server error."""
-
-
-class IdempotencyKeyReused(GatewayError):
-    """An idempotency key came back with other parameters than its first use (Stripe: 400)."""
 
 
 class PaymentGateway(ABC):
@@ -207,19 +216,42 @@ class PaymentGateway(ABC):
         """Attach a payment method to the customer and make it the default one."""
 
     @abstractmethod
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the id of the default one (None without one)."""
+
+    @abstractmethod
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save a card for later off-session use with a SetupIntent (raises PaymentDeclined)."""
+
+    @abstractmethod
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make one of the customer's cards the one invoices (renewals) charge."""
+
+    @abstractmethod
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach one of the customer's cards."""
+
+    @abstractmethod
     def create_subscription(
         self,
         customer_id: str,
         plan: PlanLike,
-        payment_method: CardDetails,
+        payment_method: CardDetails | None,
         coupon: CouponLike | None,
         idempotency_key: str,
         user_public_id: str | None = None,
+        trial_days: int = 0,
     ) -> ProviderSubscription:
         """Subscribe the customer and charge the first invoice (raises PaymentDeclined).
 
         `user_public_id` goes into the subscription's `metadata.user_id`, as it does on the
-        customer, so a subscription with no row here can be traced to its user.
+        customer, so a subscription with no row here can be traced to its user. With
+        `trial_days` it starts TRIALING and charges nothing: the first invoice (coupon applied)
+        is charged at the trial's end, and a trial without a card then ends canceled (Stripe's
+        `trial_settings.end_behavior.missing_payment_method=cancel`). A card that must be
+        authenticated to be saved leaves `next_action` and the setup's `client_secret` set.
         """
 
     @abstractmethod
@@ -237,6 +269,17 @@ class PaymentGateway(ABC):
         """Return what swapping to `new_plan` now would create, bill now and bill next."""
 
     @abstractmethod
+    def preview_create(
+        self,
+        customer_id: str | None,
+        plan: PlanLike,
+        coupon: CouponLike | None,
+        trial_days: int,
+    ) -> ChangePreview:
+        """Return what creating the subscription now would bill now and next (the customer's
+        credit balance applied; None for a customer not made yet)."""
+
+    @abstractmethod
     def change_plan(
         self,
         subscription_id: str,
@@ -249,6 +292,17 @@ class PaymentGateway(ABC):
         As Stripe's `payment_behavior=pending_if_incomplete`: a declined payment changes nothing
         (raises PaymentDeclined); a payment that needs authentication leaves the plan as it is
         and returns the subscription with `pending_plan_id` and `next_action` set.
+
+        During a trial the swap keeps `trial_end` and bills nothing.
+        """
+
+    @abstractmethod
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """End a trial now and charge the first invoice on-session (Stripe: `trial_end=now`).
+
+        As a plan change with `pending_if_incomplete`: a decline changes nothing (raises
+        PaymentDeclined); a payment that needs authentication leaves the trial running with
+        `pending_plan_id` (the current plan) and `next_action` set until it is paid or lapses.
         """
 
     @abstractmethod
@@ -292,6 +346,15 @@ class PaymentGateway(ABC):
         """Return the customer's finalized invoices, newest first."""
 
     @abstractmethod
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all (None) or part of a paid invoice's payment; return its total refunded.
+
+        Raises GatewayError for an invoice that is not paid, or an amount over what is left.
+        """
+
+    @abstractmethod
     def advance(self, subscription_id: str) -> ProviderSubscription:
         """Bring a subscription up to now: renew or end it when its period is over.
 
@@ -306,89 +369,3 @@ class PaymentGateway(ABC):
     @abstractmethod
     def sync_catalogue(self, plans: list[PlanLike], coupons: list[CouponLike]) -> None:
         """Create or update the provider's products, plans and coupons."""
-
-
-def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """Return a `Stripe-Signature` header value for `payload` (Stripe's v1 scheme)."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    signed = f"{timestamp}.".encode() + payload
-    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def parse_signature_header(header: str | None) -> tuple[int, list[str]]:
-    """Split a `Stripe-Signature` header into its timestamp and v1 signatures.
-
-    Anything but `t=<ASCII digits>` and at least one `v1=` is InvalidSignature, so no header a
-    client can send reaches `int()` or a digest comparison in a shape they would fail on.
-    """
-    if not header:
-        raise InvalidSignature("missing Stripe-Signature header")
-    parts = [item.split("=", 1) for item in header.split(",") if "=" in item]
-    timestamps = [value for key, value in parts if key.strip() == "t"]
-    signatures = [value for key, value in parts if key.strip() == "v1" and value.isascii()]
-    if len(timestamps) != 1 or not signatures or not _TIMESTAMP.fullmatch(timestamps[0]):
-        raise InvalidSignature("malformed Stripe-Signature header")
-    return int(timestamps[0]), signatures
-
-
-def verify_signature(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
-    """Check a `Stripe-Signature` header as Stripe's libraries do and return the decoded event."""
-    timestamp, signatures = parse_signature_header(header)
-    expected = sign_payload(payload, secret, timestamp).split("v1=", 1)[1].encode()
-    if not any(hmac.compare_digest(expected, candidate.encode()) for candidate in signatures):
-        raise InvalidSignature("signature does not match")
-    if abs(time.time() - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
-        raise InvalidSignature("signature timestamp outside the tolerance")
-    return decode_event(payload)
-
-
-def decode_event(payload: bytes) -> dict[str, Any]:
-    """Decode a verified event body, refusing any shape the handlers could trip over.
-
-    The signature proves who sent it, not that it is well formed: the body must be UTF-8 JSON
-    without lone surrogates, at most MAX_EVENT_DEPTH deep, with a string `id` and `type`, an
-    object under `data.object`, and strings (or null) wherever Stripe puts an id.
-    """
-    try:
-        event = json.loads(payload.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise MalformedEvent("payload is not JSON") from None
-    _check_tree(event)
-    if not isinstance(event, dict):
-        raise MalformedEvent("payload is not an event")
-    event_id, event_type, data = event.get("id"), event.get("type"), event.get("data")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
-        raise MalformedEvent("event id is not a string of 1 to 255 characters")
-    if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
-        raise MalformedEvent("event type is not a string of 1 to 100 characters")
-    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
-        raise MalformedEvent("event has no data.object")
-    return event
-
-
-def _check_tree(value: Any) -> None:
-    """Refuse deep nesting, text that is not valid Unicode, and an object where an id belongs."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_EVENT_DEPTH:
-            raise MalformedEvent("event is nested too deeply")
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, list):
-            pending.extend((child, depth + 1) for child in item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                if key in ID_FIELDS and child is not None and not isinstance(child, str):
-                    raise MalformedEvent(f"{key} is not an id")
-                pending.append((child, depth + 1))
-
-
-def _check_text(text: str) -> None:
-    """Refuse a string holding a lone surrogate (valid JSON, but no database can store it)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise MalformedEvent("event text is not valid Unicode") from None

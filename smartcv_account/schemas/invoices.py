@@ -27,6 +27,9 @@ class InvoiceSchema(BaseSchema):
     )
     amount_paid = Money(data_key="amountPaid", metadata=about("What was paid.", 29.99))
     amount_remaining = Money(data_key="amountRemaining", metadata=about("What is still owed.", 0))
+    amount_refunded = Money(
+        data_key="amountRefunded", metadata=about("What was refunded of its payment.", 0)
+    )
     discount = Money(metadata=about("The discount applied, in major units.", 0))
     currency = fields.String(metadata=about(CURRENCY, "USD"))
     created_at = Timestamp(data_key="createdAt", metadata=about("When it was issued."))

@@ -86,6 +86,34 @@ class PendingChangeSchema(BaseSchema):
     )
 
 
+class LatestPaymentSchema(BaseSchema):
+    """What the latest invoice still asks for, and how to finish paying it."""
+
+    status = fields.String(
+        validate=validate.OneOf(
+            ("succeeded", "requires_action", "requires_payment_method", "processing")
+        ),
+        metadata=about(
+            "The payment's state: requires_action (the customer must confirm it, with "
+            "clientSecret or hostedInvoiceUrl), requires_payment_method (declined: give "
+            "another card), processing.",
+            "requires_action",
+        ),
+    )
+    amount = Money(attribute="amount_cents", metadata=about("What is owed.", 29.99))
+    currency = fields.String(metadata=about(CURRENCY, "USD"))
+    client_secret = fields.String(
+        data_key="clientSecret",
+        allow_none=True,
+        metadata=about("The payment's client secret for Stripe.js, or null.", "pi_3_secret_x"),
+    )
+    hosted_invoice_url = fields.String(
+        data_key="hostedInvoiceUrl",
+        allow_none=True,
+        metadata=about("Stripe's page to pay the invoice; null with the local gateway."),
+    )
+
+
 class SubscriptionSchema(BaseSchema):
     """GET /api/account/subscription."""
 
@@ -138,6 +166,12 @@ class SubscriptionSchema(BaseSchema):
         allow_none=True,
         metadata=about("A plan change waiting for payment authentication, or null."),
     )
+    latest_payment = fields.Nested(
+        LatestPaymentSchema,
+        data_key="latestPayment",
+        allow_none=True,
+        metadata=about("What is owed and how to pay it, or null when nothing is owed."),
+    )
 
 
 class SubscriptionCreateSchema(BaseSchema):
@@ -153,9 +187,11 @@ class SubscriptionCreateSchema(BaseSchema):
     )
     payment_method_id = Trimmed(
         data_key="paymentMethodId",
-        required=True,
         validate=ID_LENGTH,
-        metadata=about("A Stripe PaymentMethod id made by Stripe.js.", "pm_card_visa"),
+        metadata=about(
+            "A Stripe PaymentMethod id made by Stripe.js; optional only with trial.",
+            "pm_card_visa",
+        ),
     )
     coupon_code = Trimmed(
         data_key="couponCode",
@@ -163,6 +199,20 @@ class SubscriptionCreateSchema(BaseSchema):
         validate=ID_LENGTH,
         metadata=about("A coupon code, or null.", "WELCOME20"),
     )
+    trial = fields.Boolean(
+        load_default=False,
+        metadata=about(
+            "Start the plan's free trial (see trialDays) instead of paying now; the first "
+            "invoice is charged at its end.",
+            False,
+        ),
+    )
+
+    @validates_schema
+    def _card_unless_trial(self, data: dict, **kwargs) -> None:
+        """A paid start needs a card; a trial may start without one."""
+        if not data.get("trial") and not data.get("payment_method_id"):
+            raise ValidationError("Required unless trial is true.", "paymentMethodId")
 
 
 class SubscriptionCreatedSchema(BaseSchema):
@@ -265,6 +315,10 @@ class PublicPlanSchema(PlanSchema):
     price = Money(
         attribute="price_cents", metadata=about("The price per interval, in major units.", 29.99)
     )
+    trial_days = fields.Integer(
+        data_key="trialDays",
+        metadata=about("How many days a trial of this plan lasts (0: no trial).", 14),
+    )
     limits = fields.Function(
         lambda plan: limits_for(plan.type),
         metadata={
@@ -273,74 +327,6 @@ class PublicPlanSchema(PlanSchema):
                 "The plan type's limits (-1 is unlimited).",
                 limits_for("PREMIUM"),
             ),
-        },
-    )
-
-
-class PreviewQuerySchema(BaseSchema):
-    """The query of GET /api/account/subscription/preview."""
-
-    action = fields.String(
-        required=True,
-        validate=validate.OneOf(("upgrade", "downgrade")),
-        metadata=about("The change to preview.", "upgrade"),
-    )
-    plan_id = Trimmed(
-        data_key="planId",
-        required=True,
-        validate=ID_LENGTH,
-        metadata=about("The plan to move to.", "plan_premium_yearly"),
-    )
-    proration_behavior = fields.String(
-        data_key="prorationBehavior",
-        validate=validate.OneOf(PRORATION_BEHAVIORS),
-        metadata=about(PRORATION, "create_prorations"),
-    )
-
-
-class PreviewBillingSchema(BaseSchema):
-    """The next invoice after the previewed change."""
-
-    date = Timestamp(attribute="next_billing_date", allow_none=True)
-    amount = Money(attribute="next_billing_cents", allow_none=True)
-
-
-class PreviewSchema(BaseSchema):
-    """What a plan change would bill, as GET /api/account/subscription/preview shows it."""
-
-    amount_due_now = Money(
-        attribute="amount_due_cents",
-        data_key="amountDueNow",
-        metadata=about("What the change would charge now.", 12.5),
-    )
-    proration_amount = Money(
-        attribute="proration_cents",
-        data_key="prorationAmount",
-        metadata=about("The change's proration (negative is credit).", 12.5),
-    )
-    currency = fields.Constant(
-        "USD", metadata={"type": "string", "enum": ["USD"], **about(CURRENCY, "USD")}
-    )
-    next_billing = fields.Function(
-        lambda preview: PreviewBillingSchema().dump(preview),
-        data_key="nextBilling",
-        metadata={
-            "type": "object",
-            "required": ["date", "amount"],
-            "properties": {
-                "date": {
-                    "type": ["string", "null"],
-                    "format": "date-time",
-                    "description": "When it is charged, or null when the provider does not say.",
-                    "example": "2026-02-15T10:00:00Z",
-                },
-                "amount": {
-                    "type": ["number", "null"],
-                    "description": "What it charges, or null when the provider does not say.",
-                    "example": 49.99,
-                },
-            },
-            **about("The next invoice after the change."),
         },
     )
 
@@ -361,5 +347,3 @@ subscription_created_schema = SubscriptionCreatedSchema()
 subscription_update_schema = SubscriptionUpdateSchema()
 subscription_changed_schema = SubscriptionChangedSchema()
 public_plans_schema = PublicPlanSchema(many=True)
-preview_query_schema = PreviewQuerySchema()
-preview_schema = PreviewSchema()

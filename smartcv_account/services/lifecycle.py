@@ -135,7 +135,7 @@ def export(user, current_session_id: int | None) -> dict[str, Any]:
             _view(row, current_session_id) for row in _newest_first(AuthSession, model.id)
         ],
         "activity": _newest_first(ActivityEvent, model.id),
-        "subscription": billing.subscription_view(principal),
+        "subscription": billing.subscription_view(principal, client_secret=False),
         "subscriptions": _newest_first(Subscription, model.id),
         "invoices": billing.list_invoices(model),
         "passkeys": _oldest_first(Passkey, model.id),

@@ -117,10 +117,10 @@ def account_deleted(email: str) -> None:
 # --- billing: only with preferences.emailNotifications ------------------------------------------
 
 
-def _billing(subscription: Subscription, template: str, **context) -> None:
-    """Queue a billing notice to the subscriber, if they want billing email."""
+def _billing(subscription: Subscription, template: str, always: bool = False, **context) -> None:
+    """Queue a billing notice to the subscriber, if they want billing email (or `always`)."""
     user = db.session.get(User, subscription.user_id)
-    if user is None or not user.email_notifications:
+    if user is None or not (always or user.email_notifications):
         return
     plan = db.session.get(Plan, subscription.plan_id)
     outbox.enqueue(
@@ -149,10 +149,37 @@ def subscription_canceled(subscription: Subscription) -> None:
     _billing(subscription, "notice_subscription_canceled")
 
 
+def trial_ending(subscription: Subscription, amount_cents: int | None, currency: str) -> None:
+    """Tell the subscriber the trial ends soon: the charge to come, or that a card is needed.
+
+    Sent whatever the preferences: it announces a charge, or the end of the paid features.
+    """
+    amount = None
+    if amount_cents is not None:
+        amount = f"{amount_cents // 100}.{amount_cents % 100:02d}"
+    _billing(
+        subscription,
+        "notice_trial_ending",
+        always=True,
+        ends_on=subscription.trial_end.strftime("%Y-%m-%d"),
+        amount=amount,
+        currency=currency,
+    )
+
+
+def trial_canceled(subscription: Subscription) -> None:
+    """Tell the subscriber the trial ended with no card and the account is on FREE again."""
+    _billing(subscription, "notice_trial_canceled", always=True)
+
+
 def renewal_upcoming(subscription: Subscription) -> None:
-    """Tell the subscriber a yearly plan renews in about a week, and for how much."""
+    """Tell the subscriber a yearly plan renews in about a week, and for how much (the
+    provider's amount for the next invoice)."""
     plan = db.session.get(Plan, subscription.plan_id)
-    cents = plan.price_cents or 0
+    # What the renewal will charge (credit balance, pending prorations), not the list price.
+    cents = subscription.next_invoice_amount_cents
+    if cents is None:
+        cents = plan.price_cents or 0
     _billing(
         subscription,
         "notice_renewal_upcoming",

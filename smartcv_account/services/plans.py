@@ -43,6 +43,7 @@ class PlanSnapshot:
     features: tuple[str, ...]
     self_serve: bool
     rank: int
+    trial_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ def _freeze(plan: Plan) -> PlanSnapshot:
         features=tuple(plan.features or ()),
         self_serve=plan.self_serve,
         rank=plan.rank,
+        trial_days=plan.trial_days or 0,
     )
 
 

@@ -28,12 +28,15 @@ class ClockRefused(Exception):
 
 
 def run_due_work() -> int:
-    """Do every renewal, retry, period end and expiry now due; return subscriptions advanced.
+    """Do every renewal, retry, period end, expiry and trial notice now due; return how many
+    subscriptions were advanced.
 
     Monthly usage resets need no work here: usage is shown and limited with the reset applied
     from the clock (services/usage.py), whether or not the counter has been zeroed yet.
     """
-    return billing.advance_due_subscriptions()
+    advanced = billing.advance_due_subscriptions()
+    billing.send_trial_notices()
+    return advanced
 
 
 def parse_duration(text: str) -> timedelta:

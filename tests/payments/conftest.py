@@ -203,7 +203,7 @@ class Recorded:
 class RecordingServer:
     """An HTTP server on 127.0.0.1 that records requests and replays canned answers.
 
-    `answers[(method, path)]` is a list of (status, JSON body); each request takes the first
+    `answers[(method, path)]` is a list of (status, JSON body, delay); each request takes the first
     one, and the last one keeps answering. Unknown routes get Stripe's 404 error shape.
     """
 
@@ -217,24 +217,30 @@ class RecordingServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def answer(self, method: str, path: str, body: Any, status: int = 200) -> None:
-        """Queue an answer for `method path`."""
-        self.answers.setdefault((method, path), []).append((status, body))
+    def answer(
+        self, method: str, path: str, body: Any, status: int = 200, delay: float = 0.0
+    ) -> None:
+        """Queue an answer for `method path`, sent `delay` seconds after the request came."""
+        self.answers.setdefault((method, path), []).append((status, body, delay))
 
     def sent(self, method: str, path: str) -> list[Recorded]:
         """Return the recorded requests for `method path`."""
         return [r for r in self.requests if r.method == method and r.path == path]
 
-    def _reply(self, method: str, path: str) -> tuple[int, Any]:
+    def _reply(self, method: str, path: str) -> tuple[int, Any, float]:
         queue = self.answers.get((method, path))
         if not queue:
-            return 404, {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "resource_missing",
-                    "message": f"No such route {method} {path}",
-                }
-            }
+            return (
+                404,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": f"No such route {method} {path}",
+                    }
+                },
+                0.0,
+            )
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
 
@@ -264,7 +270,8 @@ def _handler(recorder: RecordingServer) -> type[BaseHTTPRequestHandler]:
                     body=body,
                 )
             )
-            status, payload = recorder._reply(self.command, parts.path)
+            status, payload, delay = recorder._reply(self.command, parts.path)
+            time.sleep(delay)
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -530,7 +530,8 @@ def test_change_plan_swaps_the_item_with_behavior_date_and_key(gateway, stub):
     (request,) = stub.sent("POST", "/v1/subscriptions/sub_1")
     assert request.form == {
         "items[0][id]": "si_1",
-        "items[0][plan]": "plan_premium_yearly",
+        # Stripe's pending-update allow-list names items.price, not items.plan.
+        "items[0][price]": "plan_premium_yearly",
         "proration_behavior": "always_invoice",
         "proration_date": previewed.form["subscription_details[proration_date]"],
         "payment_behavior": "pending_if_incomplete",
@@ -761,7 +762,11 @@ def test_list_invoices_reads_stripes_amounts(gateway, stub):
 
     (found,) = gateway.list_invoices("cus_1")
 
-    assert stub.sent("GET", "/v1/invoices")[0].query == {"customer": "cus_1", "limit": "100"}
+    assert stub.sent("GET", "/v1/invoices")[0].query == {
+        "customer": "cus_1",
+        "limit": "100",
+        "expand[0]": "data.charge",  # each charge's amount_refunded
+    }
     assert (found.total, found.amount_remaining, found.discount, found.currency) == (
         2399,
         2399,

@@ -2,7 +2,7 @@
 without a password
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-05 22:00:00.000000
 
 """
@@ -14,7 +14,7 @@ import smartcv_account.models.types
 
 # revision identifiers, used by Alembic.
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

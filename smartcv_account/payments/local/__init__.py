@@ -7,9 +7,9 @@ database, prorates by the second from `clock.now()`, renews and ends subscriptio
 
 LocalGateway, here, is the PaymentGateway its modules make up: `models` (the provider's
 tables), `customers` (customers and their cards), `cards` (Stripe's test cards and what a
-charge does), `periods`, `invoices`, `prorations`, `plan_changes`, `subscriptions`, `renewals`
-(the provider's clock and its dunning), `events` (made, signed and read back), `idempotency`
-and `views` (a subscription as ProviderSubscription).
+charge does), `periods`, `invoices`, `prorations`, `plan_changes`, `subscriptions`, `trials`,
+`renewals` (the provider's clock and its dunning), `events` (made, signed and read back),
+`idempotency` and `views` (a subscription as ProviderSubscription).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from ..base import (
     PlanChange,
     PlanLike,
     ProviderSubscription,
+    SavedCard,
     WebhookEvent,
     sign_payload,
 )
-from . import customers, events, invoices, plan_changes, renewals, subscriptions
+from . import customers, events, invoices, plan_changes, renewals, subscriptions, trials
 
 
 class LocalGateway(PaymentGateway):
@@ -59,6 +60,24 @@ class LocalGateway(PaymentGateway):
         """Attach one of Stripe's test payment methods; declining cards fail here as in Stripe."""
         return customers.attach_payment_method(customer_id, payment_method_id)
 
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the default one's id."""
+        return customers.list_cards(customer_id)
+
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save a test card as a confirmed SetupIntent would (3-D Secure cards wait for it)."""
+        return customers.save_card(customer_id, payment_method_id)
+
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make the card the one the customer's invoices charge."""
+        customers.set_default_card(customer_id, card_id)
+
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach the card."""
+        customers.remove_card(customer_id, card_id)
+
     def customer_user_id(self, customer_id: str) -> str | None:
         """Return the user a local customer was made for."""
         return customers.customer_user_id(customer_id)
@@ -71,14 +90,15 @@ class LocalGateway(PaymentGateway):
         self,
         customer_id: str,
         plan: PlanLike,
-        payment_method: CardDetails,
+        payment_method: CardDetails | None,
         coupon: CouponLike | None,
         idempotency_key: str,
         user_public_id: str | None = None,
+        trial_days: int = 0,
     ) -> ProviderSubscription:
-        """Start a subscription and pay its first invoice on-session (3-D Secure may be needed)."""
+        """Start a subscription and pay its first invoice on-session, or start a trial."""
         return subscriptions.create_subscription(
-            customer_id, plan, payment_method, coupon, idempotency_key
+            customer_id, plan, payment_method, coupon, idempotency_key, trial_days
         )
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
@@ -91,6 +111,16 @@ class LocalGateway(PaymentGateway):
         """Return what a swap to `new_plan` now would create, bill now and bill next."""
         return plan_changes.preview_change(subscription_id, new_plan, proration_behavior)
 
+    def preview_create(
+        self,
+        customer_id: str | None,
+        plan: PlanLike,
+        coupon: CouponLike | None,
+        trial_days: int,
+    ) -> ChangePreview:
+        """Return what a create now would bill, the customer's credit balance applied."""
+        return customers.preview_create(customer_id, plan, coupon, trial_days)
+
     def change_plan(
         self,
         subscription_id: str,
@@ -102,6 +132,10 @@ class LocalGateway(PaymentGateway):
         return plan_changes.change_plan(
             subscription_id, new_plan, proration_behavior, idempotency_key
         )
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """End the trial now and charge the first invoice on-session."""
+        return trials.end_trial(subscription_id, idempotency_key)
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, idempotency_key: str | None = None
@@ -134,6 +168,12 @@ class LocalGateway(PaymentGateway):
     def list_invoices(self, customer_id: str) -> list[InvoiceSummary]:
         """Return the customer's finalized invoices, newest first, numbered in order."""
         return invoices.list_invoices(customer_id)
+
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all or part of a paid invoice; return the total refunded."""
+        return invoices.refund_invoice(invoice_id, amount_cents, reason, idempotency_key)
 
     def advance(self, subscription_id: str) -> ProviderSubscription:
         """Run the provider's clock: renew each period that has ended, or end the subscription."""

@@ -14,7 +14,7 @@ class TestCard:
 
     brand: str
     last4: str
-    behaviour: str  # succeed | decline_on_attach | decline_on_charge | authenticate
+    behaviour: str  # succeed | decline_on_attach | decline_on_charge | authenticate | dispute
     decline_code: str | None = None
 
 
@@ -29,7 +29,9 @@ TEST_CARDS: dict[str, TestCard] = {
     ),
     # Attaches fine, then every charge fails (Stripe's 4000000000000341).
     "pm_card_chargeCustomerFail": TestCard("visa", "0341", "decline_on_charge", "card_declined"),
-    # Needs 3-D Secure on every payment (Stripe's 4000002760003184); off-session charges fail.
+    # Succeeds, then the payment is disputed (Stripe's 4000000000000259; here at once).
+    "pm_card_createDispute": TestCard("visa", "0259", "dispute"),
+    # Needs 3-D Secure on every payment, renewals included (Stripe's 4000002760003184).
     "pm_card_authenticationRequired": TestCard("visa", "3184", "authenticate"),
 }
 
@@ -42,14 +44,15 @@ def charge(invoice: LocalInvoice, subscription: LocalSubscription, on_session: b
         invoice.payment_status = "requires_payment_method"
         invoice.decline_code = (method.decline_code if method else None) or "card_declined"
     elif method.behaviour == "authenticate":
-        if on_session:
-            invoice.payment_status = "requires_action"
-        else:
-            invoice.payment_status = "requires_payment_method"
-            invoice.decline_code = "authentication_required"
+        # Every payment needs the customer, off-session renewals too: the invoice stays open
+        # with its intent `requires_action` (as Stripe's card 4000002760003184 on a
+        # subscription: `invoice.payment_action_required`), until the customer confirms it.
+        invoice.payment_status = "requires_action"
     else:
         mark_paid(invoice)
         invoice.next_payment_attempt = None
+        if method.behaviour == "dispute":
+            invoice.dispute_status = "needs_response"
 
 
 def mark_paid(invoice: LocalInvoice) -> None:

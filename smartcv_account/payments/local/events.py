@@ -15,7 +15,7 @@ from ... import clock
 from ...extensions import db
 from ..base import UnknownPaymentMethod, WebhookEvent, verify_signature
 from .cards import mark_paid
-from .models import LocalInvoice, new_id
+from .models import LocalInvoice, LocalSubscription, new_id
 from .subscriptions import invoice_paid
 from .views import get_subscription
 
@@ -34,6 +34,15 @@ def authenticate_payment(invoice_or_intent_id: str, succeed: bool) -> bytes:
             )
         )
     )
+    if invoice is None:
+        setup = db.session.scalar(
+            sa.select(LocalSubscription).where(
+                LocalSubscription.setup_intent_id == invoice_or_intent_id,
+                LocalSubscription.setup_status == "requires_action",
+            )
+        )
+        if setup is not None:
+            return _authenticate_setup(setup, succeed)
     if invoice is None or invoice.status != "open" or invoice.payment_status != "requires_action":
         raise UnknownPaymentMethod(f"no payment awaits authentication: {invoice_or_intent_id}")
     subscription = get_subscription(invoice.subscription_id)
@@ -46,6 +55,21 @@ def authenticate_payment(invoice_or_intent_id: str, succeed: bool) -> bytes:
         event_type = "invoice.payment_failed"
     db.session.flush()
     return event_body(event_type, _invoice_object(invoice))
+
+
+def _authenticate_setup(subscription: LocalSubscription, succeed: bool) -> bytes:
+    """Finish (or fail) the 3-D Secure of a card being saved; return the SetupIntent's event."""
+    subscription.setup_status = "succeeded" if succeed else "requires_payment_method"
+    db.session.flush()
+    setup_intent = {
+        "id": subscription.setup_intent_id,
+        "object": "setup_intent",
+        "customer": subscription.customer_id,
+        "payment_method": subscription.default_payment_method_id,
+        "status": subscription.setup_status,
+    }
+    kind = "setup_intent.succeeded" if succeed else "setup_intent.setup_failed"
+    return event_body(kind, setup_intent)
 
 
 def event_body(event_type: str, obj: dict[str, Any]) -> bytes:
@@ -71,6 +95,19 @@ def parse_event(payload: bytes, signature_header: str | None, secret: str) -> We
             subscription_id = obj.get("id")
         elif kind == "invoice":
             subscription_id = obj.get("subscription")
+        elif kind == "setup_intent":
+            subscription_id = db.session.scalar(
+                sa.select(LocalSubscription.id).where(
+                    LocalSubscription.setup_intent_id == obj.get("id")
+                )
+            )
+        elif kind == "dispute":
+            invoice = db.session.scalar(
+                sa.select(LocalInvoice).where(
+                    LocalInvoice.payment_intent_id == obj.get("payment_intent")
+                )
+            )
+            subscription_id = invoice.subscription_id if invoice else None
         elif kind == "payment_intent":
             invoice = db.session.scalar(
                 sa.select(LocalInvoice).where(LocalInvoice.payment_intent_id == obj.get("id"))

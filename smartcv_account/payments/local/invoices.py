@@ -13,8 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...extensions import db
-from ..base import CouponLike, InvoiceSummary
+from ..base import CouponLike, GatewayError, InvoiceSummary, PaymentDeclined, PlanLike
+from ..previews import coupon_discount
+
+__all__ = ["coupon_discount"]  # the local books' lines use the previews' rounding
 from .cards import charge
+from .idempotency import once
 from .models import LocalCustomer, LocalInvoice, LocalInvoiceItem, LocalSubscription, new_id
 
 
@@ -34,9 +38,32 @@ def line(
     return made
 
 
-def coupon_discount(price_cents: int, coupon: CouponLike) -> int:
-    """Return the coupon's discount on `price_cents`, rounded half up to the cent."""
-    return (2 * price_cents * coupon.percent_off + 100) // 200
+def plan_lines(plan: PlanLike, coupon: CouponLike | None) -> list[dict[str, Any]]:
+    """Return the lines charging one period of `plan`, and the coupon's discount on it."""
+    price = plan.price_cents or 0
+    lines = [line(f"1 × {plan.name}", price, plan_id=plan.id)]
+    if coupon is not None:
+        lines.append(
+            line(
+                f"{coupon.code} ({coupon.percent_off}% off)",
+                -coupon_discount(price, coupon),
+                plan_id=plan.id,
+                discount=True,
+            )
+        )
+    return lines
+
+
+def pay_on_session(invoice: LocalInvoice, subscription: LocalSubscription) -> None:
+    """Pay an invoice with the customer present; a decline voids it and raises PaymentDeclined.
+
+    A payment that needs 3-D Secure leaves the invoice open (`requires_action`).
+    """
+    pay(invoice, subscription, on_session=True)
+    if invoice.payment_status == "requires_payment_method":
+        void(invoice)
+        db.session.flush()
+        raise PaymentDeclined(invoice.decline_code or "card_declined")
 
 
 def add_invoice(
@@ -141,8 +168,9 @@ def _summary(invoice: LocalInvoice, number: str) -> InvoiceSummary:
         total=invoice.total,
         amount_due=invoice.amount_due,
         amount_paid=invoice.amount_paid,
+        # Stripe keeps what is owed on an uncollectible invoice; paid and void owe nothing.
         amount_remaining=invoice.amount_due - invoice.amount_paid
-        if invoice.status == "open"
+        if invoice.status in ("open", "uncollectible")
         else 0,
         discount=invoice.discount,
         currency=invoice.currency,
@@ -151,4 +179,33 @@ def _summary(invoice: LocalInvoice, number: str) -> InvoiceSummary:
         period_end=invoice.period_end,
         plan_id=plans[0] if plans else None,
         hosted_invoice_url=None,
+        amount_refunded=invoice.amount_refunded,
     )
+
+
+def refund_invoice(
+    invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+) -> int:
+    """Refund all or part of a paid invoice's payment, once per key; return the total refunded."""
+
+    def run() -> dict[str, Any]:
+        invoice = db.session.get(LocalInvoice, invoice_id)
+        if invoice is None or invoice.status != "paid" or invoice.amount_paid == 0:
+            raise GatewayError(f"invoice {invoice_id} has no payment to refund")
+        left = invoice.amount_paid - invoice.amount_refunded
+        amount = left if amount_cents is None else amount_cents
+        if not 0 < amount <= left:
+            raise GatewayError(
+                f"invoice {invoice_id} has {left} cents left to refund, not {amount}"
+            )
+        invoice.amount_refunded += amount
+        db.session.flush()
+        return {"amount_refunded": invoice.amount_refunded}
+
+    params = {"invoice": invoice_id, "amount": amount_cents, "reason": reason}
+    # The refund so far is part of the intent: the same refund retried finds the first, and a
+    # second refund of the same amount later is a refund of its own.
+    existing = db.session.get(LocalInvoice, invoice_id)
+    before = existing.amount_refunded if existing is not None else 0
+    key = f"{idempotency_key}:after:{before}"
+    return once(key, "refund", invoice_id, params, run)["amount_refunded"]

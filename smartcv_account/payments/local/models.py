@@ -79,6 +79,15 @@ class LocalSubscription(db.Model):
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The end of a trial (Stripe's `trial_end`); the first paid period starts there.
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A coupon waiting for the first paid invoice (given at the start of a trial).
+    coupon_code: Mapped[str | None] = mapped_column(sa.String(40))
+    # Stripe's `pending_setup_intent`: the card saved at a trial's start, when it needs the
+    # customer (3-D Secure) to be saved. status: requires_action | succeeded | canceled.
+    setup_intent_id: Mapped[str | None] = mapped_column(sa.String(64))
+    setup_client_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    setup_status: Mapped[str | None] = mapped_column(sa.String(40))
     default_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
     latest_invoice_id: Mapped[str | None] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
@@ -119,6 +128,11 @@ class LocalInvoice(db.Model):
     client_secret: Mapped[str | None] = mapped_column(sa.String(255))
     decline_code: Mapped[str | None] = mapped_column(sa.String(40))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # What was refunded of its payment (cents).
+    amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # A dispute (chargeback) opened on its payment: Stripe's dispute status (needs_response,
+    # won, lost, ...), None when undisputed.
+    dispute_status: Mapped[str | None] = mapped_column(sa.String(30))
     # Dunning, as Stripe's invoice fields: charges tried so far and when the next one runs.
     attempt_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,11 +7,11 @@ from typing import Any
 
 from ... import clock
 from ...extensions import db
-from ..base import ChangePreview, PaymentDeclined, PlanChange, PlanLike
+from ..base import ChangePreview, PlanChange, PlanLike
+from ..periods import period_end
 from .idempotency import decode, encode, once
-from .invoices import add_invoice, pay, void
+from .invoices import add_invoice, pay_on_session
 from .models import LocalInvoiceItem, LocalSubscription, new_id
-from .periods import period_end
 from .prorations import quote
 from .views import get_subscription, show
 
@@ -68,11 +68,7 @@ def _change_plan(subscription_id: str, new_plan: PlanLike, proration_behavior: s
             # It pays for the new period, which starts now (as Stripe's invoice does).
             invoice.period_start = now
             invoice.period_end = period_end(now, new_plan.interval, 1)
-        pay(invoice, subscription, on_session=True)
-        if invoice.payment_status == "requires_payment_method":
-            void(invoice)
-            db.session.flush()
-            raise PaymentDeclined(invoice.decline_code or "card_declined")
+        pay_on_session(invoice, subscription)
         if invoice.payment_status == "requires_action":
             subscription.pending_plan_id = new_plan.id
             subscription.pending_expires_at = now + PENDING_UPDATE_EXPIRY

@@ -12,11 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...extensions import db
-from ...models import Plan
+from ...models import Coupon, Plan
 from ..base import PlanLike
-from .invoices import line, pending_items
+from ..periods import period_end
+from .invoices import coupon_discount, line, pending_items
 from .models import LocalCustomer, LocalInvoice, LocalSubscription
-from .periods import period_end
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ def quote(
     proration now and `create_prorations` leaves it for the next invoice. The credit for
     unused time is a share of what this period's invoice actually charged.
     """
+    if subscription.status == "trialing":
+        return _trial_quote(subscription, new_plan)
     old_plan = db.session.get(Plan, subscription.plan_id)
     new_price = new_plan.price_cents or 0
     new_period = old_plan.interval != new_plan.interval
@@ -95,6 +97,25 @@ def quote(
         amount_due_cents=amount_due,
         next_billing_date=next_date,
         next_billing_cents=max(0, new_price + pending + balance),
+    )
+
+
+def _trial_quote(subscription: LocalSubscription, new_plan: PlanLike) -> Quote:
+    """A swap during a trial: nothing billed, the trial kept; the first invoice is the new
+    plan's (its coupon applied), at `trial_end`."""
+    price = new_plan.price_cents or 0
+    coupon = db.session.get(Coupon, subscription.coupon_code) if subscription.coupon_code else None
+    if coupon is not None:
+        price -= coupon_discount(price, coupon)
+    customer = db.session.get(LocalCustomer, subscription.customer_id)
+    return Quote(
+        now_lines=[],
+        later_lines=[],
+        new_period=False,
+        proration_cents=0,
+        amount_due_cents=0,
+        next_billing_date=subscription.current_period_end,
+        next_billing_cents=max(0, price + customer.balance_cents),
     )
 
 

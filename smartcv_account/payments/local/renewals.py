@@ -12,10 +12,11 @@ from ...extensions import db
 from ...models import Plan
 from ...rules.entitlement import INCOMPLETE_EXPIRY
 from ..base import ProviderSubscription
+from ..periods import period_end
 from .cards import charge
-from .invoices import add_invoice, latest_invoice, line, pay, pending_items, void
+from .invoices import add_invoice, latest_invoice, pay, pending_items, void
 from .models import LocalInvoice, LocalSubscription
-from .periods import period_end
+from .trials import end_at_trial_end, first_invoice_lines
 from .views import get_subscription, show
 
 # Local dunning: a failed renewal is charged again this long after it failed; when the last
@@ -38,12 +39,14 @@ def advance(subscription_id: str) -> ProviderSubscription:
     while True:
         retry = _due_retry(subscription, now)
         if retry is not None:
-            _retry(subscription, retry)
+            _retry(subscription, retry, now)
             continue
         if subscription.status not in ("active", "past_due", "trialing") or (
             subscription.current_period_end > now
         ):
             break
+        if subscription.status == "trialing" and end_at_trial_end(subscription):
+            break  # no card (Stripe's missing_payment_method=cancel), or canceled in the trial
         if subscription.cancel_at_period_end or subscription.status == "past_due":
             # A pending cancel takes effect; an invoice still unpaid a whole period later
             # ends the subscription, as Stripe's default dunning settings do.
@@ -68,8 +71,8 @@ def _renew(subscription: LocalSubscription) -> None:
     subscription.current_period_start = start
     subscription.current_period_end = period_end(subscription.billing_anchor, plan.interval, cycles)
     items = pending_items(subscription)
-    lines = [line(item.description, item.amount, proration=True) for item in items]
-    lines.append(line(f"1 × {plan.name}", plan.price_cents or 0, plan_id=plan.id))
+    lines = first_invoice_lines(subscription, plan)  # a trial's coupon goes on its first
+    subscription.coupon_code = None
     invoice = add_invoice(subscription, "subscription_cycle", lines, start)
     for item in items:
         item.invoice_id = invoice.id
@@ -93,8 +96,12 @@ def _due_retry(subscription: LocalSubscription, now: datetime) -> LocalInvoice |
     return invoice if due <= now and due < subscription.current_period_end else None
 
 
-def _retry(subscription: LocalSubscription, invoice: LocalInvoice) -> None:
-    """Charge the default card again; after the last failed retry, cancel the subscription."""
+def _retry(subscription: LocalSubscription, invoice: LocalInvoice, now: datetime) -> None:
+    """Charge the default card again; after the last failed retry, cancel the subscription.
+
+    A retry the job reaches late (days without it) runs once, and the next one keeps its gap
+    from this one: retries are never fired back to back, as Stripe's spread over days.
+    """
     attempted_at = invoice.next_payment_attempt
     charge(invoice, subscription, on_session=False)
     invoice.attempt_count += 1
@@ -107,7 +114,10 @@ def _retry(subscription: LocalSubscription, invoice: LocalInvoice) -> None:
         subscription.status = "canceled"
         subscription.ended_at = attempted_at
     else:
-        invoice.next_payment_attempt = invoice.created_at + RETRY_DELAYS[invoice.attempt_count - 1]
+        tried = invoice.attempt_count - 1  # retries so far
+        scheduled = invoice.created_at + RETRY_DELAYS[tried]
+        gap = RETRY_DELAYS[tried] - RETRY_DELAYS[tried - 1]
+        invoice.next_payment_attempt = scheduled if scheduled > now else now + gap
 
 
 def _discard_pending_update(subscription: LocalSubscription) -> None:

@@ -17,22 +17,24 @@ from ..base import (
     PlanLike,
     ProviderSubscription,
 )
+from ..periods import period_end
 from .cards import charge
 from .customers import attach_payment_method
 from .idempotency import decode, encode, once
-from .invoices import add_invoice, coupon_discount, latest_invoice, line, pay, void
+from .invoices import add_invoice, latest_invoice, pay, plan_lines, void
 from .models import LocalInvoice, LocalSubscription, new_id
-from .periods import period_end
 from .plan_changes import apply_swap
+from .trials import start_trial, trial_ended
 from .views import get_subscription, show
 
 
 def create_subscription(
     customer_id: str,
     plan: PlanLike,
-    payment_method: CardDetails,
+    payment_method: CardDetails | None,
     coupon: CouponLike | None,
     idempotency_key: str,
+    trial_days: int = 0,
 ) -> ProviderSubscription:
     """Start a subscription and pay its first invoice on-session (3-D Secure may be needed).
 
@@ -43,6 +45,10 @@ def create_subscription(
         sa.select(LocalSubscription).where(LocalSubscription.idempotency_key == idempotency_key)
     )
     if existing is not None:
+        # The same request again: its first answer, a decline included (as Stripe replays it).
+        invoice = latest_invoice(existing)
+        if existing.status == "incomplete_expired" and invoice and invoice.decline_code:
+            raise PaymentDeclined(invoice.decline_code)
         return show(existing)
     now = clock.now()
     subscription = LocalSubscription(
@@ -54,24 +60,16 @@ def create_subscription(
         current_period_start=now,
         current_period_end=period_end(now, plan.interval, 1),
         cancel_at_period_end=False,
-        default_payment_method_id=payment_method.payment_method_id,
+        default_payment_method_id=payment_method.payment_method_id if payment_method else None,
         idempotency_key=idempotency_key,
         created_at=now,
     )
     db.session.add(subscription)
     db.session.flush()  # the invoice below refers to it; no relationship orders the inserts
-    price = plan.price_cents or 0
-    lines = [line(f"1 × {plan.name}", price, plan_id=plan.id)]
-    if coupon is not None:
-        lines.append(
-            line(
-                f"{coupon.code} ({coupon.percent_off}% off)",
-                -coupon_discount(price, coupon),
-                plan_id=plan.id,
-                discount=True,
-            )
-        )
-    invoice = add_invoice(subscription, "subscription_create", lines, now)
+    if trial_days > 0:
+        start_trial(subscription, plan, coupon, trial_days)
+        return show(subscription)
+    invoice = add_invoice(subscription, "subscription_create", plan_lines(plan, coupon), now)
     pay(invoice, subscription, on_session=True)
     if invoice.status == "paid":
         subscription.status = "active"
@@ -163,6 +161,8 @@ def pay_open_invoice(subscription_id: str, idempotency_key: str) -> ProviderSubs
 
 def invoice_paid(subscription: LocalSubscription, invoice: LocalInvoice) -> None:
     """What paying an open invoice does to its subscription: a pending swap applies."""
+    if subscription.status == "trialing" and invoice.billing_reason == "subscription_update":
+        trial_ended(subscription, invoice.created_at)  # an `end_trial` paid after 3-D Secure
     if subscription.pending_plan_id and invoice.billing_reason == "subscription_update":
         new_plan = db.session.get(Plan, subscription.pending_plan_id)
         old_plan = db.session.get(Plan, subscription.plan_id)

@@ -27,9 +27,11 @@ from ..base import (
     PlanChange,
     PlanLike,
     ProviderSubscription,
+    SavedCard,
     WebhookEvent,
 )
-from . import catalogue, customers, plan_changes, subscriptions, webhooks
+from . import cards, catalogue, customers, plan_changes, subscriptions, trials, webhooks
+from .http_client import BudgetedRequestsClient
 
 # Pinned so a library upgrade never changes response shapes under us. 2025-02-24.acacia is the
 # last version where an invoice still has `payment_intent` (expanded on create to read 3-D Secure
@@ -38,8 +40,9 @@ from . import catalogue, customers, plan_changes, subscriptions, webhooks
 # `latest_invoice.payments`/`confirmation_secret` instead: do it deliberately, with the live suite.
 STRIPE_API_VERSION = "2025-02-24.acacia"
 
-# Stripe's default is 80 s; a web request waiting on Stripe should fail well before the worker's
-# own timeout so the caller gets GATEWAY_UNAVAILABLE rather than a killed worker.
+# Stripe's default is 80 s; one call waits at most this, and a web request's calls and retries
+# together at most PROVIDER_TIME_BUDGET_SECONDS (payments/budget.py), so the caller gets 503
+# SERVICE_UNAVAILABLE rather than a worker killed at gunicorn's 30 s.
 HTTP_TIMEOUT_SECONDS = 20
 
 __all__ = ["HTTP_TIMEOUT_SECONDS", "STRIPE_API_VERSION", "StripeGateway"]
@@ -50,29 +53,41 @@ class StripeGateway(PaymentGateway):
 
     name = "stripe"
 
-    def __init__(self, api_key: str, api_base: str | None, webhook_secret: str) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None,
+        webhook_secret: str,
+        max_network_retries: int | None = None,
+    ) -> None:
         """Build the client; `api_base` points it at a Stripe-compatible server (tests)."""
         self._webhook_secret = webhook_secret
         self._api_key = api_key
-        # Our own HTTP client so `close()` can release its pooled connections.
-        self._http = stripe.RequestsClient(timeout=HTTP_TIMEOUT_SECONDS)
+        # Our own HTTP client so `close()` can release its pooled connections; it holds each
+        # call to the request's time budget (http_client.py).
+        self._http = BudgetedRequestsClient(timeout=HTTP_TIMEOUT_SECONDS)
+        if max_network_retries is None:
+            # Against localstripe every 4xx would otherwise be retried after a one-second wait;
+            # against Stripe, retries (with the library's idempotency keys) ride out blips.
+            max_network_retries = 0 if api_base else 2
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             stripe_version=STRIPE_API_VERSION,
-            # Against localstripe every 4xx would otherwise be retried after a one-second wait;
-            # against Stripe, retries (with the library's idempotency keys) ride out blips.
-            max_network_retries=0 if api_base else 2,
+            max_network_retries=max_network_retries,
             http_client=self._http,
         )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StripeGateway:
-        """Build the gateway from STRIPE_SECRET_KEY, STRIPE_API_BASE and STRIPE_WEBHOOK_SECRET."""
+        """Build the gateway from STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET and
+        STRIPE_MAX_NETWORK_RETRIES."""
+        retries = config.get("STRIPE_MAX_NETWORK_RETRIES")
         return cls(
             api_key=config["STRIPE_SECRET_KEY"],
             api_base=config["STRIPE_API_BASE"] or None,
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"],
+            max_network_retries=int(retries) if retries not in (None, "") else None,
         )
 
     def close(self) -> None:
@@ -91,6 +106,24 @@ class StripeGateway(PaymentGateway):
         """Attach the payment method and make it the customer's default for invoices."""
         return customers.attach_payment_method(self._client, customer_id, payment_method_id)
 
+    def list_cards(self, customer_id: str) -> tuple[list[CardDetails], str | None]:
+        """Return the customer's cards and the default one's id."""
+        return cards.list_cards(self._client, customer_id)
+
+    def save_card(
+        self, customer_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SavedCard:
+        """Save the card with a confirmed SetupIntent (off-session use)."""
+        return cards.save_card(self._client, customer_id, payment_method_id, idempotency_key)
+
+    def set_default_card(self, customer_id: str, card_id: str, idempotency_key: str) -> None:
+        """Make the card the customer's default for invoices."""
+        cards.set_default_card(self._client, customer_id, card_id, idempotency_key)
+
+    def remove_card(self, customer_id: str, card_id: str) -> None:
+        """Detach the card."""
+        cards.remove_card(self._client, customer_id, card_id)
+
     def customer_user_id(self, customer_id: str) -> str | None:
         """Return the user public id in the Stripe customer's metadata."""
         return customers.customer_user_id(self._client, customer_id)
@@ -99,10 +132,11 @@ class StripeGateway(PaymentGateway):
         self,
         customer_id: str,
         plan: PlanLike,
-        payment_method: CardDetails,
+        payment_method: CardDetails | None,
         coupon: CouponLike | None,
         idempotency_key: str,
         user_public_id: str | None = None,
+        trial_days: int = 0,
     ) -> ProviderSubscription:
         """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
         return subscriptions.create_subscription(
@@ -113,7 +147,22 @@ class StripeGateway(PaymentGateway):
             coupon,
             idempotency_key,
             user_public_id,
+            trials.trial_params(trial_days) if trial_days > 0 else None,
         )
+
+    def end_trial(self, subscription_id: str, idempotency_key: str) -> ProviderSubscription:
+        """End the trial now (`trial_end=now`, `pending_if_incomplete`)."""
+        return trials.end_trial(self._client, subscription_id, idempotency_key)
+
+    def preview_create(
+        self,
+        customer_id: str | None,
+        plan: PlanLike,
+        coupon: CouponLike | None,
+        trial_days: int,
+    ) -> ChangePreview:
+        """Return what a create now would bill, Stripe's customer balance applied."""
+        return trials.preview_create(self._client, customer_id, plan, coupon, trial_days)
 
     def retrieve_subscription(self, subscription_id: str) -> ProviderSubscription:
         """Read the subscription, its latest payment and its card from Stripe."""
@@ -153,9 +202,18 @@ class StripeGateway(PaymentGateway):
         """Return the customer's finalized invoices, newest first (Stripe lists them so)."""
         return subscriptions.list_invoices(self._client, customer_id)
 
+    def refund_invoice(
+        self, invoice_id: str, amount_cents: int | None, reason: str | None, idempotency_key: str
+    ) -> int:
+        """Refund all or part of the invoice's payment; return its charge's total refunded."""
+        return subscriptions.refund_invoice(
+            self._client, invoice_id, amount_cents, reason, idempotency_key
+        )
+
     def advance(self, subscription_id: str) -> ProviderSubscription:
-        """Re-read the subscription: Stripe renews and ends subscriptions on its own clock."""
-        return self.retrieve_subscription(subscription_id)
+        """Re-read the subscription (Stripe renews and ends subscriptions on its own clock) and
+        void the invoice of a plan change that lapsed unpaid."""
+        return subscriptions.advance(self._client, subscription_id)
 
     def preview_change(
         self, subscription_id: str, new_plan: PlanLike, proration_behavior: str

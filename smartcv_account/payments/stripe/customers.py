@@ -44,9 +44,18 @@ def customer_user_id(client: stripe.StripeClient, customer_id: str) -> str | Non
 
 
 def attach_payment_method(
-    client: stripe.StripeClient, customer_id: str, payment_method_id: str
+    client: stripe.StripeClient,
+    customer_id: str,
+    payment_method_id: str,
+    intent_key: str | None = None,
 ) -> CardDetails:
-    """Attach the payment method and make it the customer's default for invoices."""
+    """Attach the payment method and make it the customer's default for invoices.
+
+    The default's idempotency key is derived from the caller's intent (`intent_key`, which
+    carries the subscription's version) when there is one: a key derived from the card alone
+    would make Stripe replay the first answer when the default goes A -> B -> A within a day,
+    leaving B the default while the service shows A.
+    """
     with translate_errors(payment_method=True):
         payment_method = client.v1.payment_methods.attach(
             payment_method_id,
@@ -61,7 +70,9 @@ def attach_payment_method(
             customer_id,
             params={"invoice_settings": {"default_payment_method": payment_method["id"]}},
             options={
-                "idempotency_key": stable_key("default-card", customer_id, payment_method["id"])
+                "idempotency_key": f"{intent_key}:default"
+                if intent_key
+                else stable_key("default-card", customer_id, payment_method["id"])
             },
         )
     return card(payment_method)

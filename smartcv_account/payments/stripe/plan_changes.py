@@ -23,6 +23,7 @@ from .objects import (
 )
 from .subscriptions import void_invoice, with_upcoming
 from .translate import SUBSCRIPTION_EXPAND, subscription_view
+from .trials import change_during_trial, preview_during_trial
 
 
 def preview_change(
@@ -32,6 +33,8 @@ def preview_change(
     _check_behavior(proration_behavior)
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(subscription_id)
+    if subscription["status"] == "trialing":
+        return preview_during_trial(client, subscription, new_plan)
     return _preview(client, subscription, new_plan, proration_behavior, int(time.time()))
 
 
@@ -53,6 +56,8 @@ def change_plan(
     _check_behavior(proration_behavior)
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(subscription_id)
+    if subscription["status"] == "trialing":
+        return change_during_trial(client, subscription, new_plan, idempotency_key)
     # Stripe's clock, not the service's (tests freeze that one); the same second for the
     # preview and the swap makes the amount we report the amount Stripe bills.
     proration_date = int(time.time())
@@ -60,7 +65,9 @@ def change_plan(
         client, subscription, new_plan, proration_behavior, proration_date
     ).proration_cents
     params: dict[str, Any] = {
-        "items": [{"id": item(subscription)["id"], "plan": new_plan.id}],
+        # `price`, not `plan`: Stripe's pending updates allow `items.price` and `items.quantity`
+        # only (a plan id is a price id to Stripe, so the same id works).
+        "items": [{"id": item(subscription)["id"], "price": new_plan.id}],
         "proration_behavior": proration_behavior,
         "proration_date": proration_date,
         "payment_behavior": "pending_if_incomplete",

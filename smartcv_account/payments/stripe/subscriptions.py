@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,22 +22,27 @@ from ..base import (
 from .customers import attach_payment_method
 from .errors import translate_errors
 from .keys import key_options, stable_key
-from .objects import decline, get, latest_intent
+from .objects import decline, expanded, get, id_of, latest_intent
 from .translate import SUBSCRIPTION_EXPAND, invoice_summary, subscription_view
 
 log = logging.getLogger(__name__)
+
+# Stripe's error code when `invoices.pay` needs the customer to authenticate the payment.
+REQUIRES_ACTION = "invoice_payment_intent_requires_action"
 
 
 def create_subscription(
     client: stripe.StripeClient,
     customer_id: str,
     plan: PlanLike,
-    payment_method: CardDetails,
+    payment_method: CardDetails | None,
     coupon: CouponLike | None,
     idempotency_key: str,
     user_public_id: str | None,
+    trial: dict[str, Any] | None = None,
 ) -> ProviderSubscription:
-    """Subscribe the customer and charge the first invoice (raises PaymentDeclined)."""
+    """Subscribe the customer and charge the first invoice (raises PaymentDeclined), or start
+    a trial with the `trial` parameters (trials.trial_params)."""
     params: dict[str, Any] = {
         "customer": customer_id,
         # Plans, not prices: Stripe treats a plan id as a price id, and localstripe has no
@@ -50,6 +56,8 @@ def create_subscription(
         params["discounts"] = [{"coupon": coupon.code}]
     if user_public_id is not None:
         params["metadata"] = {"user_id": user_public_id}
+    if trial is not None:
+        params.update(trial)
     with translate_errors():
         subscription = client.v1.subscriptions.create(
             params=params, options={"idempotency_key": idempotency_key}
@@ -69,6 +77,31 @@ def retrieve_subscription(
         subscription = client.v1.subscriptions.retrieve(
             subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
         )
+    return with_upcoming(client, subscription_view(subscription))
+
+
+def advance(client: stripe.StripeClient, subscription_id: str) -> ProviderSubscription:
+    """Re-read the subscription (Stripe runs its own clock); void a lapsed update's invoice.
+
+    A pending update not paid by its `expires_at` is dropped by Stripe, but its invoice stays
+    open and payable: voided here, so paying it later cannot apply or charge anything.
+    """
+    with translate_errors():
+        subscription = client.v1.subscriptions.retrieve(
+            subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+        )
+    invoice = expanded(get(subscription, "latest_invoice"))
+    pending = get(subscription, "pending_update")
+    lapsed = not pending or int(get(pending, "expires_at", 0)) <= int(time.time())
+    if (
+        invoice is not None
+        and get(invoice, "status") == "open"
+        and get(invoice, "billing_reason") == "subscription_update"
+        and lapsed
+    ):
+        with translate_errors():
+            void_invoice(client, invoice["id"])
+        return retrieve_subscription(client, subscription_id)
     return with_upcoming(client, subscription_view(subscription))
 
 
@@ -156,7 +189,7 @@ def update_payment_method(
     idempotency_key: str | None,
 ) -> ProviderSubscription:
     """Attach the new card as the customer's default, which the subscription bills."""
-    card = attach_payment_method(client, customer_id, payment_method_id)
+    card = attach_payment_method(client, customer_id, payment_method_id, idempotency_key)
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(
             subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
@@ -181,7 +214,8 @@ def pay_open_invoice(
     """Pay the subscription's open invoice now with the customer's default card.
 
     Stripe's `invoices.pay`: a decline is a card error (PaymentDeclined); a card that needs
-    3-D Secure leaves the intent waiting (the subscription shows the next action).
+    3-D Secure is the error `invoice_payment_intent_requires_action`, which leaves the intent
+    waiting: the subscription is returned with its next action, never a decline.
     """
     with translate_errors():
         subscription = client.v1.subscriptions.retrieve(
@@ -191,20 +225,61 @@ def pay_open_invoice(
         invoice = _latest_invoice(client, subscription)
     if invoice is not None and invoice["status"] == "open":
         with translate_errors():
-            client.v1.invoices.pay(
-                invoice["id"],
-                params={"off_session": False},
-                options={"idempotency_key": idempotency_key},
-            )
+            try:
+                client.v1.invoices.pay(
+                    invoice["id"],
+                    params={"off_session": False},
+                    options={"idempotency_key": idempotency_key},
+                )
+            except stripe.StripeError as exc:
+                # The card needs the customer (3-D Secure): not a decline. The intent now
+                # waits with its next action, which the subscription read below shows.
+                if exc.code != REQUIRES_ACTION:
+                    raise
     return retrieve_subscription(client, subscription_id)
 
 
 def list_invoices(client: stripe.StripeClient, customer_id: str) -> list[InvoiceSummary]:
-    """Return the customer's finalized invoices, newest first (Stripe lists them so)."""
+    """Return the customer's finalized invoices, newest first (Stripe lists them so).
+
+    Each invoice's charge is expanded for its `amount_refunded`: a refund made here or in
+    Stripe's dashboard (`charge.refunded`) shows the same way.
+    """
     with translate_errors():
-        invoices = client.v1.invoices.list(params={"customer": customer_id, "limit": 100})
+        invoices = client.v1.invoices.list(
+            params={"customer": customer_id, "limit": 100, "expand": ["data.charge"]}
+        )
     shown = [invoice for invoice in invoices["data"] if invoice["status"] != "draft"]
     return [invoice_summary(invoice) for invoice in shown]
+
+
+def refund_invoice(
+    client: stripe.StripeClient,
+    invoice_id: str,
+    amount_cents: int | None,
+    reason: str | None,
+    idempotency_key: str,
+) -> int:
+    """Refund all or part of the invoice's payment (`refunds.create` on its payment intent)."""
+    with translate_errors():
+        invoice = client.v1.invoices.retrieve(invoice_id)
+    intent = id_of(get(invoice, "payment_intent"))
+    if get(invoice, "status") != "paid" or intent is None:
+        raise GatewayError(f"invoice {invoice_id} has no payment to refund")
+    params: dict[str, Any] = {"payment_intent": intent}
+    if amount_cents is not None:
+        params["amount"] = amount_cents
+    if reason is not None:
+        params["reason"] = reason
+    charge_id = id_of(get(invoice, "charge"))
+    with translate_errors():
+        before = int(get(client.v1.charges.retrieve(charge_id), "amount_refunded", 0))
+        # The refund so far is part of the intent: a retry finds the first refund, a later
+        # refund of the same amount is one of its own.
+        key = f"{idempotency_key}:after:{before}"
+        client.v1.refunds.create(params=params, options={"idempotency_key": key})
+        charge = client.v1.charges.retrieve(charge_id)
+    return int(get(charge, "amount_refunded", 0))
 
 
 def _latest_invoice(client: stripe.StripeClient, subscription: Any) -> Any | None:

@@ -58,6 +58,11 @@ def subscription_view(
     pending_plan = (
         get(pending_items[0], "plan") or get(pending_items[0], "price") if pending_items else None
     )
+    if pending and pending_plan is None:
+        pending_plan = plan  # `trial_end=now` waiting for its payment: the plan stays
+    # A trial's card that needs 3-D Secure to be saved (a SetupIntent waiting for the customer).
+    setup = expanded(get(subscription, "pending_setup_intent"))
+    setting_up = setup is not None and get(setup, "status") == "requires_action"
     amount = get(invoice, "total", get(invoice, "amount_due"))
     return ProviderSubscription(
         id=subscription["id"],
@@ -71,13 +76,36 @@ def subscription_view(
         payment_method=payment_method,
         latest_invoice_id=id_of(get(subscription, "latest_invoice")),
         latest_invoice_amount_cents=None if amount is None else int(amount),
-        client_secret=get(intent, "client_secret"),
-        next_action=as_dict(intent["next_action"])
-        if waiting and get(intent, "next_action")
-        else None,
+        client_secret=get(setup, "client_secret") if setting_up else get(intent, "client_secret"),
+        next_action=_next_action(intent if waiting else setup if setting_up else None),
+        **_owed(invoice, intent),
         pending_plan_id=get(pending_plan, "id") if pending_plan else None,
         pending_expires_at=timestamp(get(pending, "expires_at")) if pending else None,
     )
+
+
+def _owed(invoice: Any, intent: Any) -> dict[str, Any]:
+    """What the open latest invoice still asks for: its intent's status, the amount remaining
+    and Stripe's hosted invoice page (none when it is not open)."""
+    if invoice is None or get(invoice, "status") != "open":
+        return {}
+    status = get(intent, "status") if intent is not None else None
+    remaining = get(invoice, "amount_remaining")
+    if remaining is None:
+        remaining = int(get(invoice, "amount_due", 0)) - int(get(invoice, "amount_paid", 0))
+    return {
+        "latest_payment_status": status
+        if status in ("requires_action", "processing")
+        else "requires_payment_method",
+        "latest_payment_cents": int(remaining),
+        "hosted_invoice_url": get(invoice, "hosted_invoice_url"),
+    }
+
+
+def _next_action(waiting: Any) -> dict[str, Any] | None:
+    """Return the next action of an intent waiting for the customer, if any."""
+    action = get(waiting, "next_action") if waiting is not None else None
+    return as_dict(action) if action else None
 
 
 def invoice_summary(invoice: Any) -> InvoiceSummary:
@@ -100,4 +128,5 @@ def invoice_summary(invoice: Any) -> InvoiceSummary:
         period_end=timestamp(get(invoice, "period_end")),
         plan_id=next((plan for plan in plans if plan), None),
         hosted_invoice_url=get(invoice, "hosted_invoice_url"),
+        amount_refunded=int(get(expanded(get(invoice, "charge")), "amount_refunded", 0) or 0),
     )

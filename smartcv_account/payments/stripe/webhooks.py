@@ -15,7 +15,7 @@ from ..base import (
     parse_signature_header,
 )
 from .errors import translate_errors
-from .objects import id_of, invoice_subscription
+from .objects import get, id_of, invoice_subscription
 
 
 def parse_event(
@@ -52,7 +52,14 @@ def _event_subscription(
         return obj.get("id")
     if event_type.startswith("invoice."):
         return invoice_subscription(obj)
-    if event_type.startswith(("payment_intent.", "invoice_payment.")):
+    if event_type.startswith("charge.dispute."):
+        # A dispute names its payment intent; the intent, its invoice (API 2025-02-24).
+        intent_id = id_of(obj.get("payment_intent"))
+        if not intent_id:
+            return None
+        with translate_errors():
+            obj = {"invoice": get(client.v1.payment_intents.retrieve(intent_id), "invoice")}
+    if event_type.startswith(("payment_intent.", "invoice_payment.", "charge.dispute.")):
         invoice_id = id_of(obj.get("invoice"))
         if not invoice_id:
             return None

@@ -7,7 +7,8 @@ mirrors the provider's answer into our `subscriptions` table:
 - `provider_state`: the provider's answers and errors mirrored into our rows (every path that
   hears from the provider goes through it); `webhooks`: the provider's events;
 - `reads`: the subscription as the API shows it, and invoices;
-- `operations`: the scheduler's renewals, operator-assigned plans, the seeded catalogue.
+- `operations`: the scheduler's renewals, operator-assigned plans, the seeded catalogue;
+- `trials`: the notice three days before a trial ends.
 
 Its public names are imported here. Gateways only add and flush rows (the local provider's
 books live in the same session); the request's COMMIT follows its answer (transaction.py).
@@ -27,10 +28,11 @@ The commit points:
 
 from ..plans import get_plan
 from .changes import ACTIONS, cancel_immediately, change_subscription, preview_change
-from .create import create_subscription
-from .operations import advance_due_subscriptions, assign_plan, seed_plans
+from .create import create_subscription, preview_create
+from .operations import advance_due_subscriptions, assign_plan, refund_invoice, seed_plans
 from .provider_state import live_subscription
 from .reads import list_invoices, subscription_view
+from .trials import send_trial_notice, send_trial_notices
 from .webhooks import handle_webhook
 
 __all__ = [
@@ -45,6 +47,10 @@ __all__ = [
     "list_invoices",
     "live_subscription",
     "preview_change",
+    "preview_create",
+    "refund_invoice",
     "seed_plans",
+    "send_trial_notice",
+    "send_trial_notices",
     "subscription_view",
 ]

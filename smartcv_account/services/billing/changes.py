@@ -30,7 +30,7 @@ from ..locking import load_user, lock_user
 from ..plans import get_plan
 from .provider_state import apply_provider_state, call_gateway, gateway_error, live_subscription
 
-ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method")
+ACTIONS = ("upgrade", "downgrade", "cancel", "reactivate", "update_payment_method", "end_trial")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,7 @@ def change_subscription(
         "cancel": _cancel,
         "reactivate": _reactivate,
         "update_payment_method": _update_payment_method,
+        "end_trial": _end_trial,
     }[action]
     result = handler(
         subscription,
@@ -217,6 +218,36 @@ def _change_plan(subscription: Subscription, *, action, plan_id, proration_behav
         requires_action=provider.pending_plan_id is not None and provider.requires_action,
         client_secret=provider.client_secret if provider.pending_plan_id else None,
         next_action=provider.next_action if provider.pending_plan_id else None,
+    )
+
+
+def _end_trial(subscription: Subscription, **_):
+    """End a trial now and charge its first invoice (Stripe's `trial_end=now`).
+
+    A decline changes nothing (402); a payment that needs authentication leaves the trial
+    running with the change pending, as a plan change's does.
+    """
+    if subscription.status != "TRIALING":
+        raise _invalid_change("There is no trial to end.")
+    if subscription.pending_plan_id is not None:
+        raise _invalid_change("A change is waiting for its payment; complete it first.")
+    provider = call_gateway(
+        get_gateway().end_trial,
+        subscription.provider_subscription_id,
+        _intent_key(subscription, "end_trial"),
+    )
+    apply_provider_state(subscription, provider)
+    waiting = provider.pending_plan_id is not None and provider.requires_action
+    charged = provider.latest_invoice_amount_cents if provider.status == "ACTIVE" else 0
+    return ChangeResult(
+        subscription.public_id,
+        subscription.status,
+        0,
+        clock.now(),
+        amount_due_now=charged or 0,
+        requires_action=waiting,
+        client_secret=provider.client_secret if waiting else None,
+        next_action=provider.next_action if waiting else None,
     )
 
 

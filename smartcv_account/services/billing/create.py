@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from ... import clock
 from ...errors import ApiError, field_error
 from ...extensions import db
 from ...models import (
+    LIVE_STATUSES,
     Coupon,
     CouponRedemption,
     Plan,
@@ -18,15 +20,14 @@ from ...models import (
     User,
 )
 from ...payments import get_gateway
-from ...payments.base import (
-    GatewayError,
-)
+from ...payments.base import ChangePreview, GatewayError
 from ...principal import Principal
+from ...rules.entitlement import status_at
 from .. import activity
 from ..identity import new_public_id
-from ..locking import lock_user
+from ..locking import load_user, lock_user
 from ..plans import get_plan
-from .provider_state import apply_provider_state, gateway_error, live_subscription
+from .provider_state import apply_provider_state, call_gateway, gateway_error, live_subscription
 
 # Coupons that only a customer's first paid subscription may use.
 FIRST_SUBSCRIPTION_COUPONS = ("WELCOME20",)
@@ -48,9 +49,13 @@ class SubscriptionCreated:
 
 
 def create_subscription(
-    principal: Principal, plan_id: str, payment_method_id: str, coupon_code: str | None
+    principal: Principal,
+    plan_id: str,
+    payment_method_id: str | None,
+    coupon_code: str | None,
+    trial: bool = False,
 ) -> SubscriptionCreated:
-    """Subscribe the user to a self-serve plan and take the first payment.
+    """Subscribe the user to a self-serve plan and take the first payment, or start a trial.
 
     A placeholder row is committed first: the database's one-live-subscription-per-user index
     lets exactly one of several concurrent creates through, before any money moves.
@@ -58,7 +63,10 @@ def create_subscription(
     user = lock_user(principal)
     plan = _self_serve_plan(plan_id)
     coupon = _coupon(coupon_code, user) if coupon_code is not None else None
-    live_subscription(user)  # a period that ended may free the slot (a cancel taking effect)
+    # A period that ended may free the slot (a cancel taking effect).
+    if live_subscription(user) is not None and trial:
+        raise _already_exists()  # before TRIAL_NOT_AVAILABLE, as without a trial
+    trial_days = check_trial(user, plan) if trial else 0
     now = clock.now()
     subscription = Subscription(
         public_id=new_public_id("sub"),
@@ -75,10 +83,7 @@ def create_subscription(
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ApiError(
-            "SUBSCRIPTION_ALREADY_EXISTS",
-            "You already have a subscription; change it instead of creating another.",
-        ) from None
+        raise _already_exists() from None
 
     # Locked again, for the provider's call and until its answer is committed: a deletion that
     # committed after the placeholder (and canceled it) leaves nothing to create (401), and one
@@ -91,16 +96,20 @@ def create_subscription(
     gateway = get_gateway()
     try:
         user_public_id = user.public_id  # read once: the local gateway's commits expire `user`
+        key = create_key(user, plan, coupon, trial_days, payment_method_id)
         customer_id = gateway.ensure_customer(user_public_id, user.email, user.billing_customer_id)
         user.billing_customer_id = customer_id
-        card = gateway.attach_payment_method(customer_id, payment_method_id)
+        card = None
+        if payment_method_id is not None:
+            card = gateway.attach_payment_method(customer_id, payment_method_id)
         provider = gateway.create_subscription(
             customer_id,
             plan,
             card,
             coupon,
-            idempotency_key=subscription.public_id,
+            idempotency_key=key,
             user_public_id=user_public_id,
+            trial_days=trial_days,
         )
     except GatewayError as error:
         # Keep what the provider kept (its customer, an attached card), as Stripe keeps them:
@@ -114,9 +123,14 @@ def create_subscription(
         db.session.add(
             CouponRedemption(user_id=user.id, coupon_code=coupon.code, redeemed_at=clock.now())
         )
-    activity.record(
-        subscription.user_id, "subscription_created", {"subscriptionId": subscription.public_id}
-    )
+    details = {"subscriptionId": subscription.public_id}
+    activity.record(subscription.user_id, "subscription_created", details)
+    if subscription.status == "TRIALING":
+        activity.record(
+            subscription.user_id,
+            "trial_started",
+            {**details, "planId": plan.id, "trialEnd": clock.isoformat(subscription.trial_end)},
+        )
     created = SubscriptionCreated(
         subscription.public_id,
         subscription.status,
@@ -124,6 +138,85 @@ def create_subscription(
         subscription.next_action,
     )
     return created
+
+
+def create_key(
+    user: User, plan: Plan, coupon: Coupon | None, trial_days: int, payment_method_id: str | None
+) -> str:
+    """Return the provider's idempotency key of this create: derived from the intent.
+
+    The same create retried (after a timeout or a 503, with or without an `Idempotency-Key`)
+    sends the same key, so the provider answers with what it did the first time instead of
+    making a second subscription: the user, how many subscriptions of theirs reached the
+    provider before (a failed attempt's placeholder is removed and does not count), the plan,
+    coupon, trial and the card the client sent. A later subscription counts one more.
+    """
+    before = db.session.scalar(
+        sa.select(sa.func.count(Subscription.id)).where(
+            Subscription.user_id == user.id, Subscription.provider_subscription_id.is_not(None)
+        )
+    )
+    intent = "\x1f".join(
+        (plan.id, coupon.code if coupon else "", str(trial_days), payment_method_id or "")
+    )
+    digest = hashlib.sha256(intent.encode()).hexdigest()[:16]
+    return f"create:{user.public_id}:{before}:{digest}"
+
+
+def preview_create(
+    principal: Principal, plan_id: str, trial: bool, coupon_code: str | None
+) -> ChangePreview:
+    """Return what the same create would bill now and next, refusing what it would refuse.
+
+    A read: it writes nothing and brings nothing up to now.
+    """
+    user = load_user(principal.id)
+    plan = _self_serve_plan(plan_id)
+    coupon = _coupon(coupon_code, user) if coupon_code is not None else None
+    current = user.current_subscription
+    if current is not None and status_at(current, clock.now()) in LIVE_STATUSES:
+        raise _already_exists()
+    trial_days = check_trial(user, plan) if trial else 0
+    return call_gateway(
+        get_gateway().preview_create, user.billing_customer_id, plan, coupon, trial_days
+    )
+
+
+def check_trial(user: User, plan: Plan) -> int:
+    """Return the plan's trial length, or refuse a trial (one per user, ever; plans with one).
+
+    A user who ever had a subscription the provider started (a trial, a paid or a past-due
+    one, whatever became of it) has had their trial or paid already.
+    """
+    if not plan.trial_days:
+        raise field_error(
+            "TRIAL_NOT_AVAILABLE", f"{plan.name} has no trial; subscribe without one.", "trial"
+        )
+    if _had_a_subscription(user):
+        raise field_error(
+            "TRIAL_NOT_AVAILABLE",
+            "You have already had a trial or a paid subscription; subscribe without a trial.",
+            "trial",
+        )
+    return plan.trial_days
+
+
+def _had_a_subscription(user: User) -> bool:
+    """Tell whether the provider ever started a subscription of the user (trial or paid)."""
+    had = db.session.scalar(
+        sa.select(Subscription.id)
+        .where(Subscription.user_id == user.id, Subscription.started_at.is_not(None))
+        .limit(1)
+    )
+    return had is not None
+
+
+def _already_exists() -> ApiError:
+    """The 409 for a create while a live subscription exists."""
+    return ApiError(
+        "SUBSCRIPTION_ALREADY_EXISTS",
+        "You already have a subscription; change it instead of creating another.",
+    )
 
 
 def _release_placeholder(subscription_id: int) -> None:
@@ -154,10 +247,13 @@ def _coupon(code: str, user: User) -> Coupon:
     coupon = db.session.get(Coupon, code.strip().upper())
     if coupon is None or not coupon.active:
         raise field_error("INVALID_COUPON", f"The coupon {code!r} is not valid.", "couponCode")
-    if coupon.code in FIRST_SUBSCRIPTION_COUPONS and db.session.scalar(
-        sa.select(CouponRedemption.id).where(
-            CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
+    if coupon.code in FIRST_SUBSCRIPTION_COUPONS and (
+        db.session.scalar(
+            sa.select(CouponRedemption.id).where(
+                CouponRedemption.user_id == user.id, CouponRedemption.coupon_code == coupon.code
+            )
         )
+        or _had_a_subscription(user)
     ):
         raise field_error(
             "INVALID_COUPON",

@@ -114,3 +114,25 @@ def seed_plans(plans: list[dict], coupons: list[dict]) -> tuple[int, int]:
     all_coupons = db.session.scalars(sa.select(Coupon)).all()
     call_gateway(get_gateway().sync_catalogue, list(all_plans), list(all_coupons))
     return len(plans), len(coupons)
+
+
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def refund_invoice(invoice_id: str, amount_cents: int | None, reason: str | None) -> int:
+    """Refund all (None) or part of a paid invoice through the gateway; return the total
+    refunded. The subscription is not changed (an operator's command; it commits).
+
+    The provider's idempotency key is the intent (invoice, amount, reason) and what was
+    refunded before, which the gateway adds: a retried command never refunds twice.
+    """
+    if reason is not None and reason not in REFUND_REASONS:
+        raise ValueError(f"reason must be one of {', '.join(REFUND_REASONS)}")
+    key = f"refund:{invoice_id}:{amount_cents if amount_cents is not None else 'all'}:{reason}"
+    try:
+        refunded = get_gateway().refund_invoice(invoice_id, amount_cents, reason, key)
+    except Exception:
+        db.session.rollback()
+        raise  # the operator's command reports the provider's own words
+    db.session.commit()
+    return refunded

@@ -7,6 +7,7 @@ the row, records the transition and sends the notice it calls for.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from ... import client, clock
@@ -30,6 +31,8 @@ from ...rules.due import is_due
 from .. import activity, notices
 from ..locking import load_user
 from ..plans import get_plan
+
+log = logging.getLogger(__name__)
 
 # A create's placeholder row older than this never reached the provider: its request died.
 PLACEHOLDER_TIMEOUT = timedelta(minutes=10)
@@ -100,6 +103,8 @@ def apply_provider_state(subscription: Subscription, provider: ProviderSubscript
         db.session.refresh(subscription, ["plan"])
     if provider.status == "CANCELED" and subscription.status != "CANCELED":
         subscription.canceled_at = now
+    if provider.status in ("ACTIVE", "TRIALING", "PAST_DUE") and subscription.started_at is None:
+        subscription.started_at = now  # it counts as the user's trial or paid subscription
     _record_transition(subscription, provider.status)
     _notify(subscription, provider)
     subscription.status = provider.status
@@ -121,7 +126,32 @@ def apply_provider_state(subscription: Subscription, provider: ProviderSubscript
     subscription.pending_expires_at = provider.pending_expires_at
     subscription.next_invoice_amount_cents = provider.next_invoice_amount_cents
     subscription.next_payment_attempt = provider.next_payment_attempt
+    subscription.latest_payment_status = provider.latest_payment_status
+    subscription.latest_payment_cents = provider.latest_payment_cents
+    subscription.hosted_invoice_url = provider.hosted_invoice_url
     subscription.updated_at = now
+    if provider.dispute_id is not None:
+        dispute_opened(subscription, provider.dispute_id)
+
+
+def dispute_opened(subscription: Subscription, dispute_id: str) -> None:
+    """A payment was disputed (a chargeback): end the subscription at once, record it, log it.
+
+    The user is back on FREE; the operators' log line names the subscription and the dispute.
+    Once ended, another event about the same dispute changes nothing (and a dispute the
+    merchant wins later changes nothing further).
+    """
+    if subscription.status not in LIVE_STATUSES or subscription.provider_subscription_id is None:
+        return
+    provider = call_gateway(
+        get_gateway().cancel_now,
+        subscription.provider_subscription_id,
+        f"{subscription.public_id}:dispute:{dispute_id}",
+    )
+    apply_provider_state(subscription, provider)
+    details = {"subscriptionId": subscription.public_id, "disputeId": dispute_id}
+    activity.record(subscription.user_id, "payment_disputed", details, client.NOBODY)
+    log.warning("payment disputed: subscription canceled", extra=details)
 
 
 def _record_transition(subscription: Subscription, new_status: str) -> None:
@@ -129,6 +159,11 @@ def _record_transition(subscription: Subscription, new_status: str) -> None:
     if subscription.id is None or new_status == subscription.status:
         return
     details = {"subscriptionId": subscription.public_id}
+    if subscription.status == "TRIALING":
+        outcome = {"ACTIVE": "paid", "PAST_DUE": "unpaid"}.get(new_status, "canceled")
+        activity.record(
+            subscription.user_id, "trial_ended", {**details, "outcome": outcome}, client.NOBODY
+        )
     if new_status == "PAST_DUE":
         activity.record(subscription.user_id, "payment_failed", details, client.NOBODY)
     elif new_status == "CANCELED":
@@ -137,9 +172,16 @@ def _record_transition(subscription: Subscription, new_status: str) -> None:
 
 def _notify(subscription: Subscription, provider: ProviderSubscription) -> None:
     """Queue the billing notices for the state change about to be applied (see notices)."""
+    waits_for_customer = provider.latest_payment_status == "requires_action"
     if provider.status == "PAST_DUE" and subscription.status != "PAST_DUE":
-        notices.payment_failed(subscription)
-    if provider.status == "CANCELED" and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
+        if not waits_for_customer:  # else "confirm your payment", below
+            notices.payment_failed(subscription)
+    ended = provider.status == "CANCELED"
+    if ended and subscription.status == "TRIALING" and provider.payment_method is None:
+        notices.trial_canceled(subscription)  # no card at the trial's end
+    elif ended and subscription.status in ("ACTIVE", "TRIALING", "PAST_DUE"):
         notices.subscription_canceled(subscription)
-    if provider.next_action is not None and subscription.next_action is None:
+    if (provider.next_action is not None or waits_for_customer) and (
+        subscription.next_action is None and subscription.latest_payment_status != "requires_action"
+    ):
         notices.payment_needs_authentication(subscription)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from ... import clock
 from ...catalogue import FREE_PLAN_ID
+from ...extensions import db
 from ...models import (
     LIVE_STATUSES,
+    Subscription,
     User,
 )
 from ...payments import get_gateway
@@ -39,9 +43,10 @@ class SubscriptionView:
     payment_method: dict | None
     next_billing: dict | None
     pending_change: dict | None = None
+    latest_payment: dict | None = None
 
 
-def subscription_view(user: Principal) -> SubscriptionView:
+def subscription_view(user: Principal, client_secret: bool = True) -> SubscriptionView:
     """Assemble the user's subscription, plan, usage, card and next bill.
 
     The plan comes from the in-process snapshot (services/plans.py): showing it costs no query.
@@ -88,12 +93,14 @@ def subscription_view(user: Principal) -> SubscriptionView:
             "currency": plan.currency,
         }
     pending_change = None
-    if subscription.pending_plan_id is not None:
+    lapse = subscription.pending_expires_at
+    if subscription.pending_plan_id is not None and (lapse is None or lapse > clock.now()):
         pending_change = {
             "plan_id": subscription.pending_plan_id,
             "expires_at": subscription.pending_expires_at,
         }
     return SubscriptionView(
+        latest_payment=_latest_payment(subscription, plan.currency, client_secret),
         id=subscription.public_id,
         type=plan.type,
         status=subscription.status,
@@ -107,6 +114,28 @@ def subscription_view(user: Principal) -> SubscriptionView:
         next_billing=next_billing,
         pending_change=pending_change,
     )
+
+
+def _latest_payment(subscription, currency: str, client_secret: bool) -> dict | None:
+    """What is owed and how to finish paying it, or None when nothing is owed.
+
+    The client secret is read only then (the session check never loads secrets), and never for
+    the data export (`client_secret=False`).
+    """
+    if subscription.latest_payment_status is None:
+        return None
+    secret = None
+    if client_secret:
+        secret = db.session.scalar(
+            sa.select(Subscription.client_secret).where(Subscription.id == subscription.id)
+        )
+    return {
+        "status": subscription.latest_payment_status,
+        "amount_cents": subscription.latest_payment_cents or 0,
+        "currency": currency,
+        "client_secret": secret,
+        "hosted_invoice_url": subscription.hosted_invoice_url,
+    }
 
 
 def list_invoices(user: User) -> list[InvoiceSummary]:

@@ -37,7 +37,13 @@ from ...payments.base import (
 )
 from ..identity import new_public_id
 from ..locking import lock_user_where
-from .provider_state import PLACEHOLDER_TIMEOUT, apply_provider_state, call_gateway
+from .provider_state import (
+    PLACEHOLDER_TIMEOUT,
+    apply_provider_state,
+    call_gateway,
+    dispute_opened,
+)
+from .trials import send_trial_notice
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ PAYMENT_METHOD_EVENTS = (
     "payment_method.detached",
     "payment_method.automatically_updated",
 )
+PENDING_UPDATE_EXPIRED = "customer.subscription.pending_update_expired"
+DISPUTE_CREATED = "charge.dispute.created"
 
 
 def handle_webhook(payload: bytes, signature: str | None) -> bool:
@@ -87,8 +95,16 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
             .with_for_update()
         )
         if subscription is not None:
-            provider = call_gateway(gateway.retrieve_subscription, event.subscription_id)
+            # A lapsed plan change: `advance` also voids the invoice Stripe leaves open.
+            read = gateway.advance if event.type == PENDING_UPDATE_EXPIRED else None
+            provider = call_gateway(read or gateway.retrieve_subscription, event.subscription_id)
+            swapped_to = subscription.pending_plan_id
             apply_provider_state(subscription, provider)
+            _clear_cancel_after_swap(gateway, subscription, provider, swapped_to)
+            if event.type == "customer.subscription.trial_will_end":
+                send_trial_notice(subscription)
+            if event.type == DISPUTE_CREATED:
+                dispute_opened(subscription, str(event.payload["data"]["object"].get("id")))
         else:
             reconcile_unknown_subscription(gateway, event)
     if event.type in PAYMENT_METHOD_EVENTS:
@@ -101,15 +117,26 @@ def handle_webhook(payload: bytes, signature: str | None) -> bool:
     return True
 
 
-log = logging.getLogger(__name__)
+def _clear_cancel_after_swap(
+    gateway: PaymentGateway,
+    subscription: Subscription,
+    provider: ProviderSubscription,
+    swapped_to: str | None,
+) -> None:
+    """A plan change applies and clears a pending cancel; one paid later (3-D Secure) too.
 
-
-PAYMENT_METHOD_EVENTS = (
-    "customer.updated",
-    "payment_method.attached",
-    "payment_method.detached",
-    "payment_method.automatically_updated",
-)
+    `cancel_at_period_end` is not a pending-update parameter, so Stripe keeps it when the
+    swap's invoice is paid: it is withdrawn here, as the local gateway's swap does.
+    """
+    applied = swapped_to is not None and provider.pending_plan_id is None
+    if applied and provider.plan_id == swapped_to and provider.cancel_at_period_end:
+        kept = call_gateway(
+            gateway.set_cancel_at_period_end,
+            provider.id,
+            False,
+            f"{subscription.public_id}:swap-keeps:{swapped_to}:v{subscription.version}",
+        )
+        apply_provider_state(subscription, kept)
 
 
 def reconcile_unknown_subscription(gateway: PaymentGateway, event: WebhookEvent) -> None:

@@ -1,4 +1,4 @@
-"""Billing periods as Stripe counts them: calendar months from the billing anchor."""
+"""Billing periods as Stripe counts them: calendar months from the anchor (both gateways)."""
 
 from __future__ import annotations
 
