@@ -124,15 +124,18 @@ def _constant(value: str | int) -> sa.ColumnElement:
 
 
 def _rank_sql(plan_type: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
-    """A plan type's place in PLAN_TYPE_ORDER, in SQL."""
-    return sa.case(
-        *((plan_type == _constant(name), _constant(rank)) for rank, name in _ORDER),
-    )
+    """A plan type's place in PLAN_TYPE_ORDER, in SQL (NULL for NULL).
+
+    The simple form (`CASE x WHEN … THEN …`) writes `x` once: the searched form would repeat
+    it, a subquery, in every branch, and the nested forms of `plan_type_sql` would grow the
+    statement's text (and its parsing and planning) by the product of their branches."""
+    return sa.case(*((_constant(name), _constant(rank)) for rank, name in _ORDER), value=plan_type)
 
 
 def _type_of_rank_sql(rank: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
-    """The plan type at a place of PLAN_TYPE_ORDER, in SQL (NULL for NULL)."""
-    return sa.case(*((rank == _constant(place), _constant(name)) for place, name in _ORDER))
+    """The plan type at a place of PLAN_TYPE_ORDER, in SQL (NULL for NULL); the simple form,
+    as `_rank_sql`."""
+    return sa.case(*((_constant(place), _constant(name)) for place, name in _ORDER), value=rank)
 
 
 _ORDER = tuple(enumerate(PLAN_TYPE_ORDER))
