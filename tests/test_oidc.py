@@ -385,6 +385,16 @@ def test_a_stale_sign_in_cannot_change_security_settings(app, frozen_clock, asse
     assert fresh.put("/api/account/security", json={"twoFactorEnabled": True}).status_code == 200
 
 
+def test_an_account_without_password_sets_one_after_a_recent_sign_in(app):
+    user = passwordless_user()
+    client = session_client(app, user)
+    chosen = "violet tugboat climbs seventeen ladders"
+    body = {"newPassword": chosen, "confirmPassword": chosen}
+    answer = client.put("/api/account/security", json=body)
+    assert answer.status_code == 200, answer.json
+    assert login(app.test_client(), user.email, chosen).status_code == 200
+
+
 def test_an_account_with_a_password_still_needs_it(auth_client, assert_error):
     answer = auth_client.delete("/api/account", json={})
     assert_error(answer, 400, "VALIDATION_ERROR", "currentPassword")
