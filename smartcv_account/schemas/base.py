@@ -23,6 +23,18 @@ def about(description: str, example: Any = None, omitted_when: str = "") -> dict
     return metadata
 
 
+def next_cursor_field() -> fields.String:
+    """`nextCursor` of a page of events (the account's activity, a team's log)."""
+    return fields.String(
+        data_key="nextCursor",
+        allow_none=True,
+        metadata=about(
+            "Pass as `before` for the next page; null on the last page.",
+            "evt_0123456789abcdef01234567",
+        ),
+    )
+
+
 def current_password_field(load_only: bool = True) -> fields.String:
     """`currentPassword` of a guarded change: an account without a password leaves it out."""
     return fields.String(

@@ -7,7 +7,14 @@ from marshmallow import fields, validate
 from ..models import ACTIVITY_TYPES
 from .account import SUBSCRIPTION_STATUSES, AccountSchema, MembershipSchema
 from .api_keys import ApiKeyRecordSchema
-from .base import BaseSchema, Timestamp, Trimmed, about, current_password_field
+from .base import (
+    BaseSchema,
+    Timestamp,
+    Trimmed,
+    about,
+    current_password_field,
+    next_cursor_field,
+)
 from .invoices import InvoiceSchema
 from .signin import IdentitySchema, PasskeySchema
 from .subscription import PaymentMethodSchema, SubscriptionSchema
@@ -107,14 +114,7 @@ class ActivityPageSchema(BaseSchema):
     events = fields.List(
         fields.Nested(ActivityEventSchema), metadata=about("Events, newest first.")
     )
-    next_cursor = fields.String(
-        data_key="nextCursor",
-        allow_none=True,
-        metadata=about(
-            "Pass as `before` for the next page; null on the last page.",
-            "evt_0123456789abcdef01234567",
-        ),
-    )
+    next_cursor = next_cursor_field()
 
 
 class SecuritySummarySchema(BaseSchema):

@@ -7,7 +7,14 @@ from marshmallow import fields, validate
 from ..catalogue import PLAN_TYPE_ORDER
 from ..models import TEAM_ACTIVITY_TYPES, TEAM_ROLES
 from .account import EMAIL_ADDRESS, NAME_LENGTH, AvatarUrl
-from .base import BaseSchema, Timestamp, Trimmed, about, current_password_field
+from .base import (
+    BaseSchema,
+    Timestamp,
+    Trimmed,
+    about,
+    current_password_field,
+    next_cursor_field,
+)
 from .lifecycle import ActivityEventSchema
 
 TEAM_ID_EXAMPLE = "team_5d0c2a7e9b1f3c4d6e8a0b2c"
@@ -160,14 +167,7 @@ class TeamActivityPageSchema(BaseSchema):
     """The `data` of GET /api/teams/<id>/activity."""
 
     events = fields.List(fields.Nested(TeamEventSchema), metadata=about("Events, newest first."))
-    next_cursor = fields.String(
-        data_key="nextCursor",
-        allow_none=True,
-        metadata=about(
-            "Pass as `before` for the next page; null on the last page.",
-            "evt_0123456789abcdef01234567",
-        ),
-    )
+    next_cursor = next_cursor_field()
 
 
 class InternalTeamSchema(BaseSchema):
