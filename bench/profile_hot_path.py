@@ -31,16 +31,17 @@ sys.path.insert(0, str(ROOT))
 
 TOKEN = "profile-internal-token"
 # The requests that bench/floor_app.py answers (the others have no floor).
-FLOORED = ("GET /api/account", "GET /api/account/subscription", "POST usage")
+FLOORED = ("GET /api/account", "GET /api/account/subscription", "POST usage", "POST verify")
 PASSWORD = "bench Correct Horse Battery Staple 42"
 
 
 def build_apps(database_url: str):
-    """Return (service app, floor app, ceiling app, cookie, public id) on a freshly seeded
-    database."""
+    """Return (service app, floor app, ceiling app, cookie, public id, API key) on a freshly
+    seeded database."""
     import flask_migrate
 
     from bench import floor_app
+    from bench.seed_api_keys import seed
     from bench.ceiling_app import app as ceiling
     from smartcv_account import catalogue, create_app
     from smartcv_account.config import _engine_options
@@ -60,6 +61,7 @@ def build_apps(database_url: str):
     with app.app_context():
         flask_migrate.upgrade()
         billing.seed_plans(catalogue.PLANS, catalogue.COUPONS)
+        key = seed(2)[1]  # Enterprise: no monthly limit to run into while the loop counts
     _APPS.append(app)
     client = app.test_client()
     email = "profile-user@example.com"
@@ -69,10 +71,10 @@ def build_apps(database_url: str):
     assert response.status_code == 200, response.json
     public_id = response.json["data"]["id"]
     cookie = response.headers["Set-Cookie"].split(";", 1)[0]
-    return app, floor_app.create_app(database_url), ceiling, cookie, public_id
+    return app, floor_app.create_app(database_url), ceiling, cookie, public_id, key
 
 
-def requests_for(cookie: str, public_id: str) -> dict[str, dict]:
+def requests_for(cookie: str, public_id: str, key: str) -> dict[str, dict]:
     """The benchmarked requests as EnvironBuilder arguments."""
     return {
         "GET /api/account": {"method": "GET", "path": "/api/account"},
@@ -86,6 +88,12 @@ def requests_for(cookie: str, public_id: str) -> dict[str, dict]:
             "method": "POST",
             "path": f"/api/internal/users/{public_id}/usage",
             "json": {"metric": "storage", "delta": 1},
+            "headers": {"Authorization": f"Bearer {TOKEN}"},
+        },
+        "POST verify": {
+            "method": "POST",
+            "path": "/api/internal/api-keys/verify",
+            "json": {"key": key, "scope": "resumes:read"},
             "headers": {"Authorization": f"Bearer {TOKEN}"},
         },
     } | {"_cookie": cookie}
@@ -147,11 +155,11 @@ def main() -> int:
             _fresh_postgres(url)
             atexit.register(_drop_postgres, url)
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        app, floor, ceiling, cookie, public_id = build_apps(url)
+        app, floor, ceiling, cookie, public_id, key = build_apps(url)
         # Alembic's logging configuration (run by the migration above) gives the root logger a
         # handler that gunicorn's workers do not have; it would format every line twice.
         logging.getLogger().handlers.clear()
-        specs = requests_for(cookie, public_id)
+        specs = requests_for(cookie, public_id, key)
         specs.pop("_cookie")
         if args.pyinstrument:
             from pyinstrument import Profiler

@@ -9,7 +9,6 @@ the account take the principal (or an id) and load the ORM model themselves.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import weakref
 from dataclasses import dataclass, fields
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from flask import current_app
 
+from .driver import DriverStatement, pooled
 from .extensions import db
 from .models import AuthSession, Subscription, User
 from .rules.entitlement import team_plan_type_sql
@@ -178,101 +178,54 @@ def load(token: str, now: datetime) -> Principal | None:
 
 
 class SessionCheck:
-    """`LIVE_SESSION` run on the driver's own cursor, in autocommit, on its own connection.
+    """`LIVE_SESSION` as a `DriverStatement` (driver.py), in autocommit, on its own connection.
 
     Every authenticated request runs it, so it does less than a query through the ORM
     session would: no transaction (no BEGIN and ROLLBACK round trips on PostgreSQL: one
     SELECT needs none), and no result machinery (on PostgreSQL that halves the CPU time of
-    the check). What it keeps of SQLAlchemy is public: the SQL is its compilation of
-    `LIVE_SESSION` for the engine's dialect (named parameters), values pass through the
-    columns' own type processors (UTC datetimes, SQLite's text dates and integer booleans),
-    the connection comes from a pool (on a server, a pool of its own without pre-ping: a
-    dropped connection fails the SELECT, which then runs once more on a new one), and a
-    driver error becomes SQLAlchemy's exception, a lost connection invalidated, so the error
-    handlers answer 503.
+    the check). The connection comes from a pool (on a server, a pool of its own without
+    pre-ping: a dropped connection fails the SELECT, which then runs once more on a new one).
     """
 
     def __init__(self, engine: sa.Engine, options: Mapping[str, Any] | None = None) -> None:
-        dialect = engine.dialect
-        if dialect.paramstyle not in ("named", "pyformat"):
-            # sqlite3 takes named parameters as well as its default qmark style.
-            dialect = type(dialect)(paramstyle="named")
-        self.engine = self.reader = engine
+        self.engine = self.autocommit = engine
         if engine.dialect.name != "sqlite":
             # On a server, pools of their own without the pre-ping: the ping is one more round
             # trip per request. A connection the server dropped is still replaced: the SELECT
             # fails, the pool is emptied and the SELECT (a read, so safe to repeat) runs again
             # on a new connection (`run`). The check's pool is in autocommit from the start
-            # (pysqlite opens no transaction for a SELECT; psycopg would); the other one serves
+            # (pysqlite opens no transaction for a SELECT; psycopg would), and also serves the
+            # verify call's lone statements (services/key_check.py); the other one serves
             # writes that retry themselves (`unpinged_engine`).
             unpinged = dict(options or {})
             unpinged.pop("pool_pre_ping", None)
             self.engine = sa.create_engine(engine.url, **unpinged)
-            self.reader = sa.create_engine(engine.url, **unpinged, isolation_level="AUTOCOMMIT")
+            self.autocommit = sa.create_engine(engine.url, **unpinged, isolation_level="AUTOCOMMIT")
             sa.event.listen(engine, "engine_disposed", self._dispose_with)
-        self.sql = LIVE_SESSION.compile(dialect=dialect).string
-        self.keys = tuple(column.key for column in LIVE_SESSION.selected_columns)
-        # The columns whose values need converting (UTC datetimes, SQLite's text dates and
-        # integer booleans), by position, with their types' own result processors.
-        self.converters = tuple(
-            (index, processor)
-            for index, column in enumerate(LIVE_SESSION.selected_columns)
-            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
-        )
-        bind_type = AuthSession.expires_at.type.dialect_impl(dialect)
-        self.bind_now = bind_type.bind_processor(dialect)
+        self.statement = DriverStatement(LIVE_SESSION, engine.dialect)
 
-    def run(self, parameters: dict[str, Any]) -> dict[str, Any] | None:
-        """Run the check; return its row by column key, or None."""
-        sent = dict(parameters)
-        if self.bind_now is not None:
-            sent["now"] = self.bind_now(sent["now"])
+    def run(self, parameters: dict[str, Any]) -> tuple | None:
+        """Run the check; return its row (columns as attributes), or None."""
         try:
-            row = self._once(sent)
+            return self._once(parameters)
         except sa.exc.DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             # The server dropped the connection (a restart, an idle timeout): its pool
             # siblings are as stale, so all are let go; one more try on a new connection.
-            self.reader.dispose()
-            row = self._once(sent)
-        if row is None:
-            return None
-        values = list(row)
-        for index, convert in self.converters:
-            values[index] = convert(values[index])
-        return dict(zip(self.keys, values, strict=True))
+            self.autocommit.dispose()
+            return self._once(parameters)
 
-    def _once(self, sent: dict[str, Any]) -> tuple | None:
+    def _once(self, parameters: dict[str, Any]) -> tuple | None:
         """Run the SELECT once on a pooled connection (a database that cannot be reached fails
         the checkout with SQLAlchemy's error, which the error handlers answer with 503)."""
-        with self.reader.connect() as connection:
-            return self._fetch(connection, sent)
+        with pooled(self.autocommit) as connection:
+            return self.statement.run(connection, parameters)
 
     def _dispose_with(self, _engine: sa.Engine) -> None:
         """Close this check's own pools when the app's engine is disposed (tests, after fork)."""
-        self.reader.dispose()
+        self.autocommit.dispose()
         self.engine.dispose()
-
-    def _fetch(self, connection: sa.Connection, sent: dict[str, Any]) -> tuple | None:
-        """Execute on the driver connection's cursor; driver errors become SQLAlchemy's."""
-        dialect = connection.dialect
-        driver = connection.connection.driver_connection
-        cursor = None
-        try:
-            cursor = driver.cursor()
-            cursor.execute(self.sql, sent)
-            return cursor.fetchone()
-        except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, driver, cursor)
-            if lost:
-                connection.invalidate(error)
-            kind = sa.exc.OperationalError if lost else sa.exc.DBAPIError
-            raise kind(self.sql, sent, error, connection_invalidated=lost) from error
-        finally:
-            if cursor is not None:
-                with contextlib.suppress(dialect.loaded_dbapi.Error):
-                    cursor.close()
 
 
 def _session_check(engine: sa.Engine) -> SessionCheck:
@@ -282,6 +235,16 @@ def _session_check(engine: sa.Engine) -> SessionCheck:
         options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
         check = _CHECKS[engine] = SessionCheck(engine, options)
     return check
+
+
+def autocommit_engine() -> sa.Engine:
+    """The app's engine for lone statements that commit themselves.
+
+    On a server its pool is in autocommit and has no pre-ping; on SQLite it is the app's
+    engine (pysqlite opens a transaction before a write: commit it on the driver, which
+    `DriverStatement.run(commit=True)` does).
+    """
+    return _session_check(db.engine).autocommit
 
 
 def unpinged_engine() -> sa.Engine:
@@ -299,18 +262,19 @@ def unpinged_engine() -> sa.Engine:
 _CHECKS: weakref.WeakKeyDictionary[sa.Engine, SessionCheck] = weakref.WeakKeyDictionary()
 
 
-def _from_row(row: Mapping[str, Any], token: str) -> Principal:
-    """Split the session check's row into the principal and their subscription."""
+def _from_row(row: tuple, token: str) -> Principal:
+    """Split the session check's row (its columns as attributes) into the principal and their
+    subscription."""
     subscription = None
-    if row[_SUB + "id"] is not None:
+    if getattr(row, _SUB + "id") is not None:
         subscription = PrincipalSubscription(
-            **{name: row[_SUB + name] for name in SUBSCRIPTION_COLUMNS}
+            **{name: getattr(row, _SUB + name) for name in SUBSCRIPTION_COLUMNS}
         )
     return Principal(
-        **{name: row[name] for name in USER_COLUMNS},
+        **{name: getattr(row, name) for name in USER_COLUMNS},
         session_token=token,
         current_subscription=subscription,
-        team_plan_type=row["team_plan_type"],
-        session_id=row["session_id"],
-        session_last_seen_at=row["session_last_seen_at"],
+        team_plan_type=row.team_plan_type,
+        session_id=row.session_id,
+        session_last_seen_at=row.session_last_seen_at,
     )

@@ -562,6 +562,6 @@ def test_a_database_failure_in_the_session_check_is_an_sqlalchemy_error(app, aut
     from smartcv_account.principal import SessionCheck
 
     check = SessionCheck(db.engine)
-    check.sql = "SELECT no_such_column FROM auth_sessions"
+    check.statement.sql = "SELECT no_such_column FROM auth_sessions"
     with pytest.raises(sa.exc.DBAPIError):
         check.run({"token_hash": "x", "now": clock.now()})

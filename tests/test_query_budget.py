@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from smartcv_account import clock, principal
+from smartcv_account.driver import DriverStatement
 from smartcv_account.extensions import db
 from smartcv_account.models import OutboxMessage
-from smartcv_account.principal import SessionCheck
 
 from .billing_helpers import SUBSCRIPTION_URL, change, subscribe
 from .factories import PASSWORD
@@ -42,8 +42,9 @@ BUDGET = {
     # The conditional UPDATE … RETURNING (the limit is in its WHERE), then the COMMIT.
     "POST /api/internal/users/<id>/usage": 1,
     # The usage call's UPDATE … RETURNING, finding the user through the live key with the scope
-    # (by the secret's hash) in its WHERE, then the COMMIT; once a minute per key one more
-    # UPDATE of the key's last use. A refusal: the UPDATE, then one SELECT saying why.
+    # (by the secret's hash) in its WHERE, committed by itself (autocommit); once a minute per
+    # key one more UPDATE of the key's last use, after it. A refusal: the UPDATE, then one
+    # SELECT saying why.
     "POST /api/internal/api-keys/verify": 1,
     "POST /api/internal/api-keys/verify (first use)": 2,
     "POST /api/internal/api-keys/verify (refused)": 2,
@@ -107,18 +108,23 @@ HOT_PATH_LIMIT = 2
 def sql_and_commits(app, monkeypatch):
     """Record, in order, each statement sent and each COMMIT.
 
-    Two routes reach the database: SQLAlchemy's execution, seen by its events, and the session
-    check on the driver's cursor (`principal.SessionCheck`), seen by a spy.
+    Two routes reach the database: SQLAlchemy's execution, seen by its events, and statements
+    on the driver's cursor (`driver.DriverStatement`: the session check, the verify call), seen
+    by a spy. One run with `commit` ends committed (on SQLite by the driver's COMMIT, on a
+    server in autocommit by the statement itself), recorded as its COMMIT.
     """
     events: list[str] | None = None
-    run = SessionCheck.run
+    run = DriverStatement.run
 
-    def spy(self, parameters):
+    def spy(self, connection, parameters, commit=False):
+        row = run(self, connection, parameters, commit)
         if events is not None:
             events.append(" ".join(self.sql.split()))
-        return run(self, parameters)
+            if commit:
+                events.append("COMMIT")
+        return row
 
-    monkeypatch.setattr(SessionCheck, "run", spy)
+    monkeypatch.setattr(DriverStatement, "run", spy)
 
     @contextmanager
     def recording() -> Iterator[list[str]]:
@@ -499,22 +505,24 @@ def test_verify_is_one_update_returning_then_the_commit(client, secret, sql_and_
 
 def test_verify_writes_last_use_once_a_minute(client, secret, sql_and_commits, frozen_clock):
     for moment, expected in [
-        (frozen_clock, ["UPDATE", "UPDATE", "COMMIT"]),
+        # The count is committed first; the last use is bookkeeping written after it.
+        (frozen_clock, ["UPDATE", "COMMIT", "UPDATE", "COMMIT"]),
         (frozen_clock + timedelta(seconds=59), ["UPDATE", "COMMIT"]),
-        (frozen_clock + timedelta(seconds=60), ["UPDATE", "UPDATE", "COMMIT"]),
+        (frozen_clock + timedelta(seconds=60), ["UPDATE", "COMMIT", "UPDATE", "COMMIT"]),
     ]:
         clock.freeze(moment)
         with sql_and_commits() as events:
             assert _verify(client, secret).status_code == 200
         assert [event.split()[0] for event in events] == expected, events
-    within("POST /api/internal/api-keys/verify (first use)", len(events) - 1, events)
+    statements = [event for event in events if event != "COMMIT"]
+    within("POST /api/internal/api-keys/verify (first use)", len(statements), statements)
 
 
 @pytest.mark.parametrize(
     ("body", "status"),
     [({"scope": "ai:use"}, 403), ({"key": "scv_" + "A" * 49}, 401)],
 )
-def test_a_refused_verify_is_the_update_and_one_select_then_no_commit(
+def test_a_refused_verify_is_the_update_and_one_select(
     client, secret, sql_and_commits, body, status
 ):
     with sql_and_commits() as events:
@@ -523,8 +531,10 @@ def test_a_refused_verify_is_the_update_and_one_select_then_no_commit(
     if status == 401:  # a malformed key costs no statement
         assert events == []
         return
-    assert [event.split()[0] for event in events] == ["UPDATE", "SELECT"], events
-    within("POST /api/internal/api-keys/verify (refused)", len(events), events)
+    # The UPDATE matched no row: what it commits is nothing.
+    assert [event.split()[0] for event in events] == ["UPDATE", "COMMIT", "SELECT"], events
+    statements = [event for event in events if event != "COMMIT"]
+    within("POST /api/internal/api-keys/verify (refused)", len(statements), statements)
 
 
 def test_verify_without_counting_is_one_select(client, secret, sql_and_commits):

@@ -73,8 +73,8 @@ def _type_of(plan_id: str) -> str:
 def test_entitlement_in_sql_is_the_same_rule_as_in_python(every_case):
     now = clock.now()
     bound = {name: sa.literal(value) for name, value in entitlement.parameters(now).items()}
-    status = entitlement.status_at_sql(bound["e_now"], bound["e_incomplete_before"])
-    plan_type = entitlement.plan_type_sql(bound["e_now"], bound["e_incomplete_before"])
+    status = entitlement.status_at_sql(bound["now"], bound["incomplete_before"])
+    plan_type = entitlement.plan_type_sql(bound["now"], bound["incomplete_before"])
     in_sql = {
         row.id: (row.status, row.plan_type)
         for row in db.session.execute(
@@ -190,7 +190,7 @@ def _python_form(user: User, team_plans: tuple[str, ...]) -> tuple[str, str | No
 def test_with_teams_the_sql_form_is_the_same_rule_as_the_python_form(team_cases):
     now = clock.now()
     bound = {name: sa.literal(value) for name, value in entitlement.parameters(now).items()}
-    plan_type = entitlement.plan_type_sql(bound["e_now"], bound["e_incomplete_before"])
+    plan_type = entitlement.plan_type_sql(bound["now"], bound["incomplete_before"])
     team_type = entitlement.team_plan_type_sql(User.__table__.c.id)
     in_sql = {
         row.id: (row.plan_type, row.team_type)

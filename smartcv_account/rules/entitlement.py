@@ -68,22 +68,26 @@ def status_at_sql(
                 row.current_period_end.is_not(None),
                 row.current_period_end <= now,
             ),
-            "CANCELED",
+            constant("CANCELED"),
         ),
-        (sa.and_(row.status == "INCOMPLETE", row.created_at <= incomplete_before), "CANCELED"),
+        (
+            sa.and_(row.status == constant("INCOMPLETE"), row.created_at <= incomplete_before),
+            constant("CANCELED"),
+        ),
         else_=row.status,
     )
 
 
 def _one_of(value: sa.ColumnElement[str], choices: tuple[str, ...]) -> sa.ColumnElement[bool]:
-    """`value IN (choices)` written as equalities: an expanding IN list would make SQLAlchemy
-    rewrite the statement on every execution of the usage call."""
-    return sa.or_(*(value == choice for choice in choices))
+    """`value IN (choices)` with the choices written into the SQL: `value` (a CASE, for the
+    entitled statuses) is written once, and no expanding parameter list makes SQLAlchemy
+    rewrite the statement on each execution."""
+    return value.in_([constant(choice) for choice in choices])
 
 
 def parameters(now: datetime) -> dict[str, datetime]:
-    """The values the SQL forms' bind parameters `e_now` and `e_incomplete_before` take."""
-    return {"e_now": now, "e_incomplete_before": now - INCOMPLETE_EXPIRY}
+    """The values the SQL forms' bind parameters `now` and `incomplete_before` take."""
+    return {"now": now, "incomplete_before": now - INCOMPLETE_EXPIRY}
 
 
 def is_entitled(subscription: Any, now: datetime) -> bool:
@@ -117,9 +121,10 @@ def plan_source(own_type: str, team_types) -> str:
     return "personal"
 
 
-def _constant(value: str | int) -> sa.ColumnElement:
-    """A constant written into the SQL, not a bind parameter: the session check runs its
-    compiled text with only its own parameters (principal.py). Plan types are plain words."""
+def constant(value: str | int) -> sa.ColumnElement:
+    """A constant written into the SQL, not a bind parameter: the statements of the hot paths
+    stay short (psycopg caches the conversion of a statement up to 4 KiB of text only), and
+    a CASE over them is written once. Plan types and statuses are plain words."""
     return sa.literal_column(f"'{value}'" if isinstance(value, str) else str(int(value)))
 
 
@@ -129,13 +134,13 @@ def _rank_sql(plan_type: sa.ColumnElement[str]) -> sa.ColumnElement[int]:
     The simple form (`CASE x WHEN … THEN …`) writes `x` once: the searched form would repeat
     it, a subquery, in every branch, and the nested forms of `plan_type_sql` would grow the
     statement's text (and its parsing and planning) by the product of their branches."""
-    return sa.case(*((_constant(name), _constant(rank)) for rank, name in _ORDER), value=plan_type)
+    return sa.case(*((constant(name), constant(rank)) for rank, name in _ORDER), value=plan_type)
 
 
 def _type_of_rank_sql(rank: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
     """The plan type at a place of PLAN_TYPE_ORDER, in SQL (NULL for NULL); the simple form,
     as `_rank_sql`."""
-    return sa.case(*((_constant(place), _constant(name)) for place, name in _ORDER), value=rank)
+    return sa.case(*((constant(place), constant(name)) for place, name in _ORDER), value=rank)
 
 
 _ORDER = tuple(enumerate(PLAN_TYPE_ORDER))
@@ -208,7 +213,7 @@ def own_plan_type_sql(
         .scalar_subquery()
     )
     entitled_type = sa.select(plans.c.type).where(plans.c.id == entitled_plan_id)
-    return sa.func.coalesce(entitled_type.scalar_subquery(), FREE)
+    return sa.func.coalesce(entitled_type.scalar_subquery(), constant(FREE))
 
 
 def plan_type_sql(
@@ -218,5 +223,5 @@ def plan_type_sql(
     (`own_plan_type_sql`) and its teams' plans. One expression, so the usage call stays one
     statement and judges the membership as the database holds it."""
     own_rank = _rank_sql(own_plan_type_sql(now, incomplete_before))
-    team_rank = sa.func.coalesce(_team_rank_sql(User.__table__.c.id), _constant(0))
+    team_rank = sa.func.coalesce(_team_rank_sql(User.__table__.c.id), constant(0))
     return _type_of_rank_sql(_Greatest(own_rank, team_rank))

@@ -104,13 +104,19 @@ def usage_of(counters: Any, plan_type: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _limit_in_sql(plan_type: sa.ColumnElement[str], limit_key: str) -> sa.ColumnElement[int]:
-    """The plan's limit of one metric, in SQL, from the catalogue (-1 is unlimited)."""
+def _ceiling_in_sql(plan_type: sa.ColumnElement[str], limit_key: str) -> sa.ColumnElement[int]:
+    """The most a counter of one metric may hold on the plan, in SQL, from the catalogue: its
+    limit, or MAX_COUNTER where the plan is unlimited (-1), so that one comparison decides
+    and the plan's expression is written once."""
+    ceilings = {name: int(limits[limit_key]) for name, limits in PLAN_LIMITS.items()}
     return sa.case(
-        {
-            name: sa.literal(int(limits[limit_key]), sa.BigInteger())
-            for name, limits in PLAN_LIMITS.items()
-        },
+        *(
+            (
+                entitlement.constant(name),
+                entitlement.constant(MAX_COUNTER if most == UNLIMITED else most),
+            )
+            for name, most in ceilings.items()
+        ),
         value=plan_type,
     )
 
@@ -140,7 +146,7 @@ def counting_parameters(delta: int, now: datetime) -> dict[str, Any]:
     """The values of the bind parameters of `counting_update` for a change of `delta` at `now`."""
     return {
         "u_delta": delta,
-        "u_now": now,
+        "now": now,
         "u_next_reset": next_reset(now),
         **entitlement.parameters(now),
     }
@@ -190,7 +196,7 @@ def counting_update(metric: str, limited: bool) -> sa.Update:
         new_value = sa.case((column + step < zero, zero), else_=column + step)
     else:
         reset_at = User.api_requests_reset_at
-        due = sa.and_(reset_at.is_not(None), reset_at <= sa.bindparam("u_now", type_=UTCDateTime()))
+        due = sa.and_(reset_at.is_not(None), reset_at <= sa.bindparam("now", type_=UTCDateTime()))
         new_value = sa.case((due, zero), else_=column) + step
         # Every expression in SET reads the row as it was, so `due` means the same in both.
         values["api_requests_reset_at"] = sa.case(
@@ -211,13 +217,10 @@ def counting_update(metric: str, limited: bool) -> sa.Update:
         )
     )
     if limited:
-        limit = _limit_in_sql(plan_type, spec.limit_key)
-        # Compared before the addition, so the database never computes a value out of range.
+        # One comparison, before the addition, so the database never computes a value out of
+        # range: the ceiling is at most MAX_COUNTER, so it also keeps the counter in range.
         start = column if spec.gauge else sa.case((due, zero), else_=column)
-        headroom = sa.literal(MAX_COUNTER, sa.BigInteger()) - step
-        statement = statement.where(
-            sa.or_(limit == UNLIMITED, new_value <= limit), start <= headroom
-        )
+        statement = statement.where(start <= _ceiling_in_sql(plan_type, spec.limit_key) - step)
     return statement
 
 
@@ -225,8 +228,8 @@ def plan_type_in_sql() -> sa.ColumnElement[str]:
     """The plan type whose limits apply to the `users` row of the enclosing statement, from
     rules/entitlement.py, its moments bound by `entitlement.parameters`."""
     return entitlement.plan_type_sql(
-        sa.bindparam("e_now", type_=UTCDateTime()),
-        sa.bindparam("e_incomplete_before", type_=UTCDateTime()),
+        sa.bindparam("now", type_=UTCDateTime()),
+        sa.bindparam("incomplete_before", type_=UTCDateTime()),
     )
 
 
