@@ -11,7 +11,9 @@ Commits elsewhere are deliberate and each says why: a request under an `Idempote
 commits its change together with the stored answer (idempotency.py); a refused answer to a
 secret is counted and recorded on its own (services/guessing.py); billing commits the
 placeholder of a create before any money moves and the provider's books it must keep
-(services/billing). Commands and the mail worker commit their own batches.
+(services/billing). The verify call's count is one statement that commits itself, outside the
+request's session, its answer made from the row it returned (services/key_check.py). Commands
+and the mail worker commit their own batches.
 """
 
 from __future__ import annotations

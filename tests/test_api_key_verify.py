@@ -193,6 +193,34 @@ def test_last_used_is_written_at_most_once_a_minute(client, key_owner_client, ke
     assert last_used() == "2025-01-01T00:01:00Z"
 
 
+def test_a_failed_last_use_write_still_answers_the_counted_call(
+    client, key_owner, key, monkeypatch, caplog
+):
+    """The count commits on its own; the last use is bookkeeping written after it. A failure
+    there is logged, the call is answered with its count, and the next call writes it."""
+    from smartcv_account.driver import DriverStatement
+
+    run = DriverStatement.run
+
+    def failing_touch(self, connection, parameters, commit=False):
+        if self.sql.startswith("UPDATE api_keys"):
+            raise sa.exc.OperationalError(self.sql, {}, Exception("the database went away"))
+        return run(self, connection, parameters, commit)
+
+    monkeypatch.setattr(DriverStatement, "run", failing_touch)
+    response = verify_key(client, key["secret"], scope=READ)
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["usage"]["apiRequestsUsed"] == 1
+    assert api_requests(key_owner) == 1
+    assert "the last use of an API key was not recorded" in caplog.text
+    db.session.rollback()
+    assert db.session.scalar(sa.select(ApiKey.last_used_at)) is None
+    monkeypatch.setattr(DriverStatement, "run", run)
+    assert verify_key(client, key["secret"]).status_code == 200
+    db.session.rollback()
+    assert db.session.scalar(sa.select(ApiKey.last_used_at)) is not None
+
+
 def test_a_refused_call_does_not_touch_last_used(client, key_owner_client, key, assert_error):
     verify_key(client, key["secret"], scope="account:read")
     db.session.rollback()

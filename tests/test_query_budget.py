@@ -546,6 +546,33 @@ def test_verify_without_counting_is_one_select(client, secret, sql_and_commits):
     within("POST /api/internal/api-keys/verify (count=false)", len(statements), statements)
 
 
+# psycopg converts a statement's text to PostgreSQL's form on every execution unless the text
+# is at most 4 KiB (its conversion cache's limit, psycopg/_queries.py); above it each call of
+# the hot paths would parse several KiB of SQL again.
+PSYCOPG_CACHED_TEXT = 4096
+
+
+def test_the_hot_statements_stay_within_psycopgs_statement_cache(app):
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    from smartcv_account.principal import LIVE_SESSION
+    from smartcv_account.services import key_check, usage
+
+    dialect = psycopg.dialect()
+    statements = {
+        "session check": LIVE_SESSION,
+        "verify": key_check._counting(),
+        **{
+            f"usage {metric} {'limited' if limited else 'freeing'}": usage._update(metric, limited)
+            for metric in usage.METRICS
+            for limited in (True, False)
+        },
+    }
+    for name, statement in statements.items():
+        text = DriverStatement(statement, dialect).sql
+        assert len(text) <= PSYCOPG_CACHED_TEXT, f"{name}: {len(text)} characters"
+
+
 def test_create_api_key(key_owner_client, count_queries):
     body = {"name": "CV sync", "scopes": ["ai:use"], "currentPassword": PASSWORD}
     count, statements = issued(

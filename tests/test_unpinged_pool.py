@@ -1,5 +1,5 @@
-"""The pool without pre-ping (the session check, the usage UPDATE): no ping round trip, and a
-connection the server dropped still replaced."""
+"""The pools without pre-ping (the session check, the usage UPDATE, the verify call): no ping
+round trip, and a connection the server dropped still replaced."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from smartcv_account.extensions import db
 
-from .helpers import post_usage, stored
+from .helpers import api_key, post_usage, stored, verify_key
 
 
 def test_the_session_check_sends_no_ping(app, auth_client, monkeypatch):
@@ -72,6 +72,26 @@ def test_a_usage_call_on_a_dropped_connection_counts_once(app, client, user):
     assert response.status_code == 200, response.json
     assert response.json["data"]["storageUsed"] == 2
     assert stored(user.public_id)[2] == 2
+
+
+def test_a_verify_on_a_dropped_connection_answers_503_counts_nothing_and_the_next_passes(
+    app, client, key_owner, key_owner_client, assert_error
+):
+    """The verify call's statement commits itself, so it is not repeated on a lost connection
+    (whether it ran is not known): 503 and nothing counted; its pool is let go, so the next
+    call runs on a new connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("only a server can drop a connection")
+    secret = api_key(key_owner_client)["secret"]
+    assert verify_key(client, secret).status_code == 200
+    assert verify_key(client, secret).status_code == 200  # the key's last use is written
+    # The verify call's connection, whose last statement was its counting UPDATE.
+    assert _drop_idle_connections("UPDATE users SET api_requests_used")
+    assert_error(verify_key(client, secret), 503, "SERVICE_UNAVAILABLE")
+    assert stored(key_owner.public_id)[1] == 2
+    response = verify_key(client, secret)
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["usage"]["apiRequestsUsed"] == 3
 
 
 def test_a_database_that_cannot_be_reached_answers_503(app, auth_client, assert_error):

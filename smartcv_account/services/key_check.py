@@ -75,6 +75,26 @@ def verify(secret: str, scope: str | None, count: bool) -> Verified:
     }
     engine = principal.autocommit_engine()
     statements = _statements(engine)
+    try:
+        return _verify(engine, statements, key, scope, count, now)
+    except sa.exc.DBAPIError as error:
+        if error.connection_invalidated:
+            # The server dropped the connection (a restart): its pool siblings are as stale,
+            # so all are let go and the next call opens a new one. This call is not repeated:
+            # its statement commits itself, so whether it ran before the loss is not known.
+            engine.dispose()
+        raise
+
+
+def _verify(
+    engine: sa.Engine,
+    statements: _Statements,
+    key: dict[str, Any],
+    scope: str | None,
+    count: bool,
+    now: datetime,
+) -> Verified:
+    """`verify` on one pooled connection."""
     with pooled(engine) as connection:
         if count:
             counting = key | usage.counting_parameters(1, now)
