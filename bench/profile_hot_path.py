@@ -41,8 +41,8 @@ def build_apps(database_url: str):
     import flask_migrate
 
     from bench import floor_app
-    from bench.seed_api_keys import seed
     from bench.ceiling_app import app as ceiling
+    from bench.seed_api_keys import seed
     from smartcv_account import catalogue, create_app
     from smartcv_account.config import _engine_options
     from smartcv_account.services import billing

@@ -81,7 +81,8 @@ def verify(secret: str, scope: str | None, count: bool) -> Verified:
         if error.connection_invalidated:
             # The server dropped the connection (a restart): its pool siblings are as stale,
             # so all are let go and the next call opens a new one. This call is not repeated:
-            # its statement commits itself, so whether it ran before the loss is not known.
+            # its statement commits itself, so a loss after the server's commit and before its
+            # reply (as for any COMMIT) would count it twice.
             engine.dispose()
         raise
 
