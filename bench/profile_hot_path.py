@@ -146,6 +146,11 @@ def main() -> int:
     parser.add_argument(
         "--breakdown", action="store_true", help="GET /api/account's cost, piece by piece"
     )
+    parser.add_argument(
+        "--verify-split",
+        action="store_true",
+        help="the verify call: its statement, its own Python and the request around it",
+    )
     args = parser.parse_args()
     # Keep the service's JSON request log (it is part of the cost) but out of the terminal.
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
@@ -172,6 +177,9 @@ def main() -> int:
             profiler.stop()
             show_all = os.environ.get("PROFILE_ALL") == "1"
             sys.__stdout__.write(profiler.output_text(unicode=True, show_all=show_all))
+            return 0
+        if args.verify_split:
+            verify_split(app, floor, ceiling, url, cookie, specs["POST verify"], key, args.count)
             return 0
         if args.breakdown:
             breakdown(app, floor, ceiling, cookie, specs["GET /api/account"], args.count)
@@ -259,6 +267,69 @@ def breakdown(app, floor, ceiling, cookie: str, spec: dict, count: int) -> None:
     for label, micros in rows.items():
         print(f"{label:60s} {micros:8.1f} µs", file=sys.stdout)
     print(json.dumps({k.strip(): round(v, 1) for k, v in rows.items()}), file=sys.stdout)
+
+
+def verify_split(
+    app, floor, ceiling, url: str, cookie: str, spec: dict, key: str, count: int
+) -> None:
+    """Print the verify call's CPU per request with parts of it replaced by their result,
+    beside the stack floor, the floor and the ceiling, all in alternating batches of five
+    (`--verify-split`):
+
+    - service: the call as it is;
+    - without its statements' database work: each statement's parameters still converted,
+      the pool's connection still taken, the row handed back without the driver's execute;
+    - with its answer made in advance: `key_check.verify` returns a ready answer, so what is
+      left is the request around it (hooks, body, schemas, log line).
+    """
+    from bench import stack_app
+    from smartcv_account import clock, driver, principal
+    from smartcv_account.logs import REQUEST_LOGGER
+    from smartcv_account.services import key_check, key_secrets, usage
+
+    os.environ.setdefault("INTERNAL_API_TOKEN", TOKEN)
+    request_log = logging.getLogger(REQUEST_LOGGER)
+    handlers = list(request_log.handlers)
+    stack = stack_app.create_app(url)
+    request_log.handlers[:] = handlers  # one line per request, through the service's handler
+    verify, run = key_check.verify, driver.DriverStatement.run
+    with app.test_request_context():
+        answer = verify(key, "resumes:read", True)
+        engine = principal.autocommit_engine()
+        counting = key_check._statements(engine).counting
+        now = clock.now()
+        bound = {"k_hash": key_secrets.secret_hash(key), "k_scope": 1, "now": now}
+        with driver.pooled(engine) as connection:
+            parameters = bound | usage.counting_parameters(1, now)
+            row = run(counting, connection, parameters, commit=True)
+
+    def without_database(self, connection, parameters, commit=False):
+        self.bound(parameters)
+        return row
+
+    variants = {
+        "service": (verify, run),
+        "service, statements' database work left out": (verify, without_database),
+        "service, answer made in advance": (lambda *_: answer, run),
+    }
+    others = {"stack floor": stack, "floor": floor, "ceiling": ceiling}
+    totals = dict.fromkeys([*variants, *others], 0.0)
+    for each in (app, *others.values()):
+        call_loop(each.wsgi_app, spec, cookie, 200)  # warm
+    rounds = max(count // 5, 1)
+    try:
+        for _ in range(rounds):
+            for label, (verifying, running) in variants.items():
+                key_check.verify, driver.DriverStatement.run = verifying, running
+                totals[label] += call_loop(app.wsgi_app, spec, cookie, 5)
+            key_check.verify, driver.DriverStatement.run = verify, run
+            for label, other in others.items():
+                totals[label] += call_loop(other.wsgi_app, spec, cookie, 5)
+    finally:
+        key_check.verify, driver.DriverStatement.run = verify, run
+    for label, total in totals.items():
+        print(f"{label:48s} {total / rounds:8.1f} µs", file=sys.stdout)
+    print(json.dumps({k: round(v / rounds, 1) for k, v in totals.items()}), file=sys.stdout)
 
 
 def _fresh_postgres(url: str) -> None:
