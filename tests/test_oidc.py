@@ -22,6 +22,7 @@ from smartcv_account import clock
 from smartcv_account.extensions import db
 from smartcv_account.models import LinkedIdentity, OutboxMessage, User
 from smartcv_account.services.second_factor import enable_two_factor
+from smartcv_account.services.social_sign_in import PENDING_COOKIE, PENDING_COOKIE_PATH
 
 from .factories import UserFactory
 from .helpers import login
@@ -273,6 +274,42 @@ def test_a_two_factor_account_needs_the_code_after_the_provider(app, two_factor_
     assert browser.get("/api/account").status_code == 200
     signed = [e for e in events(browser) if e["type"] == "login_succeeded"]
     assert signed[0]["details"] == {"method": "oidc:idp"}
+
+
+def test_a_copy_of_the_second_factor_step_cannot_sign_in_again(
+    app, two_factor_identity, assert_error
+):
+    """The step's cookie names a one-use challenge: once it finished a sign-in, a copy of it
+    with a later, valid code starts no second session."""
+    browser = app.test_client()
+    landed(sign_in_with_provider(browser))
+    cookie = browser.get_cookie(PENDING_COOKIE, path=PENDING_COOKIE_PATH)
+    assert cookie is not None
+    clock.freeze(clock.now())
+    code = pyotp.TOTP(two_factor_identity).at(clock.now())
+    done = browser.post("/api/auth/login/second-factor", json={"twoFactorCode": code})
+    assert done.status_code == 200, done.json
+
+    signed_in = event_types(browser).count("login_succeeded")
+
+    clock.freeze(clock.now() + timedelta(seconds=30))  # the next code: not a replay of one
+    copy = app.test_client()
+    copy.set_cookie(PENDING_COOKIE, cookie.value, path=PENDING_COOKIE_PATH)
+    later = pyotp.TOTP(two_factor_identity).at(clock.now())
+    again = copy.post("/api/auth/login/second-factor", json={"twoFactorCode": later})
+    assert_error(again, 401, "UNAUTHORIZED")
+    assert copy.get("/api/account").status_code == 401
+    assert event_types(browser).count("login_succeeded") == signed_in
+
+
+def test_a_wrong_code_leaves_the_second_factor_step_waiting(app, two_factor_identity, assert_error):
+    browser = app.test_client()
+    landed(sign_in_with_provider(browser))
+    wrong = browser.post("/api/auth/login/second-factor", json={"twoFactorCode": "000000"})
+    assert_error(wrong, 401, "INVALID_TWO_FACTOR_CODE")
+    code = pyotp.TOTP(two_factor_identity).now()
+    done = browser.post("/api/auth/login/second-factor", json={"twoFactorCode": code})
+    assert done.status_code == 200, done.json
 
 
 def test_the_second_factor_step_expires_after_five_minutes(app, two_factor_identity, assert_error):

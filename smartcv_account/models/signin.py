@@ -54,14 +54,15 @@ class LinkedIdentity(db.Model):
 
 
 class WebAuthnChallenge(db.Model):
-    """A challenge handed out with passkey options; deleted by the response that uses it."""
+    """A one-use challenge (services/challenges.py): handed out with passkey options, or named by
+    the cookie of a social sign-in waiting for its second factor; deleted when it is used."""
 
     __tablename__ = "webauthn_challenges"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # SHA-256 of the challenge, found again from the response's clientDataJSON.
     challenge_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    # "register" (for `user_id`) or "authenticate" (anyone).
+    # "register" (for `user_id`), "authenticate" (anyone) or "second_factor" (for `user_id`).
     purpose: Mapped[str] = mapped_column(sa.String(16))
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True

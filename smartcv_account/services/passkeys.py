@@ -9,9 +9,7 @@ own before the refusal, as the guessing limit commits a wrong answer.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,9 +35,9 @@ from webauthn.helpers.structs import (
 from .. import clock
 from ..errors import ApiError
 from ..extensions import db
-from ..models import Passkey, User, WebAuthnChallenge
+from ..models import Passkey, User
 from ..principal import Principal
-from . import activity, notices, reauth, ways_in
+from . import activity, challenges, notices, reauth, ways_in
 from .identity import new_public_id
 from .locking import lock_user, lock_user_where
 
@@ -59,19 +57,8 @@ def relying_party() -> tuple[str, list[str]]:
 
 
 def _issue_challenge(purpose: str, user_id: int | None) -> bytes:
-    """Make and keep a challenge for one ceremony; forget expired ones."""
-    challenge = secrets.token_bytes(32)
-    now = clock.now()
-    db.session.execute(sa.delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now))
-    db.session.add(
-        WebAuthnChallenge(
-            challenge_hash=hashlib.sha256(challenge).hexdigest(),
-            purpose=purpose,
-            user_id=user_id,
-            expires_at=now + CHALLENGE_LIFETIME,
-        )
-    )
-    return challenge
+    """Make and keep a challenge for one ceremony (services/challenges.py)."""
+    return challenges.issue(purpose, user_id, CHALLENGE_LIFETIME)
 
 
 def _take_challenge(credential: dict[str, Any], purpose: str, user_id: int | None) -> bytes | None:
@@ -81,15 +68,7 @@ def _take_challenge(credential: dict[str, Any], purpose: str, user_id: int | Non
         challenge = base64url_to_bytes(client_data["challenge"])
     except (*MALFORMED, json.JSONDecodeError):
         return None
-    statement = sa.delete(WebAuthnChallenge).where(
-        WebAuthnChallenge.challenge_hash == hashlib.sha256(challenge).hexdigest(),
-        WebAuthnChallenge.purpose == purpose,
-        WebAuthnChallenge.expires_at > clock.now(),
-        WebAuthnChallenge.user_id.is_(None)
-        if user_id is None
-        else WebAuthnChallenge.user_id == user_id,
-    )
-    return challenge if db.session.execute(statement).rowcount == 1 else None
+    return challenge if challenges.take(challenge, purpose, user_id) else None
 
 
 def _passkeys_of(user_id: int) -> list[Passkey]:

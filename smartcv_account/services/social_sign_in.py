@@ -5,12 +5,17 @@ whose provider vouches for the email, when no account has that email, makes a ne
 (email verified, no password). An email that belongs to an account is never linked silently:
 the person signs in and links from the settings (`link`). When the account has two-factor on,
 no session starts: a signed cookie remembers the first step for `PENDING_LIFETIME_SECONDS`,
-and `complete_second_factor` finishes it with a code, counted by the guessing limit.
+and `complete_second_factor` finishes it with a code, counted by the guessing limit. The
+cookie names a one-use challenge kept on the server (services/challenges.py), spent by the
+sign-in it finishes, so a copy of the cookie cannot start a second session with a later code.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -21,7 +26,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import LinkedIdentity, User
 from ..principal import Principal
-from . import activity, guessing, notices, oidc, ways_in
+from . import activity, challenges, guessing, notices, oidc, ways_in
 from .identity import new_public_id, normalise_email
 from .locking import lock_user, lock_user_where
 from .oidc import Claims, Provider, SignInFailed
@@ -30,6 +35,7 @@ PENDING_COOKIE = "smartcv_second_factor"
 PENDING_COOKIE_PATH = "/api/auth/login/second-factor"
 PENDING_LIFETIME_SECONDS = 300
 PENDING_SALT = "smartcv-second-factor"
+PENDING_PURPOSE = "second_factor"  # its challenge's purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +127,15 @@ def sign_in(chosen: Provider, claims: Claims, replaces: str | None, return_to: s
         if user is None:
             raise SignInFailed("account_deleted")
     if user.two_factor_enabled:
-        pending = oidc.sign(
-            PENDING_SALT, {"u": user.public_id, "c": user.credential_version, "m": method}
-        )
+        lifetime = timedelta(seconds=PENDING_LIFETIME_SECONDS)
+        challenge = challenges.issue(PENDING_PURPOSE, user.id, lifetime)
+        waiting = {
+            "u": user.public_id,
+            "c": user.credential_version,
+            "m": method,
+            "n": base64.urlsafe_b64encode(challenge).decode(),
+        }
+        pending = oidc.sign(PENDING_SALT, waiting)
         target = "/signin?" + urlencode({"twoFactor": "required", "returnTo": return_to})
         return Outcome(target, pending=pending)
     return Outcome(return_to, sign_in=ways_in.finish_sign_in(user, method, replaces))
@@ -152,17 +164,36 @@ def complete_second_factor(
 ) -> ways_in.SignIn:
     """Finish a social sign-in of a two-factor account with its code."""
     waiting = oidc.unsign(PENDING_SALT, pending, PENDING_LIFETIME_SECONDS) or {}
-    user = None
-    if {"u", "c", "m"} <= waiting.keys():
+    user = challenge = None
+    if {"u", "c", "m", "n"} <= waiting.keys():
+        challenge = _challenge_of(waiting["n"])
         user = lock_user_where(
             User.public_id == waiting["u"], User.credential_version == waiting["c"]
         )
-    if user is None or not user.two_factor_enabled:
+    # Under the user's row lock: a step already finished (its challenge spent) is not
+    # waiting, and asks for no code.
+    if (
+        user is None
+        or challenge is None
+        or not user.two_factor_enabled
+        or not challenges.is_live(challenge, PENDING_PURPOSE, user.id)
+    ):
         raise ApiError("UNAUTHORIZED", "No sign-in is waiting for a second factor; sign in again.")
     guessing.confirm_secrets(
         user, "social_sign_in", second_factor=True, two_factor_code=two_factor_code
     )
+    challenges.take(challenge, PENDING_PURPOSE, user.id)
     return ways_in.finish_sign_in(user, waiting["m"], replaces)
+
+
+def _challenge_of(encoded: object) -> bytes | None:
+    """The challenge a pending cookie names (None for anything else)."""
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.urlsafe_b64decode(encoded.encode())
+    except (binascii.Error, ValueError):
+        return None
 
 
 def list_identities(principal: Principal) -> list[LinkedIdentity]:
