@@ -122,9 +122,9 @@ def plan_source(own_type: str, team_types) -> str:
 
 
 def constant(value: str | int) -> sa.ColumnElement:
-    """A constant written into the SQL, not a bind parameter: the statements of the hot paths
-    stay short (psycopg caches the conversion of a statement up to 4 KiB of text only), and
-    a CASE over them is written once. Plan types and statuses are plain words."""
+    """A constant written into the SQL, not a bind parameter: the hot paths' statements stay
+    short (psycopg keeps its conversion of a statement's text only up to 4 KiB) and carry no
+    parameter for it. Plan types and statuses are plain words."""
     return sa.literal_column(f"'{value}'" if isinstance(value, str) else str(int(value)))
 
 
