@@ -160,10 +160,14 @@ LIVE_SESSION = (
 )
 
 
+# Built once: every write that answers with the account reads it.
+TEAM_PLAN_TYPE = sa.select(team_plan_type_sql(sa.bindparam("user_id", type_=sa.Integer)))
+
+
 def read_team_plan_type(user_id: int) -> str | None:
     """Read the best plan type of the user's teams as this transaction sees it (one SELECT);
     None without a team."""
-    return db.session.scalar(sa.select(team_plan_type_sql(sa.literal(user_id))))
+    return db.session.scalar(TEAM_PLAN_TYPE, {"user_id": user_id})
 
 
 def token_hash(token: str) -> str:
