@@ -36,9 +36,10 @@ BUDGET = {
     "GET /api/account/subscription": 1,
     # A team member's account also lists their teams: one SELECT more.
     "GET /api/account (team member)": 2,
-    # Session+user (the read-only principal), the model to change, its subscription (for the
-    # answer, read before the commit), the best plan of the user's teams, the UPDATE.
-    "PUT /api/account": 5,
+    # Session+user (the read-only principal), the UPDATE … RETURNING that locks the row with
+    # the change applied, the best plan of the user's teams (a subscriber's answer reads their
+    # subscription too: one SELECT more).
+    "PUT /api/account": 3,
     # The conditional UPDATE … RETURNING (the limit is in its WHERE), then the COMMIT.
     "POST /api/internal/users/<id>/usage": 1,
     # The usage call's UPDATE … RETURNING, finding the user through the live key with the scope

@@ -102,14 +102,11 @@ def logout(token: str) -> None:
 
 def update_account(principal: Principal, changes: dict[str, Any]) -> AccountView:
     """Apply a partial update; preferences merge key by key."""
-    user = lock_user(principal)
-    for name in ("name", "avatar"):
-        if name in changes:
-            setattr(user, name, changes[name])
-    for name, value in changes.get("preferences", {}).items():
-        setattr(user, name, value)
+    values = {name: changes[name] for name in ("name", "avatar") if name in changes}
+    values.update(changes.get("preferences", {}))
     if changes:
-        user.updated_at = clock.now()
+        values["updated_at"] = clock.now()
+    user = lock_user(principal, values)
     return account_view(Principal.of(user, principal.session_token))
 
 
